@@ -1,0 +1,87 @@
+//! The audit trail: one structured event per password decision and one per
+//! answer of the directory to an accepted change.
+//!
+//! Events go through `tracing` with the target `pwgate::audit`, so they can
+//! be routed and filtered apart from operational logs. They carry who asked,
+//! whose password, what kind of change, the verdict and the failed rule ids;
+//! never a password, a hash of one, or any part of one.
+
+use std::net::SocketAddr;
+
+use tracing::info;
+
+use crate::policy::ChangeKind;
+use crate::proxy::intercept::PasswordAttribute;
+
+/// What pwgate did with a password operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Forwarded to the directory.
+    Accepted,
+    /// Refused by pwgate; the directory never saw it.
+    Refused,
+    /// Audit mode: the policy would refuse it, but it was forwarded.
+    WouldRefuse,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Accepted => "accepted",
+            Decision::Refused => "refused",
+            Decision::WouldRefuse => "would_refuse",
+        }
+    }
+}
+
+/// The facts of one password operation that the audit trail records.
+#[derive(Debug, Clone)]
+pub struct ChangeRecord {
+    pub client: SocketAddr,
+    /// The bound identity that asked (`anonymous`, a DN, or `sasl:MECH`).
+    pub actor: String,
+    /// Whose password (a DN, `u:name`, or `unknown`).
+    pub target: String,
+    pub kind: ChangeKind,
+    pub attribute: PasswordAttribute,
+    pub msgid: i32,
+}
+
+/// Records pwgate's decision. `rules` are rule ids (or a reason id such as
+/// `cleartext` for refusals that are not about the password itself).
+pub fn decision(record: &ChangeRecord, decision: Decision, rules: &str) {
+    info!(
+        target: "pwgate::audit",
+        event = "password_decision",
+        client = %record.client,
+        actor = %record.actor,
+        target_dn = %record.target,
+        kind = record.kind.as_str(),
+        attribute = record.attribute.as_str(),
+        msgid = record.msgid,
+        verdict = decision.as_str(),
+        rules = rules,
+        "password {} {}",
+        record.kind.as_str(),
+        decision.as_str()
+    );
+}
+
+/// Records the directory's answer to a forwarded password operation.
+pub fn outcome(record: &ChangeRecord, result_code: Option<i64>) {
+    let code = result_code.map_or_else(|| "unknown".to_owned(), |c| c.to_string());
+    info!(
+        target: "pwgate::audit",
+        event = "password_result",
+        client = %record.client,
+        actor = %record.actor,
+        target_dn = %record.target,
+        kind = record.kind.as_str(),
+        attribute = record.attribute.as_str(),
+        msgid = record.msgid,
+        result_code = %code,
+        "directory answered password {} with result code {}",
+        record.kind.as_str(),
+        code
+    );
+}

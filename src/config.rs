@@ -1,0 +1,635 @@
+//! Configuration: a TOML file, command-line overrides, and validation.
+//!
+//! The file is parsed into [`FileConfig`] (every key optional, unknown keys
+//! refused), command-line flags ([`Overrides`]) win over it, and
+//! [`Config::load`] checks the result as a whole. Errors name the file and,
+//! where the problem sits on a line, the line: `pwgate.toml:7: ...`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::policy::rules::banned::BannedWords;
+use crate::policy::{Policy, DEFAULT_MAX_LENGTH, DEFAULT_MIN_BANNED_SCORE, DEFAULT_MIN_LENGTH};
+
+/// A configuration problem, printed as one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: Option<PathBuf>,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(message: impl Into<String>) -> Self {
+        ConfigError {
+            file: None,
+            line: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) => write!(f, "{}:{}: {}", file.display(), line, self.message),
+            (Some(file), None) => write!(f, "{}: {}", file.display(), self.message),
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The TOML file as written. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub listen: ListenSection,
+    #[serde(default)]
+    pub upstream: UpstreamSection,
+    #[serde(default)]
+    pub policy: PolicySection,
+    #[serde(default)]
+    pub limits: LimitsSection,
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenSection {
+    pub ldap: Option<String>,
+    pub ldaps: Option<String>,
+    pub certificate: Option<PathBuf>,
+    pub private_key: Option<PathBuf>,
+    pub allow_cleartext_password_changes: Option<bool>,
+    pub allow_sasl_security_layers: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSection {
+    pub urls: Option<Vec<String>>,
+    pub flavor: Option<Flavor>,
+    pub ca: Option<PathBuf>,
+    pub starttls: Option<bool>,
+    pub connect_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySection {
+    pub mode: Option<Mode>,
+    pub min_length: Option<usize>,
+    pub max_length: Option<usize>,
+    pub builtin_banned_words: Option<bool>,
+    pub banned_words: Option<Vec<String>>,
+    pub banned_words_file: Option<PathBuf>,
+    pub min_banned_score: Option<usize>,
+    pub check_account_name: Option<bool>,
+    pub allow_prehashed: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    pub max_message_bytes: Option<usize>,
+    pub max_connections: Option<usize>,
+    pub tls_handshake_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    pub format: Option<LogFormat>,
+    pub level: Option<String>,
+}
+
+/// Which directory is behind pwgate; decides the shape of refusals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Flavor {
+    #[default]
+    Openldap,
+    ActiveDirectory,
+}
+
+/// Enforce refuses weak passwords; audit only logs what it would refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    #[default]
+    Enforce,
+    Audit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Values given on the command line; they win over the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub upstream: Vec<String>,
+    pub listen: Option<String>,
+    pub listen_ldaps: Option<String>,
+    pub certificate: Option<PathBuf>,
+    pub private_key: Option<PathBuf>,
+    pub upstream_ca: Option<PathBuf>,
+    pub upstream_starttls: bool,
+    pub flavor: Option<Flavor>,
+    pub mode: Option<Mode>,
+    pub allow_cleartext_password_changes: bool,
+    pub log_format: Option<LogFormat>,
+    pub log_level: Option<String>,
+}
+
+/// `ldap://host:port` or `ldaps://host:port` of a directory server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamUrl {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+}
+
+impl UpstreamUrl {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let (tls, rest) = if let Some(r) = url.strip_prefix("ldaps://") {
+            (true, r)
+        } else if let Some(r) = url.strip_prefix("ldap://") {
+            (false, r)
+        } else {
+            return Err(format!(
+                "upstream URL `{url}` must start with ldap:// or ldaps://"
+            ));
+        };
+        let rest = rest.trim_end_matches('/');
+        if rest.contains('/') || rest.contains('?') {
+            return Err(format!(
+                "upstream URL `{url}` must be scheme://host[:port] without a DN"
+            ));
+        }
+        let default_port = if tls { 636 } else { 389 };
+        let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+            let (host, after) = v6
+                .split_once(']')
+                .ok_or_else(|| format!("upstream URL `{url}`: unclosed [ in IPv6 address"))?;
+            let port = match after.strip_prefix(':') {
+                Some(p) => Some(p),
+                None if after.is_empty() => None,
+                None => return Err(format!("upstream URL `{url}`: bad text after ]")),
+            };
+            (host.to_owned(), port)
+        } else {
+            match rest.rsplit_once(':') {
+                Some((h, p)) => (h.to_owned(), Some(p)),
+                None => (rest.to_owned(), None),
+            }
+        };
+        if host.is_empty() {
+            return Err(format!("upstream URL `{url}` has no host"));
+        }
+        let port = match port {
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| format!("upstream URL `{url}`: `{p}` is not a port number"))?,
+            None => default_port,
+        };
+        Ok(UpstreamUrl { tls, host, port })
+    }
+}
+
+impl fmt::Display for UpstreamUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.tls { "ldaps" } else { "ldap" };
+        if self.host.contains(':') {
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{scheme}://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Certificate and key of pwgate's own TLS endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub certificate: PathBuf,
+    pub private_key: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    pub urls: Vec<UpstreamUrl>,
+    pub flavor: Flavor,
+    pub ca: Option<PathBuf>,
+    pub starttls: bool,
+    pub connect_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_message_bytes: usize,
+    pub max_connections: usize,
+    pub tls_handshake_timeout: Duration,
+}
+
+/// Defaults of the limits.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:1389";
+
+/// The validated configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen_ldap: Option<SocketAddr>,
+    pub listen_ldaps: Option<SocketAddr>,
+    pub tls: Option<TlsFiles>,
+    pub allow_cleartext_password_changes: bool,
+    pub allow_sasl_security_layers: bool,
+    pub upstream: UpstreamConfig,
+    pub mode: Mode,
+    pub policy: Policy,
+    pub allow_prehashed: bool,
+    pub limits: Limits,
+    pub log_format: LogFormat,
+    pub log_level: Option<String>,
+}
+
+/// Where a key is written in the file: the line of `key =` inside
+/// `[section]`, for error messages about values that parse but are wrong.
+fn line_of(source: &str, section: &str, key: &str) -> Option<usize> {
+    let mut in_section = false;
+    for (i, line) in source.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            in_section = t.trim_start_matches('[').trim_end_matches(']').trim() == section;
+            continue;
+        }
+        if in_section {
+            if let Some((k, _)) = t.split_once('=') {
+                if k.trim() == key {
+                    return Some(i + 1);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Turns a toml error into `line: message`.
+fn syntax_error(source: &str, path: &Path, err: toml::de::Error) -> ConfigError {
+    let line = err
+        .span()
+        .map(|span| source[..span.start.min(source.len())].matches('\n').count() + 1);
+    ConfigError {
+        file: Some(path.to_owned()),
+        line,
+        message: err.message().trim().replace('\n', " "),
+    }
+}
+
+impl FileConfig {
+    pub fn parse(source: &str, path: &Path) -> Result<FileConfig, ConfigError> {
+        toml::from_str(source).map_err(|e| syntax_error(source, path, e))
+    }
+}
+
+impl Config {
+    /// Reads the file (if any), applies the overrides and validates.
+    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let (file, source) = match path {
+            Some(p) => {
+                let source = std::fs::read_to_string(p).map_err(|e| ConfigError {
+                    file: Some(p.to_owned()),
+                    line: None,
+                    message: format!("cannot read the config file: {e}"),
+                })?;
+                (FileConfig::parse(&source, p)?, source)
+            }
+            None => (FileConfig::default(), String::new()),
+        };
+        Config::from_parts(file, &source, path, overrides)
+    }
+
+    /// Validates a parsed file plus overrides. `source` is the file's text
+    /// (for line numbers), empty when there is no file.
+    pub fn from_parts(
+        file: FileConfig,
+        source: &str,
+        path: Option<&Path>,
+        o: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        // An error about `section.key`: with the line when it came from the file.
+        let at = |section: &str, key: &str, from_file: bool, message: String| ConfigError {
+            file: path.filter(|_| from_file).map(Path::to_owned),
+            line: if from_file {
+                line_of(source, section, key)
+            } else {
+                None
+            },
+            message: if from_file {
+                format!("{section}.{key}: {message}")
+            } else {
+                message
+            },
+        };
+        // Relative paths in the file are relative to the file's directory.
+        let base = path.and_then(Path::parent).unwrap_or(Path::new(""));
+        let from_file_path = |p: PathBuf| if p.is_relative() { base.join(p) } else { p };
+
+        let addr = |section: &str, key: &str, flag: Option<&String>, file: Option<String>| {
+            let from_file = flag.is_none();
+            match flag.cloned().or(file) {
+                None => Ok(None),
+                Some(text) => text.parse::<SocketAddr>().map(Some).map_err(|_| {
+                    at(
+                        section,
+                        key,
+                        from_file,
+                        format!("`{text}` is not an address:port such as 127.0.0.1:1389"),
+                    )
+                }),
+            }
+        };
+        let mut listen_ldap = addr("listen", "ldap", o.listen.as_ref(), file.listen.ldap)?;
+        let listen_ldaps = addr(
+            "listen",
+            "ldaps",
+            o.listen_ldaps.as_ref(),
+            file.listen.ldaps,
+        )?;
+        if listen_ldap.is_none() && listen_ldaps.is_none() {
+            listen_ldap = Some(DEFAULT_LISTEN.parse().expect("valid default address"));
+        }
+
+        let certificate = o
+            .certificate
+            .clone()
+            .or(file.listen.certificate.map(from_file_path));
+        let private_key = o
+            .private_key
+            .clone()
+            .or(file.listen.private_key.map(from_file_path));
+        let tls = match (certificate, private_key) {
+            (Some(certificate), Some(private_key)) => Some(TlsFiles {
+                certificate,
+                private_key,
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "listen.certificate is set but listen.private_key is not (--private-key)",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "listen.private_key is set but listen.certificate is not (--certificate)",
+                ))
+            }
+        };
+        if listen_ldaps.is_some() && tls.is_none() {
+            return Err(at(
+                "listen",
+                "ldaps",
+                o.listen_ldaps.is_none(),
+                "an LDAPS listener needs listen.certificate and listen.private_key".into(),
+            ));
+        }
+
+        let url_texts = if o.upstream.is_empty() {
+            file.upstream.urls.clone().unwrap_or_default()
+        } else {
+            o.upstream.clone()
+        };
+        let urls_from_file = o.upstream.is_empty();
+        if url_texts.is_empty() {
+            return Err(ConfigError::new(
+                "no upstream directory: give --upstream ldap://host:port or upstream.urls in the config file",
+            ));
+        }
+        let urls = url_texts
+            .iter()
+            .map(|u| UpstreamUrl::parse(u))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|m| at("upstream", "urls", urls_from_file, m))?;
+        let starttls = o.upstream_starttls || file.upstream.starttls.unwrap_or(false);
+        if starttls && urls.iter().any(|u| u.tls) {
+            return Err(ConfigError::new(
+                "upstream.starttls applies to ldap:// URLs; an ldaps:// URL already uses TLS",
+            ));
+        }
+        let ca = o
+            .upstream_ca
+            .clone()
+            .or(file.upstream.ca.map(from_file_path));
+        if (starttls || urls.iter().any(|u| u.tls)) && ca.is_none() {
+            return Err(ConfigError::new(
+                "TLS to the upstream needs upstream.ca (--upstream-ca): pwgate never accepts an unverified certificate",
+            ));
+        }
+        let connect_timeout = Duration::from_secs(file.upstream.connect_timeout_secs.unwrap_or(5));
+
+        let p = file.policy;
+        let mut policy = Policy {
+            min_length: p.min_length.unwrap_or(DEFAULT_MIN_LENGTH),
+            max_length: p.max_length.unwrap_or(DEFAULT_MAX_LENGTH),
+            builtin_banned_words: p.builtin_banned_words.unwrap_or(true),
+            banned_words: BannedWords::default(),
+            min_banned_score: p.min_banned_score.unwrap_or(DEFAULT_MIN_BANNED_SCORE),
+            check_account_name: p.check_account_name.unwrap_or(true),
+        };
+        if policy.min_length == 0 {
+            return Err(at(
+                "policy",
+                "min_length",
+                true,
+                "must be at least 1".into(),
+            ));
+        }
+        if policy.max_length < policy.min_length || policy.max_length > 4096 {
+            return Err(at(
+                "policy",
+                "max_length",
+                true,
+                format!(
+                    "must be between min_length ({}) and 4096",
+                    policy.min_length
+                ),
+            ));
+        }
+        if let Some(words) = &p.banned_words {
+            policy.banned_words.extend(words.iter().map(String::as_str));
+        }
+        if let Some(list) = p.banned_words_file.map(from_file_path) {
+            let text = std::fs::read_to_string(&list).map_err(|e| {
+                at(
+                    "policy",
+                    "banned_words_file",
+                    true,
+                    format!("cannot read {}: {e}", list.display()),
+                )
+            })?;
+            policy.banned_words.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#')),
+            );
+        }
+
+        let max_message_bytes = file
+            .limits
+            .max_message_bytes
+            .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES);
+        if !(1024..=1 << 30).contains(&max_message_bytes) {
+            return Err(at(
+                "limits",
+                "max_message_bytes",
+                true,
+                "must be between 1024 and 1073741824".into(),
+            ));
+        }
+        let max_connections = file
+            .limits
+            .max_connections
+            .unwrap_or(DEFAULT_MAX_CONNECTIONS);
+        if max_connections == 0 || max_connections > 1_000_000 {
+            return Err(at(
+                "limits",
+                "max_connections",
+                true,
+                "must be between 1 and 1000000".into(),
+            ));
+        }
+
+        Ok(Config {
+            listen_ldap,
+            listen_ldaps,
+            tls,
+            allow_cleartext_password_changes: o.allow_cleartext_password_changes
+                || file
+                    .listen
+                    .allow_cleartext_password_changes
+                    .unwrap_or(false),
+            allow_sasl_security_layers: file.listen.allow_sasl_security_layers.unwrap_or(false),
+            upstream: UpstreamConfig {
+                urls,
+                flavor: o.flavor.or(file.upstream.flavor).unwrap_or_default(),
+                ca,
+                starttls,
+                connect_timeout,
+            },
+            mode: o.mode.or(p.mode).unwrap_or_default(),
+            policy,
+            allow_prehashed: p.allow_prehashed.unwrap_or(false),
+            limits: Limits {
+                max_message_bytes,
+                max_connections,
+                tls_handshake_timeout: Duration::from_secs(
+                    file.limits.tls_handshake_timeout_secs.unwrap_or(10),
+                ),
+            },
+            log_format: o.log_format.or(file.log.format).unwrap_or_default(),
+            log_level: o.log_level.clone().or(file.log.level),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(text: &str) -> Result<Config, ConfigError> {
+        let path = Path::new("pwgate.toml");
+        let file = FileConfig::parse(text, path)?;
+        Config::from_parts(file, text, Some(path), &Overrides::default())
+    }
+
+    #[test]
+    fn unknown_key_is_reported_with_its_line() {
+        let err =
+            load_str("[upstream]\nurls = [\"ldap://127.0.0.1:389\"]\n\n[policy]\nminlength = 3\n")
+                .unwrap_err();
+        assert_eq!(err.line, Some(5), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("pwgate.toml:5: unknown field `minlength`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn wrong_type_is_reported_with_its_line() {
+        let err =
+            load_str("[upstream]\nurls = [\"ldap://h\"]\n[policy]\nmin_length = \"twelve\"\n")
+                .unwrap_err();
+        assert_eq!(err.line, Some(4), "{err}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_key_and_line() {
+        let err = load_str("[upstream]\nurls = [\"ftp://h\"]\n").unwrap_err();
+        assert_eq!(err.line, Some(2));
+        assert!(err.message.contains("ldap:// or ldaps://"), "{err}");
+        let err =
+            load_str("[upstream]\nurls = [\"ldap://h\"]\n[policy]\nmin_length = 0\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "pwgate.toml:4: policy.min_length: must be at least 1"
+        );
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let text = "[upstream]\nurls = [\"ldap://file:389\"]\nflavor = \"openldap\"\n";
+        let file = FileConfig::parse(text, Path::new("x.toml")).unwrap();
+        let o = Overrides {
+            upstream: vec!["ldap://flag:3389".into()],
+            flavor: Some(Flavor::ActiveDirectory),
+            ..Overrides::default()
+        };
+        let c = Config::from_parts(file, text, Some(Path::new("x.toml")), &o).unwrap();
+        assert_eq!(c.upstream.urls[0].host, "flag");
+        assert_eq!(c.upstream.flavor, Flavor::ActiveDirectory);
+    }
+
+    #[test]
+    fn tls_upstream_requires_a_ca() {
+        let err = load_str("[upstream]\nurls = [\"ldaps://dc1:636\"]\n").unwrap_err();
+        assert!(err.message.contains("upstream.ca"), "{err}");
+    }
+
+    #[test]
+    fn no_config_means_default_policy_and_listener() {
+        let o = Overrides {
+            upstream: vec!["ldap://127.0.0.1:3389".into()],
+            ..Overrides::default()
+        };
+        let c = Config::from_parts(FileConfig::default(), "", None, &o).unwrap();
+        assert_eq!(c.listen_ldap, Some(DEFAULT_LISTEN.parse().unwrap()));
+        assert_eq!(c.policy.min_length, 12);
+        assert_eq!(c.mode, Mode::Enforce);
+        assert!(!c.allow_cleartext_password_changes);
+    }
+
+    #[test]
+    fn upstream_urls_parse() {
+        let u = UpstreamUrl::parse("ldaps://dc1.example.test").unwrap();
+        assert_eq!((u.tls, u.port), (true, 636));
+        let u = UpstreamUrl::parse("ldap://[::1]:3389/").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("::1", 3389));
+        assert!(UpstreamUrl::parse("ldap://h:99999").is_err());
+        assert!(UpstreamUrl::parse("ldap://h/dc=x").is_err());
+    }
+}

@@ -1,0 +1,41 @@
+//! pwgate: an LDAP proxy that refuses weak passwords before the directory
+//! sees them.
+//!
+//! Clients connect to pwgate instead of the directory. Every message that is
+//! not a password operation passes through byte for byte; password
+//! operations are decoded, checked against a policy and either refused with
+//! an LDAP error that names the failed rules, or forwarded unchanged.
+//!
+//! The modules, in the order a message meets them:
+//!
+//! - [`proxy::listener`] accepts connections (plain with StartTLS, LDAPS),
+//!   enforces the connection limit and shuts down gracefully.
+//! - [`proxy::session`] runs one client connection: a pump from the client
+//!   to the directory and one back, sharing who is bound and which password
+//!   answers are awaited for the audit trail.
+//! - [`proxy::frame`] splits byte streams into LDAPMessages by their outer
+//!   BER header only, and peeks at message ID and operation; [`ber`] is the
+//!   small BER reader and writer underneath.
+//! - [`proxy::intercept`] recognises password operations (Modify/Add of
+//!   `unicodePwd` or `userPassword`, RFC 3062 Password Modify) and decodes
+//!   them with `ldap3_proto` into a [`proxy::intercept::PasswordOperation`].
+//! - [`policy`] decides, without I/O: [`policy::Policy::evaluate`] turns a
+//!   [`policy::PasswordChange`] into a [`policy::Verdict`].
+//! - [`proxy::reply`] builds the refusals (result code 19 with the failed
+//!   rules, the Password Policy response control, AD's `0000052D:` prefix),
+//!   StartTLS answers and Notices of Disconnection.
+//! - [`proxy::upstream`] and [`proxy::tls`] connect to the directory (plain,
+//!   LDAPS or StartTLS, CA-verified) with failover over several URLs.
+//! - [`audit`] writes one event per decision and per directory answer.
+//! - [`config`] reads and validates the TOML file and command-line flags.
+//! - [`secret`] holds passwords in memory that is wiped and never printed.
+//! - [`logging`] sets up log output with a filter that keeps third-party
+//!   decoders from ever logging message contents.
+
+pub mod audit;
+pub mod ber;
+pub mod config;
+pub mod logging;
+pub mod policy;
+pub mod proxy;
+pub mod secret;

@@ -1,0 +1,56 @@
+//! Log output: human-readable or JSON lines on stderr.
+//!
+//! Whatever level is asked for, events from the `ldap3_proto` and
+//! `ldap3_lber` crates are dropped: at trace level they print decoded
+//! messages, which for a password operation would include the password.
+//! pwgate's own events never contain one.
+
+use tracing_subscriber::filter::{filter_fn, EnvFilter};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::Layer;
+
+use crate::config::LogFormat;
+
+/// Targets whose events may contain message contents, hence secrets.
+const SILENCED_TARGETS: &[&str] = &["ldap3_proto", "ldap3_lber"];
+
+/// True for events pwgate may write.
+pub fn target_allowed(target: &str) -> bool {
+    !SILENCED_TARGETS
+        .iter()
+        .any(|t| target == *t || target.starts_with(&format!("{t}::")))
+}
+
+/// Installs the global subscriber. `level` (from flag or config) wins over
+/// `RUST_LOG`; without either the level is `info`.
+pub fn init(format: LogFormat, level: Option<&str>) -> Result<(), String> {
+    let filter = match level {
+        Some(l) => EnvFilter::try_new(l).map_err(|e| format!("invalid log level `{l}`: {e}"))?,
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    let secret_safe = filter_fn(|meta| target_allowed(meta.target()));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match format {
+        LogFormat::Text => fmt.boxed(),
+        LogFormat::Json => fmt.json().flatten_event(true).boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(fmt.with_filter(secret_safe).with_filter(filter))
+        .try_init()
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoder_crates_are_silenced() {
+        assert!(!target_allowed("ldap3_proto"));
+        assert!(!target_allowed("ldap3_proto::proto"));
+        assert!(!target_allowed("ldap3_lber::parse"));
+        assert!(target_allowed("pwgate::audit"));
+        assert!(target_allowed("ldap3_protocol_other"));
+    }
+}

@@ -1,0 +1,225 @@
+//! The `pwgate` command: parse arguments, load the configuration, and call
+//! into the library. Configuration and usage errors exit with status 2.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use pwgate::config::{Config, Flavor, LogFormat, Mode, Overrides};
+use pwgate::policy::{ChangeKind, PasswordChange};
+use pwgate::proxy::listener::Server;
+use pwgate::proxy::Gate;
+use pwgate::secret::Password;
+
+#[derive(Parser)]
+#[command(
+    name = "pwgate",
+    version,
+    about = "LDAP proxy that refuses weak and breached passwords before they reach the directory"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy in front of a directory.
+    Serve(ServeArgs),
+    /// Check one password against the policy, offline. The password is read
+    /// from standard input (first line) and never echoed. Exit status 0 when
+    /// accepted, 1 when refused, 2 on a usage or configuration error.
+    Check(CheckArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// TOML configuration file. Flags given here override its values.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Directory to protect, ldap://host:port or ldaps://host:port.
+    /// Repeat for failover (tried in order).
+    #[arg(long, value_name = "URL")]
+    upstream: Vec<String>,
+    /// Address for plain LDAP (StartTLS offered when a certificate is set).
+    /// Default 127.0.0.1:1389.
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<String>,
+    /// Address for LDAPS (needs --certificate and --private-key).
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen_ldaps: Option<String>,
+    /// PEM certificate chain pwgate presents to clients.
+    #[arg(long, value_name = "FILE")]
+    certificate: Option<PathBuf>,
+    /// PEM private key of that certificate.
+    #[arg(long, value_name = "FILE")]
+    private_key: Option<PathBuf>,
+    /// PEM CA file that signs the directory's certificate (ldaps:// or
+    /// --upstream-starttls). Required for any TLS to the directory.
+    #[arg(long, value_name = "FILE")]
+    upstream_ca: Option<PathBuf>,
+    /// Use StartTLS on ldap:// connections to the directory.
+    #[arg(long)]
+    upstream_starttls: bool,
+    /// Directory flavor: shapes refusals (AD clients expect `0000052D:`).
+    #[arg(long, value_enum)]
+    flavor: Option<Flavor>,
+    /// enforce: refuse weak passwords. audit: log what would be refused,
+    /// forward anyway.
+    #[arg(long, value_enum)]
+    mode: Option<Mode>,
+    /// Allow password changes on unencrypted client connections (refused
+    /// with result code 13 otherwise). For demos and tests only.
+    #[arg(long)]
+    allow_cleartext_password_changes: bool,
+    /// Log format.
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormat>,
+    /// Log level or filter (e.g. `debug`, `info,pwgate::audit=info`).
+    /// Overrides RUST_LOG and the config file.
+    #[arg(long, value_name = "FILTER")]
+    log_level: Option<String>,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// TOML configuration file whose [policy] is used (default: built-in).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// DN of the account, for the account-name rule (its RDN value counts).
+    #[arg(long, value_name = "DN")]
+    account: Option<String>,
+    /// Further names of the account (uid, sAMAccountName...). Repeatable.
+    #[arg(long, value_name = "NAME")]
+    name: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Check(args) => check(args),
+    }
+}
+
+fn usage_error(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("pwgate: error: {message}");
+    ExitCode::from(2)
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let overrides = Overrides {
+        upstream: args.upstream,
+        listen: args.listen,
+        listen_ldaps: args.listen_ldaps,
+        certificate: args.certificate,
+        private_key: args.private_key,
+        upstream_ca: args.upstream_ca,
+        upstream_starttls: args.upstream_starttls,
+        flavor: args.flavor,
+        mode: args.mode,
+        allow_cleartext_password_changes: args.allow_cleartext_password_changes,
+        log_format: args.log_format,
+        log_level: args.log_level,
+    };
+    let config = match Config::load(args.config.as_deref(), &overrides) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    if let Err(e) = pwgate::logging::init(config.log_format, config.log_level.as_deref()) {
+        return usage_error(e);
+    }
+    let gate = match Gate::new(config) {
+        Ok(g) => g,
+        Err(e) => return usage_error(e),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("pwgate: error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let server = match Server::bind(gate).await {
+            Ok(s) => s,
+            Err(e) => return usage_error(e),
+        };
+        server.run(shutdown_signal(), Duration::from_secs(10)).await;
+        ExitCode::SUCCESS
+    })
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = tokio::signal::ctrl_c() => {},
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn check(args: CheckArgs) -> ExitCode {
+    // `check` needs no upstream; give the validator a placeholder.
+    let overrides = Overrides {
+        upstream: vec!["ldap://127.0.0.1:389".into()],
+        ..Overrides::default()
+    };
+    let config = match Config::load(args.config.as_deref(), &overrides) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    let mut input = zeroize::Zeroizing::new(Vec::new());
+    if let Err(e) = std::io::stdin().take(64 * 1024).read_to_end(&mut input) {
+        return usage_error(format!("cannot read the password from standard input: {e}"));
+    }
+    let Some(line) = input.split(|b| *b == b'\n').next() else {
+        return usage_error("no password on standard input");
+    };
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let Some(password) = Password::from_utf8(line) else {
+        return usage_error("the password on standard input is not valid UTF-8");
+    };
+    let mut names: Vec<String> = args
+        .account
+        .as_deref()
+        .map(pwgate::proxy::intercept::first_rdn_values)
+        .unwrap_or_default();
+    names.extend(args.name);
+    let verdict = config.policy.evaluate(&PasswordChange {
+        kind: ChangeKind::Reset,
+        new_password: &password,
+        old_password: None,
+        account_names: &names,
+    });
+    match verdict.explanation() {
+        None => {
+            println!("accepted");
+            ExitCode::SUCCESS
+        }
+        Some(text) => {
+            println!("refused: {text}");
+            ExitCode::from(1)
+        }
+    }
+}

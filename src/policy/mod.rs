@@ -1,0 +1,245 @@
+//! Password policy: pure decisions, no I/O.
+//!
+//! [`Policy::evaluate`] takes a [`PasswordChange`] (who, whose, which kind,
+//! the new and perhaps the old password) and returns a [`Verdict`]. The same
+//! code runs inside the proxy and offline in `pwgate check`, so a security
+//! team can test a policy without a directory. Rules run in a fixed order and
+//! every failed rule is reported, each with a stable id ([`Rule::id`]) that
+//! appears in the client's error message and in the audit trail.
+
+pub mod normalize;
+pub mod rules;
+
+use std::fmt;
+
+use crate::secret::Password;
+use rules::banned::BannedWords;
+
+/// What kind of password operation this is, as the directory sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// A user changes their own password and proves the old one.
+    Change,
+    /// Someone sets a password without the old one (administrator reset).
+    Reset,
+    /// An entry is created with a password.
+    Create,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Change => "change",
+            ChangeKind::Reset => "reset",
+            ChangeKind::Create => "create",
+        }
+    }
+}
+
+/// A password about to be set, with what the rules may need to know.
+#[derive(Debug)]
+pub struct PasswordChange<'a> {
+    pub kind: ChangeKind,
+    pub new_password: &'a Password,
+    pub old_password: Option<&'a Password>,
+    /// Names of the target account (RDN value, uid, sAMAccountName...).
+    pub account_names: &'a [String],
+}
+
+/// The stable identifiers of the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rule {
+    Length,
+    BannedWord,
+    AccountName,
+    /// A `userPassword` value that is already hashed cannot be checked.
+    PreHashed,
+}
+
+impl Rule {
+    /// The id used in messages, the audit trail and the configuration.
+    pub fn id(self) -> &'static str {
+        match self {
+            Rule::Length => "length",
+            Rule::BannedWord => "banned_word",
+            Rule::AccountName => "account_name",
+            Rule::PreHashed => "prehashed",
+        }
+    }
+}
+
+/// One failed rule, with a message in plain words that never contains the
+/// password or any part of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub rule: Rule,
+    pub message: String,
+}
+
+impl Violation {
+    pub fn new(rule: Rule, message: String) -> Self {
+        Violation { rule, message }
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} [{}]", self.message, self.rule.id())
+    }
+}
+
+/// The outcome of evaluating a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Accept,
+    Reject(Vec<Violation>),
+}
+
+impl Verdict {
+    pub fn is_accept(&self) -> bool {
+        matches!(self, Verdict::Accept)
+    }
+
+    pub fn violations(&self) -> &[Violation] {
+        match self {
+            Verdict::Accept => &[],
+            Verdict::Reject(v) => v,
+        }
+    }
+
+    /// The rule ids that failed, comma separated (for audit lines).
+    pub fn rule_ids(&self) -> String {
+        let ids: Vec<&str> = self.violations().iter().map(|v| v.rule.id()).collect();
+        ids.join(",")
+    }
+
+    /// `password rejected by policy: too short (12 characters minimum) [length]; ...`
+    pub fn explanation(&self) -> Option<String> {
+        match self {
+            Verdict::Accept => None,
+            Verdict::Reject(v) => {
+                let parts: Vec<String> = v.iter().map(Violation::to_string).collect();
+                Some(format!("password rejected by policy: {}", parts.join("; ")))
+            }
+        }
+    }
+}
+
+/// Defaults of the built-in policy.
+pub const DEFAULT_MIN_LENGTH: usize = 12;
+pub const DEFAULT_MAX_LENGTH: usize = 256;
+pub const DEFAULT_MIN_BANNED_SCORE: usize = 5;
+
+/// A compiled policy, ready to evaluate changes.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub min_length: usize,
+    pub max_length: usize,
+    /// Use the built-in list of common passwords and base words.
+    pub builtin_banned_words: bool,
+    /// The organisation's own words, normalized.
+    pub banned_words: BannedWords,
+    /// Entra-style threshold: a form with a banned term must score this much.
+    pub min_banned_score: usize,
+    /// Refuse passwords containing the account's names.
+    pub check_account_name: bool,
+}
+
+impl Default for Policy {
+    /// The built-in policy `pwgate serve` uses without a config file.
+    fn default() -> Self {
+        Policy {
+            min_length: DEFAULT_MIN_LENGTH,
+            max_length: DEFAULT_MAX_LENGTH,
+            builtin_banned_words: true,
+            banned_words: BannedWords::default(),
+            min_banned_score: DEFAULT_MIN_BANNED_SCORE,
+            check_account_name: true,
+        }
+    }
+}
+
+impl Policy {
+    /// Runs every rule and reports every failure, in a fixed order.
+    pub fn evaluate(&self, change: &PasswordChange<'_>) -> Verdict {
+        let password = change.new_password;
+        let mut violations = Vec::new();
+        let length = rules::length::check(password, self.min_length, self.max_length);
+        // Word rules are quadratic in the length: skip them for an over-long
+        // password, which is refused for its length anyway.
+        let too_long = rules::length::normalized_len(password) > self.max_length;
+        violations.extend(length);
+        if !too_long {
+            let mut lists: Vec<&BannedWords> = vec![&self.banned_words];
+            if self.builtin_banned_words {
+                lists.push(BannedWords::builtin());
+            }
+            violations.extend(rules::banned::check(
+                password,
+                &lists,
+                self.min_banned_score,
+            ));
+            if self.check_account_name {
+                violations.extend(rules::account_name::check(password, change.account_names));
+            }
+        }
+        if violations.is_empty() {
+            Verdict::Accept
+        } else {
+            Verdict::Reject(violations)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn evaluate(password: &str, names: &[&str]) -> Verdict {
+        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        let pw = Password::new(password.to_owned());
+        Policy::default().evaluate(&PasswordChange {
+            kind: ChangeKind::Reset,
+            new_password: &pw,
+            old_password: None,
+            account_names: &names,
+        })
+    }
+
+    #[test]
+    fn default_policy_accepts_a_strong_password() {
+        assert_eq!(evaluate("Kv7#qLp2-Tz9!mWd", &["alice"]), Verdict::Accept);
+    }
+
+    #[test]
+    fn default_policy_names_every_failed_rule() {
+        let v = evaluate("alice1", &["alice"]);
+        assert_eq!(v.rule_ids(), "length,account_name");
+        assert_eq!(
+            v.explanation().unwrap(),
+            "password rejected by policy: too short (12 characters minimum) [length]; \
+             contains the account name [account_name]"
+        );
+    }
+
+    #[test]
+    fn default_policy_refuses_the_issue_examples() {
+        assert_eq!(evaluate("P@ssw0rd2024!", &[]).rule_ids(), "banned_word");
+        assert_eq!(
+            evaluate("Summer2025!", &[]).rule_ids(),
+            "length,banned_word"
+        );
+    }
+
+    #[test]
+    fn explanation_never_contains_the_password() {
+        let v = evaluate("alicealicealice", &["alice"]);
+        assert!(!v.explanation().unwrap().contains("alicealice"));
+    }
+
+    #[test]
+    fn over_long_passwords_are_refused_quickly() {
+        let v = evaluate(&"ab".repeat(100_000), &["alice"]);
+        assert_eq!(v.rule_ids(), "length");
+    }
+}

@@ -1,0 +1,134 @@
+//! Normalization of passwords and words before they are compared.
+//!
+//! Every comparison in the policy happens on a normalized form: Unicode NFKC
+//! (so full-width and compatibility characters count as their plain
+//! equivalents), then lower case. Leetspeak folding maps digits and symbols
+//! that stand for letters back to those letters; a character that stands for
+//! several letters (`1` for `i` or `l`) yields one form per reading.
+
+use unicode_normalization::UnicodeNormalization;
+use zeroize::Zeroizing;
+
+/// NFKC, then lower case. Used for words, names and passwords alike.
+pub fn fold_case(s: &str) -> Zeroizing<String> {
+    Zeroizing::new(s.nfkc().flat_map(char::to_lowercase).collect())
+}
+
+/// Characters that stand for one letter in leetspeak.
+fn leet_single(c: char) -> Option<char> {
+    Some(match c {
+        '@' | '4' => 'a',
+        '8' => 'b',
+        '(' | '<' => 'c',
+        '3' => 'e',
+        '6' | '9' => 'g',
+        '#' => 'h',
+        '!' => 'i',
+        '0' => 'o',
+        '$' | '5' => 's',
+        '7' | '+' => 't',
+        '2' => 'z',
+        _ => return None,
+    })
+}
+
+/// Characters that stand for two letters; the first and second readings.
+fn leet_ambiguous(c: char) -> Option<(char, char)> {
+    match c {
+        '1' | '|' => Some(('i', 'l')),
+        _ => None,
+    }
+}
+
+/// The leetspeak readings of an already case-folded string: one with every
+/// ambiguous character read the first way, one read the second way (the same
+/// string twice is avoided).
+pub fn leet_forms(folded: &str) -> Vec<Zeroizing<String>> {
+    let read = |second: bool| -> Zeroizing<String> {
+        Zeroizing::new(
+            folded
+                .chars()
+                .map(|c| match (leet_single(c), leet_ambiguous(c)) {
+                    (Some(l), _) => l,
+                    (None, Some((a, b))) => {
+                        if second {
+                            b
+                        } else {
+                            a
+                        }
+                    }
+                    (None, None) => c,
+                })
+                .collect(),
+        )
+    };
+    let first = read(false);
+    let mut forms = vec![];
+    if folded.chars().any(|c| leet_ambiguous(c).is_some()) {
+        forms.push(read(true));
+    }
+    forms.insert(0, first);
+    forms
+}
+
+/// The core of a case-folded password, as a range of character indices:
+/// everything between the first and the last letter. What lies outside
+/// (leading and trailing digits and symbols) is decoration people add to a
+/// word to satisfy complexity rules. A password without letters is all core.
+pub fn core_range(folded: &str) -> std::ops::Range<usize> {
+    let chars: Vec<char> = folded.chars().collect();
+    let first = chars.iter().position(|c| c.is_alphabetic());
+    let last = chars.iter().rposition(|c| c.is_alphabetic());
+    match (first, last) {
+        (Some(f), Some(l)) => f..l + 1,
+        _ => 0..chars.len(),
+    }
+}
+
+/// The case-folded password followed by its leetspeak readings. Leetspeak
+/// maps one character to one character, so character positions line up
+/// across all forms.
+pub fn password_forms(password: &str) -> Vec<Zeroizing<String>> {
+    let folded = fold_case(password);
+    let mut forms: Vec<Zeroizing<String>> = leet_forms(&folded)
+        .into_iter()
+        .filter(|f| f.as_str() != folded.as_str())
+        .collect();
+    forms.insert(0, folded);
+    forms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strs(v: &[Zeroizing<String>]) -> Vec<&str> {
+        v.iter().map(|s| s.as_str()).collect()
+    }
+
+    #[test]
+    fn nfkc_and_lower_case() {
+        assert_eq!(fold_case("ＰａＳＳ").as_str(), "pass");
+        assert_eq!(fold_case("ÉTÉ").as_str(), "été");
+    }
+
+    #[test]
+    fn leet_reads_ambiguous_characters_both_ways() {
+        assert_eq!(strs(&leet_forms("p@ssw0rd")), ["password"]);
+        assert_eq!(strs(&leet_forms("1ce")), ["ice", "lce"]);
+    }
+
+    #[test]
+    fn core_is_between_the_first_and_last_letter() {
+        assert_eq!(core_range("p@ssw0rd2024!"), 0..8);
+        assert_eq!(core_range("!!summer!!"), 2..8);
+        assert_eq!(core_range("12345678"), 0..8);
+        assert_eq!(core_range(""), 0..0);
+    }
+
+    #[test]
+    fn forms_are_the_folded_password_then_its_leet_readings() {
+        let forms = password_forms("P@ssw0rd1");
+        assert_eq!(strs(&forms), ["p@ssw0rd1", "passwordi", "passwordl"]);
+    }
+}

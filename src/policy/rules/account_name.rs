@@ -1,0 +1,62 @@
+//! Refuses a password that contains the account's own names.
+
+use crate::policy::normalize::{fold_case, password_forms};
+use crate::policy::{Rule, Violation};
+use crate::secret::Password;
+
+/// Names shorter than this are not checked (AD uses the same bound).
+pub const MIN_NAME_CHARS: usize = 3;
+
+/// The comparable pieces of one name value: the whole value and each of its
+/// parts split at spaces and punctuation (`Alice Smith` gives `alicesmith`,
+/// `alice`, `smith`), case-folded, each at least [`MIN_NAME_CHARS`] long.
+pub fn name_tokens(value: &str) -> Vec<String> {
+    let folded = fold_case(value);
+    let mut tokens: Vec<String> = folded
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|t| t.chars().count() >= MIN_NAME_CHARS)
+        .map(str::to_owned)
+        .collect();
+    let joined: String = folded.chars().filter(|c| c.is_alphanumeric()).collect();
+    if joined.chars().count() >= MIN_NAME_CHARS && !tokens.contains(&joined) {
+        tokens.push(joined);
+    }
+    tokens
+}
+
+pub fn check(password: &Password, names: &[String]) -> Option<Violation> {
+    let tokens: Vec<String> = names.iter().flat_map(|n| name_tokens(n)).collect();
+    if tokens.is_empty() {
+        return None;
+    }
+    let forms = password_forms(password.expose());
+    let found = forms
+        .iter()
+        .any(|form| tokens.iter().any(|t| form.contains(t.as_str())));
+    found.then(|| Violation::new(Rule::AccountName, "contains the account name".to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(password: &str, names: &[&str]) -> bool {
+        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        check(&Password::new(password.to_owned()), &names).is_some()
+    }
+
+    #[test]
+    fn splits_display_names() {
+        assert_eq!(name_tokens("Alice Smith"), ["alice", "smith", "alicesmith"]);
+        assert_eq!(name_tokens("Al"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn finds_names_in_any_case_and_leetspeak() {
+        assert!(refused("my-ALICE-is-long-enough", &["alice"]));
+        assert!(refused("Sm1th-and-more-chars", &["Alice Smith"]));
+        assert!(refused("xx4l1c3xx-longer", &["alice"]));
+        assert!(!refused("nothing-related-here", &["alice", "Alice Smith"]));
+        assert!(!refused("anything", &[]));
+    }
+}

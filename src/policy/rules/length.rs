@@ -1,0 +1,53 @@
+//! Minimum and maximum length, counted in characters after NFKC.
+
+use unicode_normalization::UnicodeNormalization;
+
+use crate::policy::{Rule, Violation};
+use crate::secret::Password;
+
+/// Length in Unicode scalar values after NFKC normalization (not bytes, so
+/// `Ünïcödé` counts 7, and a full-width letter counts as one).
+pub fn normalized_len(password: &Password) -> usize {
+    password.expose().nfkc().count()
+}
+
+pub fn check(password: &Password, min: usize, max: usize) -> Option<Violation> {
+    let len = normalized_len(password);
+    if len < min {
+        Some(Violation::new(
+            Rule::Length,
+            format!("too short ({min} characters minimum)"),
+        ))
+    } else if len > max {
+        Some(Violation::new(
+            Rule::Length,
+            format!("too long ({max} characters maximum)"),
+        ))
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pw(s: &str) -> Password {
+        Password::new(s.to_owned())
+    }
+
+    #[test]
+    fn counts_characters_not_bytes() {
+        assert_eq!(normalized_len(&pw("Ünïcödé")), 7);
+        assert!(check(&pw("ÜnïcödéÜnïcö"), 12, 256).is_none());
+        assert!(check(&pw("ÜnïcödéÜnïc"), 12, 256).is_some());
+    }
+
+    #[test]
+    fn names_the_minimum_and_maximum() {
+        let v = check(&pw("short"), 12, 256).expect("too short");
+        assert_eq!(v.message, "too short (12 characters minimum)");
+        let v = check(&pw(&"x".repeat(300)), 12, 256).expect("too long");
+        assert_eq!(v.message, "too long (256 characters maximum)");
+    }
+}

@@ -1,0 +1,8 @@
+//! One file per rule family. Each rule looks at a [`PasswordChange`] and
+//! returns the violations it finds; none of them does I/O.
+//!
+//! [`PasswordChange`]: super::PasswordChange
+
+pub mod account_name;
+pub mod banned;
+pub mod length;

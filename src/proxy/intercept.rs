@@ -1,0 +1,589 @@
+//! Recognising password operations in client requests.
+//!
+//! Only a few request types can set a password: Modify and Add touching
+//! `unicodePwd` or `userPassword`, and the RFC 3062 Password Modify extended
+//! operation. For those, the frame is decoded with `ldap3_proto` and turned
+//! into a [`PasswordOperation`]. Everything else is reported as
+//! [`Inspection::NotPassword`] and forwarded untouched. A request that looks
+//! like a password operation but cannot be decoded is
+//! [`Inspection::Undecodable`]: it must be refused, never forwarded.
+
+use ldap3_lber::parse::Parser;
+use ldap3_proto::control::LdapControl;
+use ldap3_proto::proto::{
+    LdapMsg, LdapOp, LdapPartialAttribute, LdapPasswordModifyRequest, OID_PASSWORD_MODIFY,
+};
+use zeroize::Zeroize;
+
+use crate::ber::{tag, BerError, Reader};
+use crate::policy::ChangeKind;
+use crate::proxy::frame::{op, Peek};
+use crate::secret::Password;
+
+/// OID of the StartTLS extended operation (RFC 4511 section 4.14).
+pub const OID_START_TLS: &str = "1.3.6.1.4.1.1466.20037";
+
+/// Which attribute or operation carries the password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordAttribute {
+    /// Active Directory: UTF-16LE of the quoted password.
+    UnicodePwd,
+    /// RFC 4519 `userPassword`: UTF-8, possibly pre-hashed (`{SSHA}...`).
+    UserPassword,
+    /// RFC 3062 Password Modify extended operation.
+    PasswordModify,
+}
+
+impl PasswordAttribute {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PasswordAttribute::UnicodePwd => "unicodePwd",
+            PasswordAttribute::UserPassword => "userPassword",
+            PasswordAttribute::PasswordModify => "passwordModify",
+        }
+    }
+}
+
+/// Whose password the operation sets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// An explicit DN (Modify, Add, or Password Modify with `dn:`/bare DN).
+    Dn(String),
+    /// Password Modify without userIdentity: the bound identity.
+    BoundIdentity,
+    /// Password Modify with an authzId such as `u:alice`.
+    AuthzId(String),
+}
+
+/// One new password value.
+#[derive(Debug)]
+pub enum NewPassword {
+    Clear(Password),
+    /// A `userPassword` value that is already hashed (`{SCHEME}...`):
+    /// it cannot be checked.
+    PreHashed,
+    /// Password Modify without newPasswd: the server generates one.
+    ServerGenerated,
+}
+
+/// A decoded password operation.
+#[derive(Debug)]
+pub struct PasswordOperation {
+    pub msgid: i32,
+    /// The protocolOp tag of the response to send if it is refused.
+    pub response_op: u8,
+    pub kind: ChangeKind,
+    pub attribute: PasswordAttribute,
+    pub target: Target,
+    pub new_passwords: Vec<NewPassword>,
+    pub old_password: Option<Password>,
+    /// Names of the account found in the request itself (an Add's uid,
+    /// sAMAccountName, cn..., or a `u:` authzId).
+    pub request_names: Vec<String>,
+    /// The request carried the Password Policy request control.
+    pub ppolicy_requested: bool,
+}
+
+/// A password operation that could not be decoded: refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undecodable {
+    pub msgid: i32,
+    pub response_op: u8,
+    pub reason: &'static str,
+}
+
+/// What a Modify, Add or Password Modify request turned out to be.
+#[derive(Debug)]
+pub enum Inspection {
+    NotPassword,
+    Password(Box<PasswordOperation>),
+    Undecodable(Undecodable),
+}
+
+/// Attribute names (lower case) whose values are passwords pwgate checks.
+fn password_attribute(description: &str) -> Option<PasswordAttribute> {
+    // Options such as `;binary` do not change the attribute.
+    let name = description.split(';').next().unwrap_or(description).trim();
+    match name.to_ascii_lowercase().as_str() {
+        "unicodepwd" | "1.2.840.113556.1.4.90" => Some(PasswordAttribute::UnicodePwd),
+        "userpassword" | "2.5.4.35" => Some(PasswordAttribute::UserPassword),
+        _ => None,
+    }
+}
+
+/// Attributes that also set a password but whose values pwgate cannot
+/// check: writing them is refused rather than let through unseen.
+fn unverifiable_password_attribute(description: &str) -> bool {
+    let name = description.split(';').next().unwrap_or(description).trim();
+    matches!(
+        name.to_ascii_lowercase().as_str(),
+        "cleartextpassword" | "authpassword" | "1.3.6.1.4.1.4203.1.3.4"
+    )
+}
+
+/// Byte patterns (lower case) that any request touching a password
+/// attribute must contain. Requests without them skip decoding entirely.
+const PASSWORD_MARKERS: &[&[u8]] = &[
+    b"unicodepwd",
+    b"userpassword",
+    b"cleartextpassword",
+    b"authpassword",
+    b"2.5.4.35",
+    b"1.2.840.113556.1.4.90",
+    b"1.3.6.1.4.1.4203.1.3.4",
+];
+
+fn mentions_password_attribute(frame: &[u8]) -> bool {
+    PASSWORD_MARKERS.iter().any(|marker| {
+        frame
+            .windows(marker.len())
+            .any(|w| w.eq_ignore_ascii_case(marker))
+    })
+}
+
+fn decode(frame: &[u8], max_depth: usize) -> Option<LdapMsg> {
+    let (rest, structure) = Parser::new(max_depth).parse(frame).ok()?;
+    if !rest.is_empty() {
+        return None;
+    }
+    LdapMsg::try_from(structure).ok()
+}
+
+/// Nesting depth allowed when decoding a password operation.
+const MAX_DEPTH: usize = 16;
+
+fn wants_ppolicy(msg: &LdapMsg) -> bool {
+    msg.ctrl
+        .iter()
+        .any(|c| matches!(c, LdapControl::PasswordPolicyRequest { .. }))
+}
+
+/// Inspects a Modify or Add request.
+pub fn inspect_modify_or_add(frame: &[u8], peek: Peek) -> Inspection {
+    let response_op = if peek.op == op::ADD_REQUEST {
+        op::ADD_RESPONSE
+    } else {
+        op::MODIFY_RESPONSE
+    };
+    if !mentions_password_attribute(frame) {
+        return Inspection::NotPassword;
+    }
+    let undecodable = |reason| {
+        Inspection::Undecodable(Undecodable {
+            msgid: peek.msgid,
+            response_op,
+            reason,
+        })
+    };
+    let Some(msg) = decode(frame, MAX_DEPTH) else {
+        return undecodable("the request could not be decoded");
+    };
+    let ppolicy_requested = wants_ppolicy(&msg);
+    let (dn, kind, changes) = match msg.op {
+        LdapOp::ModifyRequest(req) => {
+            use ldap3_proto::proto::LdapModifyType as M;
+            let changes = req
+                .changes
+                .into_iter()
+                .map(|c| {
+                    let role = match c.operation {
+                        M::Delete => ValueRole::Old,
+                        M::Add | M::Replace => ValueRole::New,
+                        M::Increment => ValueRole::Ignored,
+                    };
+                    (role, c.modification)
+                })
+                .collect();
+            (req.dn, None, changes)
+        }
+        LdapOp::AddRequest(req) => {
+            let changes = req
+                .attributes
+                .into_iter()
+                .map(|a| (ValueRole::New, a))
+                .collect();
+            (req.dn, Some(ChangeKind::Create), changes)
+        }
+        _ => return undecodable("the request could not be decoded"),
+    };
+    let mut changes: Vec<(ValueRole, LdapPartialAttribute)> = changes;
+    let collected = collect_passwords(&changes);
+    for (_, attr) in &mut changes {
+        if password_attribute(&attr.atype).is_some() || unverifiable_password_attribute(&attr.atype)
+        {
+            wipe(attr);
+        }
+    }
+    let collected = match collected {
+        Ok(c) => c,
+        Err(reason) => return undecodable(reason),
+    };
+    let Some(attribute) = collected.attribute else {
+        return Inspection::NotPassword;
+    };
+    if collected.new_passwords.is_empty() {
+        // Only deletions: no password is being set.
+        return Inspection::NotPassword;
+    }
+    let kind = kind.unwrap_or(if collected.old_password.is_some() {
+        ChangeKind::Change
+    } else {
+        ChangeKind::Reset
+    });
+    let request_names = if kind == ChangeKind::Create {
+        changes
+            .iter()
+            .flat_map(|(_, a)| account_names_in(a))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Inspection::Password(Box::new(PasswordOperation {
+        msgid: peek.msgid,
+        response_op,
+        kind,
+        attribute,
+        target: Target::Dn(dn),
+        new_passwords: collected.new_passwords,
+        old_password: collected.old_password,
+        request_names,
+        ppolicy_requested,
+    }))
+}
+
+/// Whether an attribute's values in a request are old or new values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ValueRole {
+    Old,
+    New,
+    Ignored,
+}
+
+/// Gathers the password values of a request's attributes.
+fn collect_passwords(
+    changes: &[(ValueRole, LdapPartialAttribute)],
+) -> Result<Collected, &'static str> {
+    let mut collected = Collected::default();
+    for (role, attr) in changes {
+        if unverifiable_password_attribute(&attr.atype)
+            && !attr.vals.is_empty()
+            && *role != ValueRole::Ignored
+        {
+            return Err("this password attribute cannot be checked");
+        }
+        let Some(kind) = password_attribute(&attr.atype) else {
+            continue;
+        };
+        match role {
+            ValueRole::Old => collected.add_old(kind, attr)?,
+            ValueRole::New => collected.add_new(kind, attr)?,
+            ValueRole::Ignored => {}
+        }
+    }
+    Ok(collected)
+}
+
+/// Attributes of an Add whose values name the account.
+fn account_names_in(attr: &LdapPartialAttribute) -> Vec<String> {
+    let name = attr.atype.to_ascii_lowercase();
+    let local_part = matches!(name.as_str(), "userprincipalname" | "mail");
+    let is_name = matches!(
+        name.as_str(),
+        "uid" | "samaccountname" | "cn" | "givenname" | "sn" | "displayname"
+    );
+    if !(is_name || local_part) {
+        return Vec::new();
+    }
+    attr.vals
+        .iter()
+        .filter_map(|v| std::str::from_utf8(v).ok())
+        .map(|v| {
+            if local_part {
+                v.split('@').next().unwrap_or(v).to_owned()
+            } else {
+                v.to_owned()
+            }
+        })
+        .collect()
+}
+
+fn wipe(attr: &mut LdapPartialAttribute) {
+    for v in &mut attr.vals {
+        v.zeroize();
+    }
+}
+
+/// Password values gathered from the changes of one request.
+#[derive(Default)]
+struct Collected {
+    attribute: Option<PasswordAttribute>,
+    new_passwords: Vec<NewPassword>,
+    old_password: Option<Password>,
+}
+
+impl Collected {
+    fn decode_value(kind: PasswordAttribute, value: &[u8]) -> Result<NewPassword, &'static str> {
+        match kind {
+            PasswordAttribute::UnicodePwd => Password::from_unicode_pwd(value)
+                .map(NewPassword::Clear)
+                .ok_or("unicodePwd must be the UTF-16LE encoding of the password in double quotes"),
+            _ => {
+                if is_prehashed(value) {
+                    return Ok(NewPassword::PreHashed);
+                }
+                Password::from_utf8(value)
+                    .map(NewPassword::Clear)
+                    .ok_or("userPassword is not valid UTF-8")
+            }
+        }
+    }
+
+    fn add_new(
+        &mut self,
+        kind: PasswordAttribute,
+        attr: &LdapPartialAttribute,
+    ) -> Result<(), &'static str> {
+        self.attribute.get_or_insert(kind);
+        for v in &attr.vals {
+            self.new_passwords.push(Self::decode_value(kind, v)?);
+        }
+        Ok(())
+    }
+
+    fn add_old(
+        &mut self,
+        kind: PasswordAttribute,
+        attr: &LdapPartialAttribute,
+    ) -> Result<(), &'static str> {
+        if let Some(v) = attr.vals.first() {
+            self.attribute.get_or_insert(kind);
+            if let NewPassword::Clear(p) = Self::decode_value(kind, v)? {
+                self.old_password = Some(p);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `{SCHEME}rest` with a scheme of letters, digits and `-`, as slapd and
+/// 389-ds store hashes (`{SSHA}`, `{CRYPT}`, `{PBKDF2-SHA512}`, `{ARGON2}`).
+pub fn is_prehashed(value: &[u8]) -> bool {
+    let Some(rest) = value.strip_prefix(b"{") else {
+        return false;
+    };
+    let Some(end) = rest.iter().position(|b| *b == b'}') else {
+        return false;
+    };
+    end > 0
+        && rest[..end]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'.' || *b == b'_')
+}
+
+/// What an extended request is, for the session.
+#[derive(Debug)]
+pub enum Extended {
+    StartTls,
+    Password(Inspection),
+    Other,
+}
+
+/// Reads the requestName of an ExtendedRequest without decoding the value.
+fn extended_name(frame: &[u8]) -> Result<&[u8], BerError> {
+    let mut fields = Reader::new(frame).expect(tag::SEQUENCE)?.children();
+    fields.expect(tag::INTEGER)?;
+    let request = fields.expect(op::EXTENDED_REQUEST)?;
+    Ok(request.children().expect(0x80)?.value)
+}
+
+/// Inspects an ExtendedRequest: StartTLS, Password Modify, or other.
+pub fn inspect_extended(frame: &[u8], peek: Peek) -> Extended {
+    let name = match extended_name(frame) {
+        Ok(name) => name,
+        // Not ours to judge: the server answers malformed requests.
+        Err(_) => return Extended::Other,
+    };
+    if name == OID_START_TLS.as_bytes() {
+        return Extended::StartTls;
+    }
+    if name != OID_PASSWORD_MODIFY.as_bytes() {
+        return Extended::Other;
+    }
+    let undecodable = |reason| {
+        Extended::Password(Inspection::Undecodable(Undecodable {
+            msgid: peek.msgid,
+            response_op: op::EXTENDED_RESPONSE,
+            reason,
+        }))
+    };
+    let Some(msg) = decode(frame, MAX_DEPTH) else {
+        return undecodable("the request could not be decoded");
+    };
+    let ppolicy_requested = wants_ppolicy(&msg);
+    let LdapOp::ExtendedRequest(mut req) = msg.op else {
+        return undecodable("the request could not be decoded");
+    };
+    let parsed = if req.value.is_none() {
+        // RFC 3062: the value is optional; absent means "generate a
+        // password for the bound identity".
+        Ok(LdapPasswordModifyRequest {
+            user_identity: None,
+            old_password: None,
+            new_password: None,
+        })
+    } else {
+        LdapPasswordModifyRequest::try_from(&req)
+    };
+    if let Some(v) = req.value.as_mut() {
+        v.zeroize();
+    }
+    let Ok(pm) = parsed else {
+        return undecodable("the Password Modify request could not be decoded");
+    };
+    let target = match pm.user_identity.as_deref() {
+        None | Some("") => Target::BoundIdentity,
+        Some(id) => match (id.strip_prefix("dn:"), id.strip_prefix("u:")) {
+            (Some(dn), _) => Target::Dn(dn.to_owned()),
+            (_, Some(user)) => Target::AuthzId(user.to_owned()),
+            _ => Target::Dn(id.to_owned()),
+        },
+    };
+    let request_names = match &target {
+        Target::AuthzId(user) => vec![user.clone()],
+        _ => Vec::new(),
+    };
+    let old_password = pm.old_password.map(Password::new);
+    let new_password = match pm.new_password {
+        Some(p) => NewPassword::Clear(Password::new(p)),
+        None => NewPassword::ServerGenerated,
+    };
+    let kind = if old_password.is_some() {
+        ChangeKind::Change
+    } else {
+        ChangeKind::Reset
+    };
+    Extended::Password(Inspection::Password(Box::new(PasswordOperation {
+        msgid: peek.msgid,
+        response_op: op::EXTENDED_RESPONSE,
+        kind,
+        attribute: PasswordAttribute::PasswordModify,
+        target,
+        new_passwords: vec![new_password],
+        old_password,
+        request_names,
+        ppolicy_requested,
+    })))
+}
+
+/// What a Bind request says about the identity it asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindMethod {
+    Simple,
+    Sasl { mechanism: String },
+    Other,
+}
+
+/// The name and method of a Bind request; the credentials are not read.
+pub fn inspect_bind(frame: &[u8]) -> Result<(String, BindMethod), BerError> {
+    let mut fields = Reader::new(frame).expect(tag::SEQUENCE)?.children();
+    fields.expect(tag::INTEGER)?;
+    let mut bind = fields.expect(op::BIND_REQUEST)?.children();
+    bind.expect(tag::INTEGER)?;
+    let name = String::from_utf8_lossy(bind.expect(tag::OCTET_STRING)?.value).into_owned();
+    let auth = bind.next_tlv()?;
+    let method = match auth.tag {
+        0x80 => BindMethod::Simple,
+        0xa3 => {
+            let mechanism = auth.children().expect(tag::OCTET_STRING)?.value;
+            BindMethod::Sasl {
+                mechanism: String::from_utf8_lossy(mechanism).into_owned(),
+            }
+        }
+        _ => BindMethod::Other,
+    };
+    Ok((name, method))
+}
+
+/// The attribute values of the first RDN of a DN (`uid=alice,ou=people`
+/// gives `alice`; `cn=Alice Smith+uid=as,...` gives both values), with
+/// RFC 4514 backslash escapes of special characters undone.
+pub fn first_rdn_values(dn: &str) -> Vec<String> {
+    let mut values = Vec::new();
+    let mut current = String::new();
+    let mut in_value = false;
+    let mut chars = dn.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(next) = chars.next() {
+                    if in_value {
+                        current.push(next);
+                    }
+                }
+            }
+            '=' if !in_value => in_value = true,
+            '+' | ',' | ';' => {
+                if in_value {
+                    values.push(std::mem::take(&mut current).trim().to_owned());
+                }
+                in_value = false;
+                if c != '+' {
+                    break;
+                }
+            }
+            _ if in_value => current.push(c),
+            _ => {}
+        }
+    }
+    if in_value && !current.trim().is_empty() {
+        values.push(current.trim().to_owned());
+    }
+    values.retain(|v| !v.is_empty());
+    values
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rdn_values() {
+        assert_eq!(first_rdn_values("uid=alice,ou=people,dc=x"), ["alice"]);
+        assert_eq!(
+            first_rdn_values("CN=Smith\\, Alice,CN=Users,DC=x"),
+            ["Smith, Alice"]
+        );
+        assert_eq!(
+            first_rdn_values("cn=Alice Smith+uid=asmith,dc=x"),
+            ["Alice Smith", "asmith"]
+        );
+        assert!(first_rdn_values("").is_empty());
+    }
+
+    #[test]
+    fn prehashed_values() {
+        assert!(is_prehashed(b"{SSHA}abcdef"));
+        assert!(is_prehashed(b"{PBKDF2-SHA512}10000$x"));
+        assert!(!is_prehashed(b"{}x"));
+        assert!(!is_prehashed(b"{not a scheme}x"));
+        assert!(!is_prehashed(b"Plain-Password"));
+    }
+
+    #[test]
+    fn password_attribute_names() {
+        assert_eq!(
+            password_attribute("unicodePwd"),
+            Some(PasswordAttribute::UnicodePwd)
+        );
+        assert_eq!(
+            password_attribute("USERPASSWORD;binary"),
+            Some(PasswordAttribute::UserPassword)
+        );
+        assert_eq!(
+            password_attribute("2.5.4.35"),
+            Some(PasswordAttribute::UserPassword)
+        );
+        assert_eq!(password_attribute("description"), None);
+        assert!(unverifiable_password_attribute("clearTextPassword"));
+    }
+}

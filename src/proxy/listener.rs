@@ -1,0 +1,137 @@
+//! Accepting connections: the plain listener (with StartTLS when a
+//! certificate is set), the LDAPS listener, the connection limit, and a
+//! graceful shutdown that stops accepting and lets sessions finish.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use crate::proxy::reply::{self, ResultCode};
+use crate::proxy::{session, Gate};
+
+/// Listening sockets, bound and ready to serve.
+pub struct Server {
+    gate: Arc<Gate>,
+    ldap: Option<TcpListener>,
+    ldaps: Option<TcpListener>,
+}
+
+impl Server {
+    /// Binds the configured addresses (port 0 picks a free port).
+    pub async fn bind(gate: Gate) -> std::io::Result<Server> {
+        let bind = |addr: Option<SocketAddr>| async move {
+            match addr {
+                Some(a) => TcpListener::bind(a).await.map(Some).map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("cannot listen on {a}: {e}"))
+                }),
+                None => Ok(None),
+            }
+        };
+        let ldap = bind(gate.config.listen_ldap).await?;
+        let ldaps = bind(gate.config.listen_ldaps).await?;
+        Ok(Server {
+            gate: Arc::new(gate),
+            ldap,
+            ldaps,
+        })
+    }
+
+    /// The bound address of the plain LDAP listener.
+    pub fn ldap_addr(&self) -> Option<SocketAddr> {
+        self.ldap.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The bound address of the LDAPS listener.
+    pub fn ldaps_addr(&self) -> Option<SocketAddr> {
+        self.ldaps.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Serves until `shutdown` completes, then waits up to `grace` for open
+    /// sessions before returning.
+    pub async fn run(self, shutdown: impl Future<Output = ()>, grace: Duration) {
+        let limit = Arc::new(Semaphore::new(self.gate.config.limits.max_connections));
+        let mut sessions = JoinSet::new();
+        let starttls = self.gate.acceptor.is_some();
+        if let Some(a) = self.ldap_addr() {
+            info!(listen = %a, starttls, "listening for LDAP");
+        }
+        if let Some(a) = self.ldaps_addr() {
+            info!(listen = %a, "listening for LDAPS");
+        }
+        let urls: Vec<String> = self
+            .gate
+            .upstream
+            .urls()
+            .iter()
+            .map(|u| u.to_string())
+            .collect();
+        info!(upstream = %urls.join(","), mode = ?self.gate.config.mode, "pwgate ready");
+        tokio::pin!(shutdown);
+        loop {
+            let accepted = tokio::select! {
+                _ = &mut shutdown => break,
+                Some(_) = sessions.join_next(), if !sessions.is_empty() => continue,
+                r = accept(self.ldap.as_ref()) => r.map(|(s, a)| (s, a, false)),
+                r = accept(self.ldaps.as_ref()) => r.map(|(s, a)| (s, a, true)),
+            };
+            let (mut tcp, peer, implicit_tls) = match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = limit.clone().try_acquire_owned() else {
+                warn!(client = %peer, "connection limit reached; refusing client");
+                let notice = reply::notice_of_disconnection(
+                    ResultCode::Unavailable,
+                    "pwgate: too many connections",
+                );
+                // Best effort, without waiting on a slow client.
+                if !implicit_tls {
+                    let _ =
+                        tokio::time::timeout(Duration::from_millis(100), tcp.write_all(&notice))
+                            .await;
+                }
+                continue;
+            };
+            let gate = self.gate.clone();
+            sessions.spawn(async move {
+                session::serve(gate, tcp, peer, implicit_tls).await;
+                drop(permit);
+            });
+        }
+        info!(open = sessions.len(), "shutting down: no longer accepting");
+        drop(self.ldap);
+        drop(self.ldaps);
+        let drained = tokio::time::timeout(grace, async {
+            while sessions.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            warn!(
+                open = sessions.len(),
+                "grace period over; closing remaining sessions"
+            );
+            sessions.shutdown().await;
+        }
+    }
+}
+
+async fn accept(
+    listener: Option<&TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}

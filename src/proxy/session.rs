@@ -1,0 +1,679 @@
+//! One client connection: two pumps and the state they share.
+//!
+//! The client pump splits the client's bytes into messages, lets everything
+//! that is not a password operation through as one contiguous write, answers
+//! StartTLS itself, and stops password operations for a decision. The
+//! upstream pump passes the directory's answers back unchanged, and on the
+//! way notes the answers to binds (who is bound) and to forwarded password
+//! operations (for the audit trail). Both pumps run in the same task; when
+//! either side closes, the session ends.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::{Buf, BytesMut};
+use thiserror::Error;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+use tokio_rustls::TlsStream;
+use tracing::{debug, info, warn};
+use zeroize::Zeroize;
+
+use crate::audit::{self, ChangeRecord, Decision};
+use crate::config::{Flavor, Mode};
+use crate::policy::{PasswordChange, Rule, Verdict, Violation};
+use crate::proxy::frame::{self, op, FrameError, Peek};
+use crate::proxy::intercept::{
+    self, first_rdn_values, BindMethod, Extended, Inspection, NewPassword, PasswordOperation,
+    Target,
+};
+use crate::proxy::reply::{self, PpolicyError, ResultCode};
+use crate::proxy::stream::Stream;
+use crate::proxy::upstream::result_code;
+use crate::proxy::Gate;
+
+/// Bytes read from a socket at a time (the buffer grows for larger messages).
+const READ_CHUNK: usize = 16 * 1024;
+/// At most this many answers are awaited for audit or identity per session.
+const MAX_TRACKED: usize = 4096;
+/// AD's prefix for password policy refusals (ERROR_PASSWORD_RESTRICTION).
+const AD_POLICY_PREFIX: &str = "0000052D: ";
+
+/// SASL mechanisms that never negotiate a security layer. Others (GSSAPI,
+/// GSS-SPNEGO, DIGEST-MD5, NTLM...) may wrap the rest of the stream in a
+/// layer pwgate cannot read, so a password change could pass unseen.
+const SASL_WITHOUT_LAYER: &[&str] = &["EXTERNAL", "PLAIN", "ANONYMOUS", "CRAM-MD5", "OAUTHBEARER"];
+
+fn sasl_may_negotiate_layer(mechanism: &str) -> bool {
+    let m = mechanism.to_ascii_uppercase();
+    !(SASL_WITHOUT_LAYER.contains(&m.as_str()) || m.starts_with("SCRAM-"))
+}
+
+#[derive(Debug, Error)]
+pub enum SessionError {
+    #[error("client connection: {0}")]
+    Client(std::io::Error),
+    #[error("upstream connection: {0}")]
+    Upstream(std::io::Error),
+    #[error("TLS handshake with the client: {0}")]
+    Handshake(String),
+}
+
+/// Who the connection is bound as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Identity {
+    Anonymous,
+    Simple(String),
+    Sasl(String),
+}
+
+impl Identity {
+    fn describe(&self) -> String {
+        match self {
+            Identity::Anonymous => "anonymous".to_owned(),
+            Identity::Simple(dn) => dn.clone(),
+            Identity::Sasl(mech) => format!("sasl:{mech}"),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Tracking {
+    bound: Option<Identity>,
+    binds: HashMap<i32, Identity>,
+    changes: HashMap<i32, ChangeRecord>,
+}
+
+/// What to do with one client message.
+enum Action {
+    /// Send upstream as part of the pass-through run.
+    Forward,
+    /// Send upstream on its own, then wipe it (it carries a password).
+    ForwardSensitive,
+    /// Answer the client; the directory never sees the message.
+    Reply { bytes: Vec<u8>, sensitive: bool },
+    /// Answer StartTLS and switch the client side to TLS.
+    StartTls { msgid: i32 },
+}
+
+struct Session {
+    gate: Arc<Gate>,
+    peer: SocketAddr,
+    client_tls: AtomicBool,
+    client_writer: Mutex<Option<WriteHalf<Stream>>>,
+    tracking: std::sync::Mutex<Tracking>,
+}
+
+/// Serves one accepted client connection until either side closes.
+pub async fn serve(gate: Arc<Gate>, tcp: TcpStream, peer: SocketAddr, implicit_tls: bool) {
+    match run(gate, tcp, peer, implicit_tls).await {
+        Ok(()) => debug!(client = %peer, "session closed"),
+        Err(e) => debug!(client = %peer, error = %e, "session ended"),
+    }
+}
+
+async fn run(
+    gate: Arc<Gate>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    implicit_tls: bool,
+) -> Result<(), SessionError> {
+    let _ = tcp.set_nodelay(true);
+    let mut client = if implicit_tls {
+        let acceptor = gate
+            .acceptor
+            .clone()
+            .expect("an LDAPS listener exists only with a certificate");
+        let handshake = tokio::time::timeout(
+            gate.config.limits.tls_handshake_timeout,
+            acceptor.accept(tcp),
+        )
+        .await
+        .map_err(|_| SessionError::Handshake("timed out".into()))?
+        .map_err(|e| SessionError::Handshake(e.to_string()))?;
+        Stream::Tls(Box::new(TlsStream::Server(handshake)))
+    } else {
+        Stream::Plain(tcp)
+    };
+    let upstream = match gate.upstream.connect().await {
+        Ok((stream, url)) => {
+            debug!(client = %peer, upstream = %url, "upstream connected");
+            stream
+        }
+        Err(e) => {
+            warn!(client = %peer, error = %e, "closing client: no upstream directory");
+            let notice = reply::notice_of_disconnection(
+                ResultCode::Unavailable,
+                "pwgate: the directory is not reachable",
+            );
+            let _ = client.write_all(&notice).await;
+            let _ = client.shutdown().await;
+            return Ok(());
+        }
+    };
+    let client_tls = client.is_tls();
+    let (client_reader, client_writer) = tokio::io::split(client);
+    let (upstream_reader, upstream_writer) = tokio::io::split(upstream);
+    let session = Session {
+        gate,
+        peer,
+        client_tls: AtomicBool::new(client_tls),
+        client_writer: Mutex::new(Some(client_writer)),
+        tracking: std::sync::Mutex::new(Tracking::default()),
+    };
+    let result = tokio::select! {
+        r = session.client_to_upstream(client_reader, upstream_writer) => r,
+        r = session.upstream_to_client(upstream_reader) => r,
+    };
+    session.report_unanswered();
+    if let Some(mut w) = session.client_writer.lock().await.take() {
+        let _ = w.shutdown().await;
+    }
+    result
+}
+
+/// Reads more bytes into `buf`; `Ok(false)` at end of stream.
+async fn fill(reader: &mut ReadHalf<Stream>, buf: &mut BytesMut) -> std::io::Result<bool> {
+    if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+        buf.reserve(READ_CHUNK);
+    }
+    Ok(reader.read_buf(buf).await? > 0)
+}
+
+impl Session {
+    async fn write_client(&self, bytes: &[u8]) -> Result<(), SessionError> {
+        let mut guard = self.client_writer.lock().await;
+        let writer = guard
+            .as_mut()
+            .ok_or_else(|| SessionError::Client(std::io::ErrorKind::NotConnected.into()))?;
+        writer.write_all(bytes).await.map_err(SessionError::Client)
+    }
+
+    /// Tells the client why it is disconnected (RFC 4511 section 4.4.1).
+    async fn disconnect(&self, code: ResultCode, why: &str) {
+        let notice = reply::notice_of_disconnection(code, why);
+        let _ = self.write_client(&notice).await;
+    }
+
+    fn lock_tracking(&self) -> std::sync::MutexGuard<'_, Tracking> {
+        // A panic while holding this lock cannot leave it inconsistent in a
+        // way that matters more than ending the session would.
+        self.tracking.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn client_to_upstream(
+        &self,
+        mut reader: ReadHalf<Stream>,
+        mut upstream: WriteHalf<Stream>,
+    ) -> Result<(), SessionError> {
+        let limit = self.gate.config.limits.max_message_bytes;
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        loop {
+            // `run` is the length of the pass-through prefix of `buf`.
+            let mut run = 0;
+            loop {
+                let len = match frame::frame_len(&buf[run..], limit) {
+                    Ok(Some(len)) => len,
+                    Ok(None) => break,
+                    Err(e) => {
+                        upstream
+                            .write_all(&buf[..run])
+                            .await
+                            .map_err(SessionError::Upstream)?;
+                        return self.protocol_error(e).await;
+                    }
+                };
+                let frame = &buf[run..run + len];
+                let peek = match frame::peek(frame) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        upstream
+                            .write_all(&buf[..run])
+                            .await
+                            .map_err(SessionError::Upstream)?;
+                        return self.protocol_error(FrameError::Ber(e)).await;
+                    }
+                };
+                let action = self.classify(frame, peek);
+                if let Action::Forward = action {
+                    run += len;
+                    continue;
+                }
+                if run > 0 {
+                    upstream
+                        .write_all(&buf[..run])
+                        .await
+                        .map_err(SessionError::Upstream)?;
+                    buf.advance(run);
+                    run = 0;
+                }
+                let mut message = buf.split_to(len);
+                let sent = match action {
+                    Action::Forward => unreachable!("handled above"),
+                    Action::ForwardSensitive => {
+                        let r = upstream.write_all(&message).await;
+                        message.zeroize();
+                        r.map_err(SessionError::Upstream)
+                    }
+                    Action::Reply { bytes, sensitive } => {
+                        if sensitive {
+                            message.zeroize();
+                        }
+                        self.write_client(&bytes).await
+                    }
+                    Action::StartTls { msgid } => {
+                        if !buf.is_empty() {
+                            // RFC 4511 4.14.1: nothing may follow StartTLS
+                            // before its response.
+                            self.disconnect(ResultCode::ProtocolError, "data sent after StartTLS")
+                                .await;
+                            return Ok(());
+                        }
+                        reader = self.start_tls(reader, msgid).await?;
+                        Ok(())
+                    }
+                };
+                sent?;
+            }
+            if run > 0 {
+                upstream
+                    .write_all(&buf[..run])
+                    .await
+                    .map_err(SessionError::Upstream)?;
+                buf.advance(run);
+            }
+            if buf.is_empty() && buf.capacity() > 4 * READ_CHUNK {
+                // Give back the memory of a large message.
+                buf = BytesMut::with_capacity(READ_CHUNK);
+            }
+            if !fill(&mut reader, &mut buf)
+                .await
+                .map_err(SessionError::Client)?
+            {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn protocol_error(&self, e: FrameError) -> Result<(), SessionError> {
+        warn!(client = %self.peer, error = %e, "disconnecting client: malformed LDAP message");
+        self.disconnect(ResultCode::ProtocolError, &format!("pwgate: {e}"))
+            .await;
+        Ok(())
+    }
+
+    async fn upstream_to_client(&self, mut reader: ReadHalf<Stream>) -> Result<(), SessionError> {
+        let limit = self.gate.config.limits.max_message_bytes;
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        loop {
+            let mut run = 0;
+            loop {
+                match frame::frame_len(&buf[run..], limit) {
+                    Ok(Some(len)) => {
+                        let frame = &buf[run..run + len];
+                        if let Ok(peek) = frame::peek(frame) {
+                            self.observe_response(frame, peek);
+                        }
+                        run += len;
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.write_client(&buf[..run]).await?;
+                        warn!(client = %self.peer, error = %e, "disconnecting client: malformed message from the directory");
+                        self.disconnect(ResultCode::Other, &format!("pwgate: directory sent {e}"))
+                            .await;
+                        return Ok(());
+                    }
+                }
+            }
+            if run > 0 {
+                self.write_client(&buf[..run]).await?;
+                buf.advance(run);
+            }
+            if buf.is_empty() && buf.capacity() > 4 * READ_CHUNK {
+                buf = BytesMut::with_capacity(READ_CHUNK);
+            }
+            if !fill(&mut reader, &mut buf)
+                .await
+                .map_err(SessionError::Upstream)?
+            {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Notes answers to binds and to forwarded password operations.
+    fn observe_response(&self, frame: &[u8], peek: Peek) {
+        match peek.op {
+            op::BIND_RESPONSE => {
+                let mut t = self.lock_tracking();
+                if let Some(identity) = t.binds.remove(&peek.msgid) {
+                    // 14 = saslBindInProgress: the SASL exchange goes on.
+                    match result_code(frame) {
+                        Some(0) => t.bound = Some(identity),
+                        Some(14) => {
+                            t.binds.insert(peek.msgid, identity);
+                        }
+                        _ => t.bound = Some(Identity::Anonymous),
+                    }
+                }
+            }
+            op::MODIFY_RESPONSE | op::ADD_RESPONSE | op::EXTENDED_RESPONSE => {
+                let record = self.lock_tracking().changes.remove(&peek.msgid);
+                if let Some(record) = record {
+                    audit::outcome(&record, result_code(frame));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Password operations that never got an answer: outcome unknown.
+    fn report_unanswered(&self) {
+        let changes = std::mem::take(&mut self.lock_tracking().changes);
+        for record in changes.values() {
+            audit::outcome(record, None);
+        }
+    }
+
+    fn classify(&self, frame: &[u8], peek: Peek) -> Action {
+        match peek.op {
+            op::BIND_REQUEST => self.on_bind(frame, peek),
+            op::MODIFY_REQUEST | op::ADD_REQUEST => {
+                let inspection = intercept::inspect_modify_or_add(frame, peek);
+                self.on_inspection(inspection)
+            }
+            op::EXTENDED_REQUEST => match intercept::inspect_extended(frame, peek) {
+                Extended::StartTls => Action::StartTls { msgid: peek.msgid },
+                Extended::Password(inspection) => self.on_inspection(inspection),
+                Extended::Other => Action::Forward,
+            },
+            _ => Action::Forward,
+        }
+    }
+
+    fn on_bind(&self, frame: &[u8], peek: Peek) -> Action {
+        let identity = match intercept::inspect_bind(frame) {
+            Ok((dn, BindMethod::Simple)) if dn.is_empty() => Identity::Anonymous,
+            Ok((dn, BindMethod::Simple)) => Identity::Simple(dn),
+            Ok((_, BindMethod::Sasl { mechanism })) => {
+                if sasl_may_negotiate_layer(&mechanism)
+                    && !self.gate.config.allow_sasl_security_layers
+                {
+                    info!(client = %self.peer, mechanism = %mechanism, "refused SASL bind that may negotiate a security layer");
+                    let bytes = reply::result_message(
+                        peek.msgid,
+                        op::BIND_RESPONSE,
+                        ResultCode::AuthMethodNotSupported,
+                        &format!(
+                            "pwgate: SASL mechanism {mechanism} is not allowed through this proxy \
+                             (it may negotiate a security layer that hides password changes); \
+                             use a simple bind over TLS, or SASL EXTERNAL/PLAIN"
+                        ),
+                        None,
+                        &[],
+                    );
+                    return Action::Reply {
+                        bytes,
+                        sensitive: true,
+                    };
+                }
+                Identity::Sasl(mechanism)
+            }
+            // Let the directory answer what it makes of it.
+            Ok((_, BindMethod::Other)) | Err(_) => Identity::Anonymous,
+        };
+        let mut t = self.lock_tracking();
+        // A bind in progress leaves the connection anonymous (RFC 4511 4.2.1).
+        t.bound = Some(Identity::Anonymous);
+        if t.binds.len() < MAX_TRACKED {
+            t.binds.insert(peek.msgid, identity);
+        }
+        // Bind requests carry credentials: wipe them once forwarded.
+        Action::ForwardSensitive
+    }
+
+    fn on_inspection(&self, inspection: Inspection) -> Action {
+        match inspection {
+            Inspection::NotPassword => Action::Forward,
+            Inspection::Undecodable(u) => {
+                let record = ChangeRecord {
+                    client: self.peer,
+                    actor: self.actor(),
+                    target: "unknown".into(),
+                    kind: crate::policy::ChangeKind::Reset,
+                    attribute: match u.response_op {
+                        op::EXTENDED_RESPONSE => intercept::PasswordAttribute::PasswordModify,
+                        _ => intercept::PasswordAttribute::UserPassword,
+                    },
+                    msgid: u.msgid,
+                };
+                audit::decision(&record, Decision::Refused, "undecodable");
+                let text = format!("pwgate cannot check this password operation: {}", u.reason);
+                Action::Reply {
+                    bytes: reply::result_message(
+                        u.msgid,
+                        u.response_op,
+                        ResultCode::UnwillingToPerform,
+                        &text,
+                        None,
+                        &[],
+                    ),
+                    sensitive: true,
+                }
+            }
+            Inspection::Password(operation) => self.decide(*operation),
+        }
+    }
+
+    fn actor(&self) -> String {
+        self.lock_tracking()
+            .bound
+            .as_ref()
+            .unwrap_or(&Identity::Anonymous)
+            .describe()
+    }
+
+    /// The policy decision for one password operation.
+    fn decide(&self, operation: PasswordOperation) -> Action {
+        let config = &self.gate.config;
+        let bound = self
+            .lock_tracking()
+            .bound
+            .clone()
+            .unwrap_or(Identity::Anonymous);
+        let target_dn = match &operation.target {
+            Target::Dn(dn) => Some(dn.clone()),
+            Target::BoundIdentity => match &bound {
+                Identity::Simple(dn) => Some(dn.clone()),
+                _ => None,
+            },
+            Target::AuthzId(_) => None,
+        };
+        let target_label = match (&operation.target, &target_dn) {
+            (_, Some(dn)) => dn.clone(),
+            (Target::AuthzId(user), None) => format!("u:{user}"),
+            _ => "unknown".to_owned(),
+        };
+        let record = ChangeRecord {
+            client: self.peer,
+            actor: bound.describe(),
+            target: target_label,
+            kind: operation.kind,
+            attribute: operation.attribute,
+            msgid: operation.msgid,
+        };
+        let refuse = |code: ResultCode, text: String, controls: Vec<Vec<u8>>| Action::Reply {
+            bytes: reply::result_message(
+                operation.msgid,
+                operation.response_op,
+                code,
+                &text,
+                None,
+                &controls,
+            ),
+            sensitive: true,
+        };
+
+        if !self.client_tls.load(Ordering::Relaxed) && !config.allow_cleartext_password_changes {
+            audit::decision(&record, Decision::Refused, "cleartext");
+            return refuse(
+                ResultCode::ConfidentialityRequired,
+                "pwgate: password changes require an encrypted connection (LDAPS or StartTLS)"
+                    .to_owned(),
+                vec![],
+            );
+        }
+
+        let mut names: Vec<String> = target_dn
+            .as_deref()
+            .map(first_rdn_values)
+            .unwrap_or_default();
+        names.extend(operation.request_names.iter().cloned());
+        let checks_names = config.policy.check_account_name;
+        if checks_names && names.is_empty() {
+            audit::decision(&record, Decision::Refused, "unknown_target");
+            return refuse(
+                ResultCode::UnwillingToPerform,
+                "pwgate: cannot tell whose password this is; bind with a simple bind \
+                 or name the user in the request"
+                    .to_owned(),
+                vec![],
+            );
+        }
+
+        let mut violations: Vec<Violation> = Vec::new();
+        for new in &operation.new_passwords {
+            let found = match new {
+                NewPassword::Clear(password) => config.policy.evaluate(&PasswordChange {
+                    kind: operation.kind,
+                    new_password: password,
+                    old_password: operation.old_password.as_ref(),
+                    account_names: &names,
+                }),
+                NewPassword::PreHashed if !config.allow_prehashed => {
+                    Verdict::Reject(vec![Violation::new(
+                        Rule::PreHashed,
+                        "the value is already hashed and cannot be checked".to_owned(),
+                    )])
+                }
+                NewPassword::PreHashed | NewPassword::ServerGenerated => Verdict::Accept,
+            };
+            for v in found.violations() {
+                if !violations.contains(v) {
+                    violations.push(v.clone());
+                }
+            }
+        }
+        // The operation (with its passwords) is dropped here, wiping them.
+        drop(operation.new_passwords);
+        drop(operation.old_password);
+
+        let verdict = if violations.is_empty() {
+            Verdict::Accept
+        } else {
+            Verdict::Reject(violations)
+        };
+        let enforce = config.mode == Mode::Enforce;
+        let decision = match (&verdict, enforce) {
+            (Verdict::Accept, _) => Decision::Accepted,
+            (Verdict::Reject(_), true) => Decision::Refused,
+            (Verdict::Reject(_), false) => Decision::WouldRefuse,
+        };
+        audit::decision(&record, decision, &verdict.rule_ids());
+        if decision == Decision::Refused {
+            let explanation = verdict.explanation().unwrap_or_default();
+            let text = match config.upstream.flavor {
+                Flavor::ActiveDirectory => format!("{AD_POLICY_PREFIX}{explanation}"),
+                Flavor::Openldap => explanation,
+            };
+            let mut controls = Vec::new();
+            if operation.ppolicy_requested {
+                let too_short = verdict
+                    .violations()
+                    .first()
+                    .is_some_and(|v| v.rule == Rule::Length);
+                controls.push(reply::ppolicy_control(if too_short {
+                    PpolicyError::PasswordTooShort
+                } else {
+                    PpolicyError::InsufficientPasswordQuality
+                }));
+            }
+            return refuse(ResultCode::ConstraintViolation, text, controls);
+        }
+        let mut t = self.lock_tracking();
+        if t.changes.len() < MAX_TRACKED {
+            t.changes.insert(record.msgid, record);
+        }
+        Action::ForwardSensitive
+    }
+
+    /// Answers StartTLS and, on success, returns the reader of the TLS stream.
+    async fn start_tls(
+        &self,
+        reader: ReadHalf<Stream>,
+        msgid: i32,
+    ) -> Result<ReadHalf<Stream>, SessionError> {
+        let mut guard = self.client_writer.lock().await;
+        let Some(mut writer) = guard.take() else {
+            return Err(SessionError::Client(
+                std::io::ErrorKind::NotConnected.into(),
+            ));
+        };
+        let refusal = match (&self.gate.acceptor, self.client_tls.load(Ordering::Relaxed)) {
+            (_, true) => Some((ResultCode::OperationsError, "TLS is already established")),
+            (None, false) => Some((
+                ResultCode::Unavailable,
+                "pwgate has no certificate configured for StartTLS",
+            )),
+            (Some(_), false) => None,
+        };
+        if let Some((code, text)) = refusal {
+            let r = writer
+                .write_all(&reply::start_tls_response(msgid, code, text))
+                .await;
+            *guard = Some(writer);
+            r.map_err(SessionError::Client)?;
+            return Ok(reader);
+        }
+        writer
+            .write_all(&reply::start_tls_response(msgid, ResultCode::Success, ""))
+            .await
+            .map_err(SessionError::Client)?;
+        writer.flush().await.map_err(SessionError::Client)?;
+        let Stream::Plain(tcp) = reader.unsplit(writer) else {
+            unreachable!("checked that the client side is not TLS yet");
+        };
+        let acceptor = self.gate.acceptor.clone().expect("checked above");
+        let tls = tokio::time::timeout(
+            self.gate.config.limits.tls_handshake_timeout,
+            acceptor.accept(tcp),
+        )
+        .await
+        .map_err(|_| SessionError::Handshake("timed out".into()))?
+        .map_err(|e| SessionError::Handshake(e.to_string()))?;
+        let (reader, writer) = tokio::io::split(Stream::Tls(Box::new(TlsStream::Server(tls))));
+        *guard = Some(writer);
+        self.client_tls.store(true, Ordering::Relaxed);
+        debug!(client = %self.peer, "StartTLS established");
+        Ok(reader)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sasl_mechanisms_with_possible_layers_are_recognised() {
+        for m in ["GSSAPI", "GSS-SPNEGO", "DIGEST-MD5", "NTLM", "gssapi"] {
+            assert!(sasl_may_negotiate_layer(m), "{m}");
+        }
+        for m in ["EXTERNAL", "PLAIN", "SCRAM-SHA-256", "external"] {
+            assert!(!sasl_may_negotiate_layer(m), "{m}");
+        }
+    }
+}
