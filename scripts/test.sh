@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# pwgate's whole test suite, as CI runs it: installs the system packages the
+# tests need (slapd, ldap-utils, openssl; as root on Debian), then checks
+# formatting and lints, then runs unit and integration tests. Integration
+# tests start their own private slapd instances on free 127.0.0.1 ports.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+"$ROOT/scripts/install-deps.sh"
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
+cargo test --locked
