@@ -1,0 +1,609 @@
+//! Password operations through pwgate, with real clients against a real
+//! slapd: weak passwords are refused by pwgate and never reach the directory,
+//! strong ones are forwarded and the directory's own answer comes back.
+
+mod common;
+
+use std::process::Output;
+
+use common::pwgate::Pwgate;
+use common::slapd::{self, ldap_tool, ldap_tool_stdin, user_dn, Slapd};
+
+const WEAK_BANNED: &str = "P@ssw0rd2024!";
+const WEAK_SHORT: &str = "Short-1x";
+const STRONG: &str = "tangerine-Otter-42-lamp";
+const STRONG_2: &str = "Kv7#qLp2-Tz9!mWd";
+
+fn all_output(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The tool failed with LDAP result code `rc` and its output contains `text`.
+#[track_caller]
+fn assert_ldap_error(out: &Output, rc: u32, text: &str) {
+    let all = all_output(out);
+    assert!(
+        !out.status.success() && all.contains(&format!("({rc})")) && all.contains(text),
+        "expected LDAP error {rc} with `{text}`, got {}: {all}",
+        out.status
+    );
+}
+
+#[track_caller]
+fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "expected success, got {}: {}",
+        out.status,
+        all_output(out)
+    );
+}
+
+/// Can `dn` bind with `password` directly on slapd?
+fn binds(slapd: &Slapd, dn: &str, password: &str) -> bool {
+    let url = slapd.ldap_url();
+    ldap_tool("ldapwhoami", &["-x", "-H", &url, "-D", dn, "-w", password])
+        .status
+        .success()
+}
+
+/// `ldappasswd` over StartTLS to `url`, bound as `uid`, changing its own
+/// password from `old` to `new`, with extra arguments.
+fn passwd(url: &str, uid: &str, old: &str, new: &str, extra: &[&str]) -> Output {
+    let dn = user_dn(uid);
+    let mut args = vec![
+        "-x", "-ZZ", "-H", url, "-D", &dn, "-w", old, "-a", old, "-s", new,
+    ];
+    args.extend_from_slice(extra);
+    ldap_tool("ldappasswd", &args)
+}
+
+fn modify(url: &str, bind_dn: &str, bind_pw: &str, ldif: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["-x", "-ZZ", "-H", url, "-D", bind_dn, "-w", bind_pw];
+    args.extend_from_slice(extra);
+    ldap_tool_stdin("ldapmodify", &args, ldif)
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// base64 of the AD `unicodePwd` form: UTF-16LE of the quoted password.
+fn unicode_pwd(password: &str) -> String {
+    let quoted = format!("\"{password}\"");
+    let bytes: Vec<u8> = quoted.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    base64(&bytes)
+}
+
+#[test]
+fn base64_helper_matches_a_known_value() {
+    // `ldapmodify` decodes these values, so a wrong encoder would make the
+    // unicodePwd tests below test nothing.
+    assert_eq!(base64(b"\"Pw\""), "IlB3Ig==");
+    assert_eq!(unicode_pwd("a"), "IgBhACIA");
+}
+
+#[test]
+fn weak_password_from_ldappasswd_is_refused_and_slapd_never_sees_it() {
+    let slapd = Slapd::start();
+    let gate = Pwgate::start(&slapd.ldap_url());
+    let old = slapd::user_password("alice");
+    let out = passwd(&gate.ldap_url(), "alice", old, WEAK_BANNED, &[]);
+    assert_ldap_error(
+        &out,
+        19,
+        "password rejected by policy: too close to a common password or a banned word [banned_word]",
+    );
+    assert!(
+        binds(&slapd, &user_dn("alice"), old),
+        "old password must still bind"
+    );
+    assert!(!binds(&slapd, &user_dn("alice"), WEAK_BANNED));
+}
+
+#[test]
+fn refusal_names_every_failed_rule() {
+    let slapd = Slapd::start();
+    let gate = Pwgate::start(&slapd.ldap_url());
+    let out = passwd(&gate.ldap_url(), "alice", "Alice-Passw0rd", "alice1", &[]);
+    assert_ldap_error(
+        &out,
+        19,
+        "password rejected by policy: too short (12 characters minimum) [length]; \
+         contains the account name [account_name]",
+    );
+}
+
+#[test]
+fn strong_password_from_ldappasswd_is_accepted_and_binds() {
+    let slapd = Slapd::start();
+    let gate = Pwgate::start(&slapd.ldap_url());
+    let old = slapd::user_password("alice");
+    assert_ok(&passwd(&gate.ldap_url(), "alice", old, STRONG, &[]));
+    assert!(binds(&slapd, &user_dn("alice"), STRONG));
+    assert!(!binds(&slapd, &user_dn("alice"), old));
+}
+
+#[test]
+fn directory_refusals_come_back_verbatim() {
+    let slapd = Slapd::start();
+    let gate = Pwgate::start(&slapd.ldap_url());
+    // Wrong old password: slapd's own 53, same text as direct.
+    let dn = user_dn("alice");
+    let args = |url: &str| {
+        ldap_tool(
+            "ldappasswd",
+            &[
+                "-x",
+                "-ZZ",
+                "-H",
+                url,
+                "-D",
+                &dn,
+                "-w",
+                "Alice-Passw0rd",
+                "-a",
+                "not-the-password",
+                "-s",
+                STRONG,
+            ],
+        )
+    };
+    let through = args(&gate.ldap_url());
+    let direct = args(&slapd.ldap_url());
+    assert_ldap_error(&through, 53, "unwilling to verify old password");
+    assert_eq!(all_output(&through), all_output(&direct));
+
+    // Insufficient access: carol may not set alice's password (50).
+    let ldif =
+        format!("dn: {dn}\nchangetype: modify\nreplace: userPassword\nuserPassword: {STRONG}\n");
+    let through = modify(
+        &gate.ldap_url(),
+        &user_dn("carol"),
+        "Carol-Passw0rd",
+        &ldif,
+        &[],
+    );
+    let direct = modify(
+        &slapd.ldap_url(),
+        &user_dn("carol"),
+        "Carol-Passw0rd",
+        &ldif,
+        &[],
+    );
+    assert_ldap_error(&through, 50, "Insufficient access");
+    assert_eq!(all_output(&through), all_output(&direct));
+    assert!(binds(&slapd, &dn, "Alice-Passw0rd"));
+}
+
+#[test]
+fn admin_reset_of_user_password_is_checked() {
+    let slapd = Slapd::start();
+    let gate = Pwgate::start(&slapd.ldap_url());
+    let bob = user_dn("bob");
+    let reset = |pw: &str| {
+        let ldif =
+            format!("dn: {bob}\nchangetype: modify\nreplace: userPassword\nuserPassword: {pw}\n");
+        modify(
+            &gate.ldap_url(),
+            slapd::HELPDESK_DN,
+            slapd::HELPDESK_PW,
+            &ldif,
+            &[],
+        )
+    };
+    assert_ldap_error(&reset("Welcome12345"), 19, "[banned_word]");
+    assert!(binds(&slapd, &bob, "Bob-Passw0rd"));
+    assert_ok(&reset(STRONG_2));
+    assert!(binds(&slapd, &bob, STRONG_2));
+}
+
+#[test]
+fn user_change_with_delete_and_add_is_checked() {
+    let slapd = Slapd::start();
+    let gate = Pwgate::start(&slapd.ldap_url());
+    let bob = user_dn("bob");
+    let change = |old: &str, new: &str| {
+        let ldif = format!(
+            "dn: {bob}\nchangetype: modify\ndelete: userPassword\nuserPassword: {old}\n-\nadd: userPassword\nuserPassword: {new}\n-\n"
+        );
+        modify(&gate.ldap_url(), &bob, old, &ldif, &[])
+    };
+    assert_ldap_error(
+        &change("Bob-Passw0rd", "Bob-is-my-name-2024"),
+        19,
+        "[account_name]",
+    );
+    assert!(binds(&slapd, &bob, "Bob-Passw0rd"));
+    assert_ok(&change("Bob-Passw0rd", STRONG));
+    assert!(binds(&slapd, &bob, STRONG));
+}
+
+#[test]
+fn account_creation_with_a_weak_password_is_refused() {
+    let slapd = Slapd::start();
+    let gate = Pwgate::start(&slapd.ldap_url());
+    let dave = user_dn("dave");
+    let add = |pw: &str| {
+        let ldif = format!(
+            "dn: {dave}\nchangetype: add\nobjectClass: inetOrgPerson\nuid: dave\ncn: Dave Example\nsn: Example\nuserPassword: {pw}\n"
+        );
+        modify(
+            &gate.ldap_url(),
+            slapd::ADMIN_DN,
+            slapd::ADMIN_PW,
+            &ldif,
+            &[],
+        )
+    };
+    // `dave` comes from the entry itself (uid, RDN), `example` from cn/sn.
+    assert_ldap_error(&add("dave-likes-long-walks"), 19, "[account_name]");
+    let exists = |dn: &str| {
+        ldap_tool(
+            "ldapsearch",
+            &[
+                "-x",
+                "-LLL",
+                "-H",
+                &slapd.ldap_url(),
+                "-b",
+                dn,
+                "-s",
+                "base",
+                "dn",
+            ],
+        )
+        .status
+        .success()
+    };
+    assert!(!exists(&dave), "refused entry must not be created");
+    assert_ok(&add(STRONG));
+    assert!(exists(&dave));
+    assert!(binds(&slapd, &dave, STRONG));
+}
+
+#[test]
+fn password_change_on_plain_ldap_is_refused_with_confidentiality_required() {
+    let slapd = Slapd::start();
+    let gate = Pwgate::start(&slapd.ldap_url());
+    let dn = user_dn("alice");
+    let out = ldap_tool(
+        "ldappasswd",
+        &[
+            "-x",
+            "-H",
+            &gate.ldap_url(),
+            "-D",
+            &dn,
+            "-w",
+            "Alice-Passw0rd",
+            "-s",
+            STRONG,
+        ],
+    );
+    assert_ldap_error(&out, 13, "require an encrypted connection");
+    assert!(binds(&slapd, &dn, "Alice-Passw0rd"));
+}
+
+#[test]
+fn cleartext_password_changes_can_be_allowed_explicitly() {
+    let slapd = Slapd::start();
+    let gate = Pwgate::start_with(
+        &slapd.ldap_url(),
+        "[listen]\nallow_cleartext_password_changes = true\n",
+    );
+    let dn = user_dn("alice");
+    let plain = |new: &str| {
+        ldap_tool(
+            "ldappasswd",
+            &[
+                "-x",
+                "-H",
+                &gate.ldap_url(),
+                "-D",
+                &dn,
+                "-w",
+                "Alice-Passw0rd",
+                "-s",
+                new,
+            ],
+        )
+    };
+    assert_ldap_error(&plain(WEAK_BANNED), 19, "[banned_word]");
+    assert_ok(&plain(STRONG));
+}
+
+#[test]
+fn ldaps_listener_checks_password_changes() {
+    let slapd = Slapd::start();
+    let gate = Pwgate::start(&slapd.ldap_url());
+    let dn = user_dn("carol");
+    let over_ldaps = |new: &str| {
+        ldap_tool(
+            "ldappasswd",
+            &[
+                "-x",
+                "-H",
+                &gate.ldaps_url(),
+                "-D",
+                &dn,
+                "-w",
+                "Carol-Passw0rd",
+                "-s",
+                new,
+            ],
+        )
+    };
+    assert_ldap_error(&over_ldaps(WEAK_SHORT), 19, "[length]");
+    assert_ok(&over_ldaps(STRONG));
+    assert!(binds(&slapd, &dn, STRONG));
+}
+
+#[test]
+fn ppolicy_response_control_is_returned_when_requested() {
+    let slapd = Slapd::start();
+    let gate = Pwgate::start(&slapd.ldap_url());
+    let old = "Alice-Passw0rd";
+    let out = passwd(
+        &gate.ldap_url(),
+        "alice",
+        old,
+        WEAK_SHORT,
+        &["-e", "ppolicy"],
+    );
+    assert_ldap_error(
+        &out,
+        19,
+        "ppolicy: error=6 (Password is too short for policy)",
+    );
+    let out = passwd(
+        &gate.ldap_url(),
+        "alice",
+        old,
+        WEAK_BANNED,
+        &["-e", "ppolicy"],
+    );
+    assert_ldap_error(&out, 19, "ppolicy: error=5 (Password fails quality checks)");
+    // Without the request control, no response control.
+    let out = passwd(&gate.ldap_url(), "alice", old, WEAK_SHORT, &[]);
+    assert!(
+        !all_output(&out).contains("ppolicy:"),
+        "{}",
+        all_output(&out)
+    );
+}
+
+#[test]
+fn unicode_pwd_is_decoded_and_active_directory_refusals_carry_0000052d() {
+    let slapd = Slapd::start();
+    let gate = Pwgate::start_with(
+        &slapd.ldap_url(),
+        "[upstream]\nflavor = \"active-directory\"\n",
+    );
+    let alice = user_dn("alice");
+    let admin_reset = |value_b64: &str| {
+        let ldif = format!(
+            "dn: {alice}\nchangetype: modify\nreplace: unicodePwd\nunicodePwd:: {value_b64}\n"
+        );
+        modify(
+            &gate.ldap_url(),
+            slapd::ADMIN_DN,
+            slapd::ADMIN_PW,
+            &ldif,
+            &[],
+        )
+    };
+    let out = admin_reset(&unicode_pwd("Summer2025!!"));
+    assert_ldap_error(&out, 19, "0000052D: password rejected by policy: too close to a common password or a banned word [banned_word]");
+    // A strong value is forwarded: slapd, which has no unicodePwd, answers
+    // with its own error, relayed as is.
+    let out = admin_reset(&unicode_pwd(STRONG));
+    assert_ldap_error(&out, 17, "unicodePwd: attribute type undefined");
+    // A user change (delete old + add new) is recognised too.
+    let ldif = format!(
+        "dn: {alice}\nchangetype: modify\ndelete: unicodePwd\nunicodePwd:: {}\n-\nadd: unicodePwd\nunicodePwd:: {}\n-\n",
+        unicode_pwd("Alice-Passw0rd"),
+        unicode_pwd("Alice-2024-Spring")
+    );
+    let out = modify(&gate.ldap_url(), &alice, "Alice-Passw0rd", &ldif, &[]);
+    assert_ldap_error(&out, 19, "0000052D: password rejected by policy:");
+    assert!(all_output(&out).contains("[account_name]"));
+}
+
+#[test]
+fn unquoted_unicode_pwd_is_refused_not_forwarded() {
+    let slapd = Slapd::start();
+    let gate = Pwgate::start(&slapd.ldap_url());
+    let raw: Vec<u8> = STRONG.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let ldif = format!(
+        "dn: {}\nchangetype: modify\nreplace: unicodePwd\nunicodePwd:: {}\n",
+        user_dn("alice"),
+        base64(&raw)
+    );
+    let out = modify(
+        &gate.ldap_url(),
+        slapd::ADMIN_DN,
+        slapd::ADMIN_PW,
+        &ldif,
+        &[],
+    );
+    assert_ldap_error(
+        &out,
+        53,
+        "UTF-16LE encoding of the password in double quotes",
+    );
+}
+
+#[test]
+fn prehashed_user_password_is_refused_by_default() {
+    let slapd = Slapd::start();
+    let gate = Pwgate::start(&slapd.ldap_url());
+    let ldif = format!(
+        "dn: {}\nchangetype: modify\nreplace: userPassword\nuserPassword: {{SSHA}}c2VjcmV0c2FsdHNhbHQ=\n",
+        user_dn("bob")
+    );
+    let out = modify(
+        &gate.ldap_url(),
+        slapd::HELPDESK_DN,
+        slapd::HELPDESK_PW,
+        &ldif,
+        &[],
+    );
+    assert_ldap_error(&out, 19, "already hashed and cannot be checked [prehashed]");
+    assert!(binds(&slapd, &user_dn("bob"), "Bob-Passw0rd"));
+}
+
+#[test]
+fn audit_mode_forwards_weak_passwords() {
+    let slapd = Slapd::start();
+    let gate = Pwgate::start_with(&slapd.ldap_url(), "[policy]\nmode = \"audit\"\n");
+    // Weak for pwgate, long enough for slapd's own policy (8).
+    assert_ok(&passwd(
+        &gate.ldap_url(),
+        "alice",
+        "Alice-Passw0rd",
+        WEAK_BANNED,
+        &[],
+    ));
+    assert!(binds(&slapd, &user_dn("alice"), WEAK_BANNED));
+}
+
+#[test]
+fn configured_policy_applies() {
+    let slapd = Slapd::start();
+    let gate = Pwgate::start_with(
+        &slapd.ldap_url(),
+        "[policy]\nmin_length = 20\nbanned_words = [\"tangerine\"]\n",
+    );
+    let out = passwd(&gate.ldap_url(), "alice", "Alice-Passw0rd", STRONG_2, &[]);
+    assert_ldap_error(&out, 19, "too short (20 characters minimum) [length]");
+    // The organisation's word, repeated and decorated: refused.
+    let out = passwd(
+        &gate.ldap_url(),
+        "alice",
+        "Alice-Passw0rd",
+        "T@ngerine-Tangerine-2024!",
+        &[],
+    );
+    assert_ldap_error(&out, 19, "[banned_word]");
+    // The word inside a long passphrase scores enough: accepted.
+    let out = passwd(
+        &gate.ldap_url(),
+        "alice",
+        "Alice-Passw0rd",
+        "tangerine-Otter-42-lamp-shade",
+        &[],
+    );
+    assert_ok(&out);
+}
+
+/// The same checks with the `ldap3` crate as client, over StartTLS.
+mod ldap3_client {
+    use super::*;
+    use ldap3::exop::PasswordModify;
+    use ldap3::{LdapConnAsync, LdapConnSettings, Mod};
+    use std::collections::HashSet;
+    use std::sync::Arc;
+
+    fn tls_config() -> Arc<rustls::ClientConfig> {
+        let mut roots = rustls::RootCertStore::empty();
+        let pem = std::fs::read(&common::slapd::test_certs().ca).expect("test CA");
+        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+            roots.add(cert.expect("CA PEM")).expect("CA certificate");
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        Arc::new(
+            rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .expect("TLS versions")
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        )
+    }
+
+    async fn connect(url: &str) -> ldap3::Ldap {
+        let settings = LdapConnSettings::new()
+            .set_starttls(true)
+            .set_config(tls_config())
+            .set_conn_timeout(std::time::Duration::from_secs(10));
+        let (conn, ldap) = LdapConnAsync::with_settings(settings, url)
+            .await
+            .expect("ldap3 connects through pwgate with StartTLS");
+        ldap3::drive!(conn);
+        ldap
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn password_modify_and_modify_through_ldap3() {
+        let slapd = Slapd::start();
+        let gate = Pwgate::start(&slapd.ldap_url());
+        let dn = user_dn("alice");
+        let mut ldap = connect(&gate.ldap_url()).await;
+        ldap.simple_bind(&dn, "Alice-Passw0rd")
+            .await
+            .expect("bind")
+            .success()
+            .expect("bind succeeds");
+
+        let weak = ldap
+            .extended(PasswordModify {
+                user_id: Some(&dn),
+                old_pass: Some("Alice-Passw0rd"),
+                new_pass: Some("Winter2024!!"),
+            })
+            .await
+            .expect("answer");
+        assert_eq!(weak.1.rc, 19, "{:?}", weak.1);
+        assert!(weak.1.text.contains("[banned_word]"), "{}", weak.1.text);
+
+        let weak = ldap
+            .modify(
+                &dn,
+                vec![Mod::Replace(
+                    "userPassword",
+                    HashSet::from(["alice-2024-garden"]),
+                )],
+            )
+            .await
+            .expect("answer");
+        assert_eq!(weak.rc, 19);
+        assert!(weak.text.contains("[account_name]"), "{}", weak.text);
+
+        let strong = ldap
+            .extended(PasswordModify {
+                user_id: Some(&dn),
+                old_pass: Some("Alice-Passw0rd"),
+                new_pass: Some(STRONG),
+            })
+            .await
+            .expect("answer");
+        assert_eq!(strong.1.rc, 0, "{:?}", strong.1);
+        ldap.unbind().await.expect("unbind");
+
+        let mut again = connect(&gate.ldap_url()).await;
+        let bind = again.simple_bind(&dn, STRONG).await.expect("bind answer");
+        assert_eq!(bind.rc, 0, "the new password binds through pwgate");
+        let _ = again.unbind().await;
+    }
+}
