@@ -633,3 +633,20 @@ mod tests {
         assert!(UpstreamUrl::parse("ldap://h/dc=x").is_err());
     }
 }
+
+#[cfg(test)]
+mod example_file {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_config_is_valid() {
+        let text = include_str!("../examples/pwgate.toml");
+        let path = Path::new("examples/pwgate.toml");
+        let file = FileConfig::parse(text, path).expect("example parses");
+        let c = Config::from_parts(file, text, Some(path), &Overrides::default())
+            .expect("example validates");
+        assert_eq!(c.policy.min_length, 12);
+        assert!(c.tls.is_some());
+        assert_eq!(c.upstream.urls.len(), 1);
+    }
+}
