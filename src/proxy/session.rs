@@ -39,6 +39,8 @@ use crate::proxy::Gate;
 const READ_CHUNK: usize = 16 * 1024;
 /// At most this many answers are awaited for audit or identity per session.
 const MAX_TRACKED: usize = 4096;
+/// How long answers may still flow after the client half-closed.
+const DRAIN_AFTER_CLIENT_EOF: std::time::Duration = std::time::Duration::from_secs(30);
 /// AD's prefix for password policy refusals (ERROR_PASSWORD_RESTRICTION).
 const AD_POLICY_PREFIX: &str = "0000052D: ";
 
@@ -85,6 +87,14 @@ struct Tracking {
     bound: Option<Identity>,
     binds: HashMap<i32, Identity>,
     changes: HashMap<i32, ChangeRecord>,
+}
+
+/// How the client pump ended without an error.
+enum ClientEnd {
+    /// The client sent end-of-stream; the directory's answers may follow.
+    Eof,
+    /// pwgate closed the session (protocol error, failed StartTLS...).
+    Closed,
 }
 
 /// What to do with one client message.
@@ -164,9 +174,20 @@ async fn run(
         client_writer: Mutex::new(Some(client_writer)),
         tracking: std::sync::Mutex::new(Tracking::default()),
     };
+    let client_pump = session.client_to_upstream(client_reader, upstream_writer);
+    let upstream_pump = session.upstream_to_client(upstream_reader);
+    tokio::pin!(client_pump, upstream_pump);
     let result = tokio::select! {
-        r = session.client_to_upstream(client_reader, upstream_writer) => r,
-        r = session.upstream_to_client(upstream_reader) => r,
+        r = &mut client_pump => match r {
+            // The client finished sending (half-close); the directory has
+            // been told the same and its remaining answers still go back.
+            Ok(ClientEnd::Eof) => tokio::time::timeout(DRAIN_AFTER_CLIENT_EOF, upstream_pump)
+                .await
+                .unwrap_or(Ok(())),
+            Ok(ClientEnd::Closed) => Ok(()),
+            Err(e) => Err(e),
+        },
+        r = &mut upstream_pump => r,
     };
     session.report_unanswered();
     if let Some(mut w) = session.client_writer.lock().await.take() {
@@ -208,7 +229,7 @@ impl Session {
         &self,
         mut reader: ReadHalf<Stream>,
         mut upstream: WriteHalf<Stream>,
-    ) -> Result<(), SessionError> {
+    ) -> Result<ClientEnd, SessionError> {
         let limit = self.gate.config.limits.max_message_bytes;
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         loop {
@@ -270,7 +291,7 @@ impl Session {
                             // before its response.
                             self.disconnect(ResultCode::ProtocolError, "data sent after StartTLS")
                                 .await;
-                            return Ok(());
+                            return Ok(ClientEnd::Closed);
                         }
                         reader = self.start_tls(reader, msgid).await?;
                         Ok(())
@@ -293,16 +314,22 @@ impl Session {
                 .await
                 .map_err(SessionError::Client)?
             {
-                return Ok(());
+                if !buf.is_empty() {
+                    debug!(client = %self.peer, bytes = buf.len(), "client closed inside a message");
+                    // The partial message may be part of a password operation.
+                    buf.zeroize();
+                }
+                let _ = upstream.shutdown().await;
+                return Ok(ClientEnd::Eof);
             }
         }
     }
 
-    async fn protocol_error(&self, e: FrameError) -> Result<(), SessionError> {
+    async fn protocol_error(&self, e: FrameError) -> Result<ClientEnd, SessionError> {
         warn!(client = %self.peer, error = %e, "disconnecting client: malformed LDAP message");
         self.disconnect(ResultCode::ProtocolError, &format!("pwgate: {e}"))
             .await;
-        Ok(())
+        Ok(ClientEnd::Closed)
     }
 
     async fn upstream_to_client(&self, mut reader: ReadHalf<Stream>) -> Result<(), SessionError> {
