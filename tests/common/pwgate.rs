@@ -32,11 +32,17 @@ impl Pwgate {
         Pwgate::start_with(upstream, "")
     }
 
-    /// pwgate in front of `upstream`, with `toml` as its config file.
+    /// pwgate in front of `upstream`, with `toml` as its config file. An
+    /// empty `upstream` leaves the URLs to the file's `[upstream] urls`.
     pub fn start_with(upstream: &str, toml: &str) -> Pwgate {
         let certs = test_certs();
+        let upstream: Vec<String> = [upstream]
+            .into_iter()
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect();
         let overrides = Overrides {
-            upstream: vec![upstream.to_owned()],
+            upstream,
             listen: Some("127.0.0.1:0".into()),
             listen_ldaps: Some("127.0.0.1:0".into()),
             certificate: Some(certs.server_cert.clone()),

@@ -1,0 +1,141 @@
+//! The connection from pwgate to the directory: LDAPS, StartTLS, CA
+//! verification (never skipped) and failover over several URLs.
+
+mod common;
+
+use std::process::Output;
+
+use common::pwgate::Pwgate;
+use common::slapd::{self, ldap_tool, test_certs, user_dn, Slapd};
+
+fn all_output(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn search_alice(url: &str) -> Output {
+    ldap_tool(
+        "ldapsearch",
+        &[
+            "-x",
+            "-LLL",
+            "-H",
+            url,
+            "-b",
+            slapd::PEOPLE_DN,
+            "(uid=alice)",
+            "mail",
+        ],
+    )
+}
+
+#[track_caller]
+fn assert_finds_alice(out: &Output) {
+    assert!(
+        out.status.success() && all_output(out).contains("mail: alice@example.com"),
+        "{}",
+        all_output(out)
+    );
+}
+
+fn toml_path(p: &std::path::Path) -> String {
+    p.display().to_string().replace('\\', "\\\\")
+}
+
+/// A password change over the given pwgate, accepted by slapd.
+fn strong_change_works(gate: &Pwgate, slapd: &Slapd) {
+    let dn = user_dn("bob");
+    let out = ldap_tool(
+        "ldappasswd",
+        &[
+            "-x",
+            "-ZZ",
+            "-H",
+            &gate.ldap_url(),
+            "-D",
+            &dn,
+            "-w",
+            "Bob-Passw0rd",
+            "-s",
+            "tangerine-Otter-42-lamp",
+        ],
+    );
+    assert!(out.status.success(), "{}", all_output(&out));
+    let check = ldap_tool(
+        "ldapwhoami",
+        &[
+            "-x",
+            "-H",
+            &slapd.ldap_url(),
+            "-D",
+            &dn,
+            "-w",
+            "tangerine-Otter-42-lamp",
+        ],
+    );
+    assert!(check.status.success(), "{}", all_output(&check));
+}
+
+#[test]
+fn ldaps_upstream_verified_against_the_ca() {
+    let slapd = Slapd::start();
+    let toml = format!("[upstream]\nca = \"{}\"\n", toml_path(&test_certs().ca));
+    let gate = Pwgate::start_with(&slapd.ldaps_url(), &toml);
+    assert_finds_alice(&search_alice(&gate.ldap_url()));
+    strong_change_works(&gate, &slapd);
+}
+
+#[test]
+fn starttls_upstream_verified_against_the_ca() {
+    let slapd = Slapd::start();
+    let toml = format!(
+        "[upstream]\nca = \"{}\"\nstarttls = true\n",
+        toml_path(&test_certs().ca)
+    );
+    let gate = Pwgate::start_with(&slapd.ldap_url(), &toml);
+    assert_finds_alice(&search_alice(&gate.ldap_url()));
+    strong_change_works(&gate, &slapd);
+}
+
+#[test]
+fn upstream_certificate_from_another_ca_is_refused() {
+    let slapd = Slapd::start();
+    let other = tempfile::tempdir().expect("temp dir");
+    let status =
+        std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/certs/generate.sh"))
+            .arg(other.path())
+            .output()
+            .expect("certs/generate.sh runs");
+    assert!(status.status.success(), "{}", all_output(&status));
+    let toml = format!(
+        "[upstream]\nca = \"{}\"\n",
+        toml_path(&other.path().join("ca.crt"))
+    );
+    let gate = Pwgate::start_with(&slapd.ldaps_url(), &toml);
+    let out = search_alice(&gate.ldap_url());
+    assert!(
+        !out.status.success(),
+        "must not reach a directory with an untrusted certificate: {}",
+        all_output(&out)
+    );
+    assert!(!all_output(&out).contains("alice@example.com"));
+}
+
+#[test]
+fn failover_to_the_next_url_when_the_first_is_down() {
+    let slapd = Slapd::start();
+    // A port nothing listens on: bind, note, close.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    let toml = format!(
+        "[upstream]\nurls = [\"ldap://{dead}\", \"{}\"]\n",
+        slapd.ldap_url()
+    );
+    let gate = Pwgate::start_with("", &toml);
+    assert_finds_alice(&search_alice(&gate.ldap_url()));
+}
