@@ -267,25 +267,20 @@ pub struct Config {
     pub log_level: Option<String>,
 }
 
-/// Where a key is written in the file: the line of `key =` inside
-/// `[section]`, for error messages about values that parse but are wrong.
+/// The line where `section.key` is written in the file, for errors about
+/// values that parse but are wrong. Works for `[section]` tables (with
+/// comments), dotted keys (`section.key = ...`) and quoted keys alike.
 fn line_of(source: &str, section: &str, key: &str) -> Option<usize> {
-    let mut in_section = false;
-    for (i, line) in source.lines().enumerate() {
-        let t = line.trim();
-        if t.starts_with('[') {
-            in_section = t.trim_start_matches('[').trim_end_matches(']').trim() == section;
-            continue;
-        }
-        if in_section {
-            if let Some((k, _)) = t.split_once('=') {
-                if k.trim() == key {
-                    return Some(i + 1);
-                }
-            }
-        }
-    }
-    None
+    let doc = toml_edit::ImDocument::parse(source).ok()?;
+    let table = doc.get(section)?;
+    let span = table
+        .get(key)
+        .and_then(|item| item.span())
+        .or_else(|| table.span())?;
+    // An item's span covers its value; the key sits on the same line for
+    // every layout the parser accepts except multi-line arrays, where the
+    // value starts on the key's line too.
+    Some(source[..span.start.min(source.len())].matches('\n').count() + 1)
 }
 
 /// Turns a toml error into `line: message`.
@@ -404,7 +399,9 @@ impl Config {
                 "listen",
                 "ldaps",
                 o.listen_ldaps.is_none(),
-                "an LDAPS listener needs listen.certificate and listen.private_key".into(),
+                "an LDAPS listener needs listen.certificate and listen.private_key \
+                 (--certificate and --private-key)"
+                    .into(),
             ));
         }
 
@@ -456,6 +453,14 @@ impl Config {
                 "min_length",
                 true,
                 "must be at least 1".into(),
+            ));
+        }
+        if p.max_length.is_none() && policy.min_length > policy.max_length {
+            return Err(at(
+                "policy",
+                "min_length",
+                true,
+                format!("must be at most max_length ({})", policy.max_length),
             ));
         }
         if policy.max_length < policy.min_length || policy.max_length > 4096 {
@@ -513,6 +518,18 @@ impl Config {
             ));
         }
 
+        let log_level = o.log_level.clone().or(file.log.level);
+        if let Some(level) = &log_level {
+            if let Err(e) = tracing_subscriber::EnvFilter::try_new(level) {
+                return Err(at(
+                    "log",
+                    "level",
+                    o.log_level.is_none(),
+                    format!("invalid log level `{level}`: {e}"),
+                ));
+            }
+        }
+
         Ok(Config {
             listen_ldap,
             listen_ldaps,
@@ -541,7 +558,7 @@ impl Config {
                 ),
             },
             log_format: o.log_format.or(file.log.format).unwrap_or_default(),
-            log_level: o.log_level.clone().or(file.log.level),
+            log_level,
         })
     }
 }
@@ -587,6 +604,23 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "pwgate.toml:4: policy.min_length: must be at least 1"
+        );
+    }
+
+    #[test]
+    fn errors_blame_the_key_the_user_wrote() {
+        let err = load_str("[upstream]\nurls = [\"ldap://h\"]\n[policy]\nmin_length = 300\n")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "pwgate.toml:4: policy.min_length: must be at most max_length (256)"
+        );
+        let err =
+            load_str("[upstream]\nurls = [\"ldap://h\"]\n[log]\nlevel = \"loud=[\"\n").unwrap_err();
+        assert_eq!(err.line, Some(4), "{err}");
+        assert!(
+            err.message.starts_with("log.level: invalid log level"),
+            "{err}"
         );
     }
 

@@ -3,7 +3,8 @@
 //! Whatever level is asked for, events from the `ldap3_proto` and
 //! `ldap3_lber` crates are dropped: at trace level they print decoded
 //! messages, which for a password operation would include the password.
-//! pwgate's own events never contain one.
+//! pwgate's own events never contain one. rustls's debug and trace output
+//! (handshake details, ticket nonces) is dropped too; its warnings remain.
 
 use tracing_subscriber::filter::{filter_fn, EnvFilter};
 use tracing_subscriber::layer::SubscriberExt;
@@ -15,11 +16,25 @@ use crate::config::LogFormat;
 /// Targets whose events may contain message contents, hence secrets.
 const SILENCED_TARGETS: &[&str] = &["ldap3_proto", "ldap3_lber"];
 
+/// Targets whose events below WARN are dropped.
+const QUIETED_TARGETS: &[&str] = &["rustls", "tokio_rustls"];
+
+fn under(target: &str, root: &str) -> bool {
+    target == root
+        || target
+            .strip_prefix(root)
+            .is_some_and(|rest| rest.starts_with("::"))
+}
+
 /// True for events pwgate may write.
 pub fn target_allowed(target: &str) -> bool {
-    !SILENCED_TARGETS
-        .iter()
-        .any(|t| target == *t || target.starts_with(&format!("{t}::")))
+    !SILENCED_TARGETS.iter().any(|t| under(target, t))
+}
+
+/// True for events pwgate may write, given their level.
+pub fn event_allowed(target: &str, level: &tracing::Level) -> bool {
+    target_allowed(target)
+        && (*level <= tracing::Level::WARN || !QUIETED_TARGETS.iter().any(|t| under(target, t)))
 }
 
 /// Installs the global subscriber. `level` (from flag or config) wins over
@@ -29,7 +44,7 @@ pub fn init(format: LogFormat, level: Option<&str>) -> Result<(), String> {
         Some(l) => EnvFilter::try_new(l).map_err(|e| format!("invalid log level `{l}`: {e}"))?,
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
-    let secret_safe = filter_fn(|meta| target_allowed(meta.target()));
+    let secret_safe = filter_fn(|meta| event_allowed(meta.target(), meta.level()));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
@@ -55,5 +70,14 @@ mod tests {
         assert!(!target_allowed("ldap3_lber::parse"));
         assert!(target_allowed("pwgate::audit"));
         assert!(target_allowed("ldap3_protocol_other"));
+    }
+
+    #[test]
+    fn rustls_keeps_only_warnings_and_errors() {
+        use tracing::Level;
+        assert!(!event_allowed("rustls::server::hs", &Level::TRACE));
+        assert!(!event_allowed("rustls", &Level::DEBUG));
+        assert!(event_allowed("rustls::conn", &Level::WARN));
+        assert!(event_allowed("pwgate::proxy::session", &Level::TRACE));
     }
 }

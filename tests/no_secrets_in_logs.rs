@@ -1,0 +1,593 @@
+//! pwgate's log never contains a password, in any encoding.
+//!
+//! The real `pwgate` binary runs as a child process at `--log-level trace`
+//! (text, then JSON) in front of a private slapd, its stderr captured to a
+//! file. Password operations of every kind go through it over StartTLS:
+//! Password Modify (weak and strong), a Modify of `userPassword` by the
+//! helpdesk, a Modify of `unicodePwd`, Adds of entries with a password, and
+//! simple binds. Afterwards the log is searched, as raw bytes, for every
+//! password used (new, old and bind credentials) as plain text, UTF-16LE,
+//! base64 of both (the UTF-16LE one in `unicodePwd`'s quoted form too), and
+//! hex.
+
+mod common;
+
+use std::fs;
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::slapd::{
+    ldap_tool, ldap_tool_stdin, test_certs, user_dn, user_password, Slapd, ADMIN_DN, ADMIN_PW,
+    HELPDESK_DN, HELPDESK_PW, PEOPLE_DN,
+};
+
+const PWGATE: &str = env!("CARGO_BIN_EXE_pwgate");
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+const START_ATTEMPTS: u32 = 5;
+
+// Passwords of the scenario. The weak ones are refused by pwgate's built-in
+// policy (banned words), the strong ones accepted (`pwgate check` agrees: see
+// `scenario_passwords_are_classified_as_expected`).
+const ALICE_WEAK: &str = "Summer2024!!";
+const ALICE_STRONG: &str = "Zq8#unique-Strong-Marker-91";
+const BOB_WEAK: &str = "Welcome2024!!";
+const BOB_STRONG: &str = "Vx3%helpdesk-Strong-Marker-52";
+const CAROL_UNICODE_WEAK: &str = "P@ssw0rd-2024";
+const CAROL_UNICODE_STRONG: &str = "Kp7&unicode-Strong-Marker-63";
+const DAVE_WEAK: &str = "Password2024!";
+const ERIN_STRONG: &str = "Jw5*newentry-Strong-Marker-74";
+
+// ---------------------------------------------------------------------------
+// Encodings and the needle search
+
+/// Standard base64 with padding (RFC 4648).
+fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn utf16le(text: &str) -> Vec<u8> {
+    text.encode_utf16().flat_map(u16::to_le_bytes).collect()
+}
+
+fn hex(data: &[u8]) -> String {
+    data.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Every form of `password` that must not appear in a log, with a label.
+fn needles(password: &str) -> Vec<(String, Vec<u8>)> {
+    let plain = password.as_bytes();
+    let wide = utf16le(password);
+    let quoted_wide = utf16le(&format!("\"{password}\""));
+    let mut forms = vec![
+        ("plain text".to_owned(), plain.to_vec()),
+        ("UTF-16LE".to_owned(), wide.clone()),
+        ("quoted UTF-16LE".to_owned(), quoted_wide.clone()),
+        ("base64".to_owned(), base64(plain).into_bytes()),
+        (
+            "base64 without padding".to_owned(),
+            base64(plain).trim_end_matches('=').as_bytes().to_vec(),
+        ),
+        ("base64 of UTF-16LE".to_owned(), base64(&wide).into_bytes()),
+        (
+            "base64 of quoted UTF-16LE".to_owned(),
+            base64(&quoted_wide).into_bytes(),
+        ),
+        ("hex".to_owned(), hex(plain).into_bytes()),
+        ("HEX".to_owned(), hex(plain).to_uppercase().into_bytes()),
+        ("hex of UTF-16LE".to_owned(), hex(&wide).into_bytes()),
+    ];
+    for (label, bytes) in &mut forms {
+        *label = format!("{label} of {password:?}");
+        assert!(!bytes.is_empty());
+    }
+    forms
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || needle.len() > haystack.len() {
+        return None;
+    }
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Every form of every password found in `haystack`: `(label, offset)`.
+fn leaks(haystack: &[u8], passwords: &[&str]) -> Vec<(String, usize)> {
+    passwords
+        .iter()
+        .flat_map(|p| needles(p))
+        .filter_map(|(label, needle)| find(haystack, &needle).map(|at| (label, at)))
+        .collect()
+}
+
+#[test]
+fn base64_encoder_matches_rfc4648_vectors() {
+    for (input, expected) in [
+        ("", ""),
+        ("f", "Zg=="),
+        ("fo", "Zm8="),
+        ("foo", "Zm9v"),
+        ("foob", "Zm9vYg=="),
+        ("fooba", "Zm9vYmE="),
+        ("foobar", "Zm9vYmFy"),
+    ] {
+        assert_eq!(base64(input.as_bytes()), expected, "base64({input:?})");
+    }
+    // The unicodePwd value of `"newPassword"` as Microsoft documents it.
+    assert_eq!(
+        base64(&utf16le("\"newPassword\"")),
+        "IgBuAGUAdwBQAGEAcwBzAHcAbwByAGQAIgA="
+    );
+    assert_eq!(hex(b"Az\x00\xff"), "417a00ff");
+}
+
+#[test]
+fn needle_search_finds_planted_needles() {
+    let secret = "Sample-Planted-Needle-77";
+    let prefix = b"2025-01-01T00:00:00Z  INFO pwgate: something happened value=".to_vec();
+    let suffix = b" and then more text\n{\"json\":true}\n".to_vec();
+    let clean = [prefix.clone(), suffix.clone()].concat();
+    assert!(leaks(&clean, &[secret]).is_empty());
+    for (label, needle) in needles(secret) {
+        let haystack = [prefix.clone(), needle.clone(), suffix.clone()].concat();
+        let found = leaks(&haystack, &["unrelated-password", secret]);
+        assert!(
+            found
+                .iter()
+                .any(|(l, at)| *l == label && *at == prefix.len()),
+            "{label} not found at {}: {found:?}",
+            prefix.len()
+        );
+        // At the very start and the very end too.
+        assert!(find(&[needle.clone(), suffix.clone()].concat(), &needle) == Some(0));
+        assert!(find(&[prefix.clone(), needle.clone()].concat(), &needle).is_some());
+    }
+    // Partial needles are not reported.
+    let partial = &secret.as_bytes()[..secret.len() - 1];
+    assert!(leaks(&[prefix, partial.to_vec(), suffix].concat(), &[secret]).is_empty());
+}
+
+#[test]
+fn scenario_passwords_are_classified_as_expected() {
+    for (password, accepted) in [
+        (ALICE_WEAK, false),
+        (BOB_WEAK, false),
+        (CAROL_UNICODE_WEAK, false),
+        (DAVE_WEAK, false),
+        (ALICE_STRONG, true),
+        (BOB_STRONG, true),
+        (CAROL_UNICODE_STRONG, true),
+        (ERIN_STRONG, true),
+    ] {
+        let mut child = Command::new(PWGATE)
+            .arg("check")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot run pwgate check");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(format!("{password}\n").as_bytes())
+            .expect("write stdin");
+        let status = wait_bounded(&mut child, Duration::from_secs(15));
+        if status.is_none() {
+            let _ = child.kill();
+        }
+        let out = child.wait_with_output().expect("pwgate check output");
+        assert_eq!(
+            out.status.success(),
+            accepted,
+            "pwgate check: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The pwgate child process
+
+fn wait_bounded(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait().expect("cannot wait for a child") {
+            Some(status) => return Some(status),
+            None if Instant::now() >= deadline => return None,
+            None => thread::sleep(Duration::from_millis(10)),
+        }
+    }
+}
+
+/// Two distinct free loopback ports (both held while picking).
+fn two_free_ports() -> (u16, u16) {
+    let bind = || TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("cannot bind 127.0.0.1:0");
+    let (a, b) = (bind(), bind());
+    let port = |l: &TcpListener| l.local_addr().expect("local address").port();
+    (port(&a), port(&b))
+}
+
+/// pwgate running as a child; stopped (SIGTERM, then SIGKILL) on drop, so a
+/// failing test does not leave it behind.
+struct PwgateProcess {
+    child: Child,
+    ldap_port: u16,
+    log_path: PathBuf,
+}
+
+impl PwgateProcess {
+    fn start(upstream: &str, log_format: Option<&str>, dir: &Path) -> PwgateProcess {
+        let certs = test_certs();
+        for attempt in 1..=START_ATTEMPTS {
+            let (ldap_port, ldaps_port) = two_free_ports();
+            let log_path = dir.join(format!("pwgate-{attempt}.log"));
+            let log = fs::File::create(&log_path).expect("cannot create the log file");
+            let mut cmd = Command::new(PWGATE);
+            cmd.arg("serve")
+                .args(["--upstream", upstream])
+                .args(["--listen", &format!("127.0.0.1:{ldap_port}")])
+                .args(["--listen-ldaps", &format!("127.0.0.1:{ldaps_port}")])
+                .arg("--certificate")
+                .arg(&certs.server_cert)
+                .arg("--private-key")
+                .arg(&certs.server_key)
+                .args(["--log-level", "trace"]);
+            if let Some(format) = log_format {
+                cmd.args(["--log-format", format]);
+            }
+            let child = cmd
+                .env_remove("RUST_LOG")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run {PWGATE}: {e}"));
+            let mut process = PwgateProcess {
+                child,
+                ldap_port,
+                log_path,
+            };
+            match process.wait_ready() {
+                Ok(()) => return process,
+                Err(why) => {
+                    process.stop();
+                    let log = process.log_text();
+                    let in_use = log.contains("in use") || log.contains("os error 98");
+                    if in_use && attempt < START_ATTEMPTS {
+                        continue;
+                    }
+                    panic!("pwgate did not start ({why}); its log:\n{log}");
+                }
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    /// Until pwgate logs that it is ready and its LDAP port accepts connections.
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.ldap_port));
+        loop {
+            if let Some(status) = self.child.try_wait().expect("cannot wait for pwgate") {
+                return Err(format!("pwgate exited: {status}"));
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("not ready within {} s", START_TIMEOUT.as_secs()));
+            }
+            if self.log_text().contains("pwgate ready")
+                && TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
+            {
+                return Ok(());
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn ldap_url(&self) -> String {
+        format!("ldap://127.0.0.1:{}", self.ldap_port)
+    }
+
+    fn log_bytes(&self) -> Vec<u8> {
+        fs::read(&self.log_path).unwrap_or_default()
+    }
+
+    fn log_text(&self) -> String {
+        String::from_utf8_lossy(&self.log_bytes()).into_owned()
+    }
+
+    /// SIGTERM, a bounded wait, then SIGKILL. Idempotent. Returns the exit
+    /// status if pwgate stopped on SIGTERM.
+    fn stop(&mut self) -> Option<ExitStatus> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return Some(status);
+        }
+        // Not reaped yet, so the pid still names our child.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if let Some(status) = wait_bounded(&mut self.child, STOP_TIMEOUT) {
+            return Some(status);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        None
+    }
+}
+
+impl Drop for PwgateProcess {
+    fn drop(&mut self) {
+        self.stop();
+        if thread::panicking() {
+            eprintln!(
+                "--- pwgate log {}, pwgate's own events (last 40):\n{}\n---",
+                self.log_path.display(),
+                own_events(&self.log_text(), 40)
+            );
+        }
+    }
+}
+
+/// The last `n` events of pwgate itself (not of the TLS library), each cut
+/// to 400 bytes, for failure messages.
+fn own_events(log: &str, n: usize) -> String {
+    let lines: Vec<String> = log
+        .lines()
+        .filter(|l| l.contains("pwgate"))
+        .map(|l| {
+            let mut end = l.len().min(400);
+            while !l.is_char_boundary(end) {
+                end -= 1;
+            }
+            l[..end].to_owned()
+        })
+        .collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+// ---------------------------------------------------------------------------
+// The scenario
+
+fn all_output(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn assert_ok(what: &str, out: &Output) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}): {}",
+        out.status,
+        all_output(out)
+    );
+}
+
+/// The tool failed with LDAP result code `rc` (ldap-utils print `(rc)`).
+fn assert_rc(what: &str, out: &Output, rc: u32) {
+    let text = all_output(out);
+    assert!(
+        !out.status.success() && text.contains(&format!("({rc})")),
+        "{what}: expected LDAP result {rc}, got {}: {text}",
+        out.status
+    );
+}
+
+fn ldappasswd(url: &str, dn: &str, old: &str, new: &str) -> Output {
+    ldap_tool(
+        "ldappasswd",
+        &[
+            "-x", "-ZZ", "-H", url, "-D", dn, "-w", old, "-a", old, "-s", new,
+        ],
+    )
+}
+
+fn ldapmodify(url: &str, dn: &str, pw: &str, ldif: &str) -> Output {
+    ldap_tool_stdin(
+        "ldapmodify",
+        &["-x", "-ZZ", "-H", url, "-D", dn, "-w", pw],
+        ldif,
+    )
+}
+
+fn whoami(url: &str, dn: &str, pw: &str) -> Output {
+    ldap_tool("ldapwhoami", &["-x", "-ZZ", "-H", url, "-D", dn, "-w", pw])
+}
+
+/// Runs every kind of password operation through pwgate; returns every
+/// password that went over the wire.
+fn password_operations(url: &str) -> Vec<&'static str> {
+    let alice = user_dn("alice");
+    let alice_old = user_password("alice");
+
+    // Password Modify extended operation, user changes their own.
+    let out = ldappasswd(url, &alice, alice_old, ALICE_WEAK);
+    assert_rc("ldappasswd weak", &out, 19);
+    let out = ldappasswd(url, &alice, alice_old, ALICE_STRONG);
+    assert_ok("ldappasswd strong", &out);
+
+    // Simple binds through pwgate: the new password works, the old does not.
+    assert_ok(
+        "bind with the new password",
+        &whoami(url, &alice, ALICE_STRONG),
+    );
+    assert_rc(
+        "bind with the old password",
+        &whoami(url, &alice, alice_old),
+        49,
+    );
+
+    // Modify of userPassword by the helpdesk (a reset).
+    let bob = user_dn("bob");
+    let replace = |pw: &str| {
+        format!("dn: {bob}\nchangetype: modify\nreplace: userPassword\nuserPassword: {pw}\n-\n")
+    };
+    let out = ldapmodify(url, HELPDESK_DN, HELPDESK_PW, &replace(BOB_WEAK));
+    assert_rc("helpdesk modify weak", &out, 19);
+    let out = ldapmodify(url, HELPDESK_DN, HELPDESK_PW, &replace(BOB_STRONG));
+    assert_ok("helpdesk modify strong", &out);
+    assert_ok("bob binds", &whoami(url, &bob, BOB_STRONG));
+
+    // Modify of unicodePwd (Active Directory style: base64 of the UTF-16LE
+    // encoding of the quoted password). slapd has no such attribute: pwgate
+    // refuses the weak one itself, the strong one reaches slapd, which answers
+    // undefinedAttributeType (17).
+    let carol = user_dn("carol");
+    let unicode = |pw: &str| {
+        format!(
+            "dn: {carol}\nchangetype: modify\nreplace: unicodePwd\nunicodePwd:: {}\n-\n",
+            base64(&utf16le(&format!("\"{pw}\"")))
+        )
+    };
+    let out = ldapmodify(url, HELPDESK_DN, HELPDESK_PW, &unicode(CAROL_UNICODE_WEAK));
+    assert_rc("unicodePwd modify weak", &out, 19);
+    let out = ldapmodify(
+        url,
+        HELPDESK_DN,
+        HELPDESK_PW,
+        &unicode(CAROL_UNICODE_STRONG),
+    );
+    assert_rc("unicodePwd modify strong", &out, 17);
+
+    // Adds of new entries carrying a password (as the rootdn: only it may add).
+    let add = |uid: &str, pw: &str| {
+        format!(
+            "dn: uid={uid},{PEOPLE_DN}\nchangetype: add\nobjectClass: inetOrgPerson\n\
+             uid: {uid}\ncn: Test {uid}\nsn: {uid}\nuserPassword: {pw}\n"
+        )
+    };
+    let out = ldapmodify(url, ADMIN_DN, ADMIN_PW, &add("dave", DAVE_WEAK));
+    assert_rc("add with a weak password", &out, 19);
+    let out = ldapmodify(url, ADMIN_DN, ADMIN_PW, &add("erin", ERIN_STRONG));
+    assert_ok("add with a strong password", &out);
+    assert_ok(
+        "erin binds",
+        &whoami(url, &format!("uid=erin,{PEOPLE_DN}"), ERIN_STRONG),
+    );
+
+    vec![
+        alice_old,
+        ALICE_WEAK,
+        ALICE_STRONG,
+        BOB_WEAK,
+        BOB_STRONG,
+        CAROL_UNICODE_WEAK,
+        CAROL_UNICODE_STRONG,
+        DAVE_WEAK,
+        ERIN_STRONG,
+        HELPDESK_PW,
+        ADMIN_PW,
+    ]
+}
+
+/// A `verdict` field with `value`, in the text or the JSON format.
+fn has_verdict(log: &str, value: &str) -> bool {
+    [
+        format!("verdict=\"{value}\""),
+        format!("verdict={value}"),
+        format!("\"verdict\":\"{value}\""),
+    ]
+    .iter()
+    .any(|p| log.contains(p.as_str()))
+}
+
+fn no_secrets_in_log(log_format: Option<&str>) {
+    let slapd = Slapd::start();
+    let dir = tempfile::Builder::new()
+        .prefix("pwgate-log-")
+        .tempdir()
+        .expect("cannot create a temp dir");
+    let mut pwgate = PwgateProcess::start(&slapd.ldap_url(), log_format, dir.path());
+    let passwords = password_operations(&pwgate.ldap_url());
+    let status = pwgate.stop();
+    assert!(
+        status.is_some(),
+        "pwgate did not stop within {} s of SIGTERM",
+        STOP_TIMEOUT.as_secs()
+    );
+
+    let bytes = pwgate.log_bytes();
+    let log = String::from_utf8_lossy(&bytes).into_owned();
+    let lines = log.lines().count();
+    // Non-trivial: the audit trail and the debug/trace chatter were captured.
+    assert!(
+        log.contains("password_decision") && log.contains("password_result"),
+        "no audit events in the log"
+    );
+    assert!(
+        has_verdict(&log, "refused") && has_verdict(&log, "accepted"),
+        "the log lacks verdict refused/accepted"
+    );
+    let decisions = log.matches("password_decision").count();
+    assert!(
+        decisions >= 8,
+        "expected >= 8 password decisions, got {decisions}"
+    );
+    assert!(log.contains("StartTLS established"), "debug events missing");
+    assert!(lines >= 30, "only {lines} log lines");
+    if log_format == Some("json") {
+        let json_lines = log.lines().filter(|l| l.starts_with('{')).count();
+        assert_eq!(json_lines, lines, "not all lines are JSON");
+    }
+
+    let found = leaks(&bytes, &passwords);
+    let context: Vec<String> = found
+        .iter()
+        .map(|(label, at)| {
+            let line_start = bytes[..*at]
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |i| i + 1);
+            let line_end = bytes[*at..]
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(bytes.len(), |i| at + i);
+            format!(
+                "{label} at byte {at}, in line: {}",
+                String::from_utf8_lossy(&bytes[line_start..line_end])
+            )
+        })
+        .collect();
+    assert!(
+        found.is_empty(),
+        "secrets in pwgate's log:\n{}",
+        context.join("\n")
+    );
+}
+
+#[test]
+fn no_secrets_in_text_log_at_trace_level() {
+    no_secrets_in_log(None);
+}
+
+#[test]
+fn no_secrets_in_json_log_at_trace_level() {
+    no_secrets_in_log(Some("json"));
+}

@@ -1,0 +1,1111 @@
+//! Lossless pass-through: everything that is not a password operation reaches
+//! the directory and comes back exactly as it would without pwgate.
+//!
+//! Each test starts its own slapd and pwgate. Real clients (ldap-utils) show
+//! that searches, referrals, paging, TLS, writes, compares, WhoAmI and failed
+//! binds behave the same direct and through pwgate; raw sockets show that
+//! pipelined responses are byte-identical per message ID, that malformed
+//! input and an unreachable directory end in a Notice of Disconnection, and
+//! that StartTLS on an encrypted connection is refused without harm.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::Output;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::pwgate::Pwgate;
+use common::slapd::{self, ldap_tool, ldap_tool_stdin, Slapd};
+
+/// Upper bound for any single raw exchange (reads time out well before).
+const RAW_DEADLINE: Duration = Duration::from_secs(10);
+/// Read timeout of raw sockets.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+const OID_PAGED_RESULTS: &str = "1.2.840.113556.1.4.319";
+const OID_NOTICE_OF_DISCONNECTION: &str = "1.3.6.1.4.1.1466.20036";
+const OID_START_TLS: &str = "1.3.6.1.4.1.1466.20037";
+
+/// protocolOp tags of the responses these tests look at.
+const BIND_RESPONSE: u8 = 0x61;
+const SEARCH_RESULT_ENTRY: u8 = 0x64;
+const SEARCH_RESULT_DONE: u8 = 0x65;
+const SEARCH_RESULT_REFERENCE: u8 = 0x73;
+const EXTENDED_RESPONSE: u8 = 0x78;
+
+// ---------------------------------------------------------------------------
+// ldap-utils helpers
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn describe(out: &Output) -> String {
+    format!(
+        "{}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        stdout(out),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Panics with the tool's output unless it exited 0; returns stdout.
+fn ok(what: &str, out: Output) -> String {
+    assert!(out.status.success(), "{what} failed: {}", describe(&out));
+    stdout(&out)
+}
+
+/// `ldapsearch -x -LLL -o ldif-wrap=no -H <url> <args>`, which must succeed.
+fn search(url: &str, args: &[&str]) -> String {
+    let mut all = vec!["-x", "-LLL", "-o", "ldif-wrap=no", "-H", url];
+    all.extend_from_slice(args);
+    ok(
+        &format!("ldapsearch {all:?}"),
+        ldap_tool("ldapsearch", &all),
+    )
+}
+
+/// Runs the same search direct and through pwgate; they must print the same.
+fn assert_same_search(direct_url: &str, gate_url: &str, args: &[&str]) -> String {
+    let direct = search(direct_url, args);
+    let via = search(gate_url, args);
+    assert_eq!(
+        direct, via,
+        "ldapsearch {args:?} differs through pwgate ({gate_url}) from direct ({direct_url})"
+    );
+    direct
+}
+
+fn count_dns(ldif: &str) -> usize {
+    ldif.lines().filter(|l| l.starts_with("dn: ")).count()
+}
+
+const ADMIN: [&str; 4] = ["-D", slapd::ADMIN_DN, "-w", slapd::ADMIN_PW];
+
+fn admin_tool_stdin(program: &str, url: &str, input: &str) -> Output {
+    let mut args = vec!["-x", "-H", url];
+    args.extend_from_slice(&ADMIN);
+    ldap_tool_stdin(program, &args, input)
+}
+
+/// The entry `dn` (uid and description), read directly from slapd; `None`
+/// if it does not exist.
+fn entry_directly(server: &Slapd, dn: &str) -> Option<String> {
+    let args = [
+        "-x",
+        "-LLL",
+        "-H",
+        &server.ldap_url(),
+        "-b",
+        dn,
+        "-s",
+        "base",
+        "(objectClass=*)",
+        "uid",
+        "description",
+    ];
+    let out = ldap_tool("ldapsearch", &args);
+    if out.status.code() == Some(32) {
+        return None; // noSuchObject
+    }
+    Some(ok(&format!("direct read of {dn}"), out))
+}
+
+fn has_line(text: &str, line: &str) -> bool {
+    text.lines().any(|l| l == line)
+}
+
+// ---------------------------------------------------------------------------
+// A small BER encoder for hand-built requests (RFC 4511 section 5.1: definite
+// lengths, one-byte tags).
+
+fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// A non-negative INTEGER/ENUMERATED (or any tag) in minimal form.
+fn int(tag: u8, value: u32) -> Vec<u8> {
+    let bytes = value.to_be_bytes();
+    let mut skip = bytes.iter().take_while(|b| **b == 0).count().min(3);
+    if bytes[skip] & 0x80 != 0 {
+        skip -= 1; // keep a leading zero so the value stays positive
+    }
+    tlv(tag, &bytes[skip..])
+}
+
+fn octets(value: &str) -> Vec<u8> {
+    tlv(0x04, value.as_bytes())
+}
+
+/// LDAPMessage ::= SEQUENCE { messageID, protocolOp, controls [0] OPTIONAL }
+fn ldap_message(msgid: u32, op: &[u8], controls: &[Vec<u8>]) -> Vec<u8> {
+    let mut content = int(0x02, msgid);
+    content.extend_from_slice(op);
+    if !controls.is_empty() {
+        content.extend(tlv(0xa0, &controls.concat()));
+    }
+    tlv(0x30, &content)
+}
+
+/// BindRequest [APPLICATION 0] { version 3, name, simple [0] password }.
+fn simple_bind(msgid: u32, dn: &str, password: &str) -> Vec<u8> {
+    let op = [int(0x02, 3), octets(dn), tlv(0x80, password.as_bytes())].concat();
+    ldap_message(msgid, &tlv(0x60, &op), &[])
+}
+
+/// SearchRequest [APPLICATION 3] { base, scope, derefAliases neverDeref,
+/// sizeLimit 0, timeLimit 0, typesOnly FALSE, filter, attributes }.
+fn search_request(
+    msgid: u32,
+    base: &str,
+    scope: u32,
+    filter: &[u8],
+    attributes: &[&str],
+    controls: &[Vec<u8>],
+) -> Vec<u8> {
+    let attrs: Vec<u8> = attributes.iter().flat_map(|a| octets(a)).collect();
+    let op = [
+        octets(base),
+        int(0x0a, scope),
+        int(0x0a, 0),
+        int(0x02, 0),
+        int(0x02, 0),
+        tlv(0x01, &[0x00]),
+        filter.to_vec(),
+        tlv(0x30, &attrs),
+    ]
+    .concat();
+    ldap_message(msgid, &tlv(0x63, &op), controls)
+}
+
+const SCOPE_BASE: u32 = 0;
+const SCOPE_SUBTREE: u32 = 2;
+
+/// Filter `(attr=*)`: present [7] AttributeDescription.
+fn present(attr: &str) -> Vec<u8> {
+    tlv(0x87, attr.as_bytes())
+}
+
+/// Filter `(attr=value)`: equalityMatch [3] AttributeValueAssertion.
+fn equals(attr: &str, value: &str) -> Vec<u8> {
+    tlv(0xa3, &[octets(attr), octets(value)].concat())
+}
+
+/// Simple Paged Results control (RFC 2696), critical FALSE (default, so
+/// omitted), value realSearchControlValue { size, cookie "" }.
+fn paged_results_control(size: u32) -> Vec<u8> {
+    let value = tlv(0x30, &[int(0x02, size), octets("")].concat());
+    tlv(
+        0x30,
+        &[octets(OID_PAGED_RESULTS), tlv(0x04, &value)].concat(),
+    )
+}
+
+/// AbandonRequest [APPLICATION 16] MessageID.
+fn abandon(msgid: u32, of: u32) -> Vec<u8> {
+    let id = int(0x02, of);
+    ldap_message(msgid, &tlv(0x50, &id[2..]), &[])
+}
+
+/// UnbindRequest [APPLICATION 2] NULL.
+fn unbind(msgid: u32) -> Vec<u8> {
+    ldap_message(msgid, &[0x42, 0x00], &[])
+}
+
+/// ExtendedRequest [APPLICATION 23] { requestName [0] StartTLS OID }.
+fn start_tls(msgid: u32) -> Vec<u8> {
+    ldap_message(msgid, &tlv(0x77, &tlv(0x80, OID_START_TLS.as_bytes())), &[])
+}
+
+// ---------------------------------------------------------------------------
+// A small BER reader for responses.
+
+/// Splits one element off `buf`: `Some((tag, content, rest))`, or `None`
+/// when `buf` does not yet hold a complete element. Panics on encodings LDAP
+/// does not allow (indefinite length, lengths over 4 bytes).
+fn split_tlv(buf: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = buf.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        assert!((1..=4).contains(&n), "bad BER length byte 0x{first:02x}");
+        if rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// The elements of a constructed value.
+fn children(mut content: &[u8]) -> Vec<(u8, &[u8])> {
+    let mut out = Vec::new();
+    while !content.is_empty() {
+        let (tag, value, rest) = split_tlv(content).expect("truncated BER element in a response");
+        out.push((tag, value));
+        content = rest;
+    }
+    out
+}
+
+fn int_value(content: &[u8]) -> i64 {
+    assert!(!content.is_empty() && content.len() <= 8, "bad INTEGER");
+    let first = i64::from(content[0] as i8);
+    content[1..]
+        .iter()
+        .fold(first, |acc, b| (acc << 8) | i64::from(*b))
+}
+
+/// Splits a byte stream into complete LDAPMessages; also returns the
+/// incomplete tail.
+fn split_frames(mut bytes: &[u8]) -> (Vec<&[u8]>, &[u8]) {
+    let mut frames = Vec::new();
+    while let Some((tag, _, rest)) = split_tlv(bytes) {
+        assert_eq!(tag, 0x30, "LDAPMessage is not a SEQUENCE");
+        frames.push(&bytes[..bytes.len() - rest.len()]);
+        bytes = rest;
+    }
+    (frames, bytes)
+}
+
+/// One decoded response header: message ID, protocolOp tag and content.
+struct Response<'a> {
+    msgid: i64,
+    op: u8,
+    op_content: &'a [u8],
+    /// The controls [0] element's content, if any.
+    controls: Option<&'a [u8]>,
+}
+
+impl<'a> Response<'a> {
+    fn parse(frame: &'a [u8]) -> Response<'a> {
+        let (_, content, rest) = split_tlv(frame).expect("a complete frame");
+        assert!(rest.is_empty(), "trailing bytes after a frame");
+        let fields = children(content);
+        assert!(fields.len() >= 2, "LDAPMessage without protocolOp");
+        assert_eq!(fields[0].0, 0x02, "messageID is not an INTEGER");
+        Response {
+            msgid: int_value(fields[0].1),
+            op: fields[1].0,
+            op_content: fields[1].1,
+            controls: fields.get(2).filter(|(t, _)| *t == 0xa0).map(|(_, c)| *c),
+        }
+    }
+
+    /// resultCode of an LDAPResult-shaped response.
+    fn result_code(&self) -> i64 {
+        let fields = children(self.op_content);
+        assert_eq!(fields[0].0, 0x0a, "resultCode is not ENUMERATED");
+        int_value(fields[0].1)
+    }
+
+    /// responseName [10] of an ExtendedResponse.
+    fn response_name(&self) -> Option<String> {
+        children(self.op_content)
+            .into_iter()
+            .find(|(t, _)| *t == 0x8a)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    }
+
+    fn control_oids(&self) -> Vec<String> {
+        let Some(controls) = self.controls else {
+            return Vec::new();
+        };
+        children(controls)
+            .into_iter()
+            .map(|(_, control)| {
+                let fields = children(control);
+                String::from_utf8_lossy(fields[0].1).into_owned()
+            })
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Raw connections
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, READ_TIMEOUT)
+        .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
+    stream
+        .set_read_timeout(Some(READ_TIMEOUT))
+        .expect("set read timeout");
+    stream
+        .set_write_timeout(Some(READ_TIMEOUT))
+        .expect("set write timeout");
+    stream.set_nodelay(true).expect("set TCP_NODELAY");
+    stream
+}
+
+fn addr_of(url: &str) -> SocketAddr {
+    let hostport = url
+        .split("://")
+        .nth(1)
+        .unwrap_or_else(|| panic!("not a URL: {url}"));
+    hostport
+        .trim_end_matches('/')
+        .parse()
+        .unwrap_or_else(|e| panic!("{url}: {e}"))
+}
+
+/// Reads LDAPMessages from any byte stream, bounded by a deadline.
+struct FrameReader<R> {
+    reader: R,
+    buf: Vec<u8>,
+    deadline: Instant,
+    /// Every byte read, in order.
+    raw: Vec<u8>,
+}
+
+impl<R: Read> FrameReader<R> {
+    fn new(reader: R) -> Self {
+        FrameReader {
+            reader,
+            buf: Vec::new(),
+            deadline: Instant::now() + RAW_DEADLINE,
+            raw: Vec::new(),
+        }
+    }
+
+    /// Reads more bytes; `false` at end of stream. Panics on timeout.
+    fn fill(&mut self) -> bool {
+        assert!(
+            Instant::now() < self.deadline,
+            "no complete answer within {RAW_DEADLINE:?}"
+        );
+        let mut chunk = [0u8; 16 * 1024];
+        match self.reader.read(&mut chunk) {
+            Ok(0) => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                self.raw.extend_from_slice(&chunk[..n]);
+                true
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                panic!(
+                    "read timed out after {READ_TIMEOUT:?}; have {:02x?}",
+                    self.buf
+                )
+            }
+            Err(e) => panic!("read failed: {e}; have {:02x?}", self.buf),
+        }
+    }
+
+    /// The next complete message, or `None` at a clean end of stream.
+    fn next_frame(&mut self) -> Option<Vec<u8>> {
+        loop {
+            if let Some((_, _, rest)) = split_tlv(&self.buf) {
+                let len = self.buf.len() - rest.len();
+                return Some(self.buf.drain(..len).collect());
+            }
+            if !self.fill() {
+                assert!(
+                    self.buf.is_empty(),
+                    "stream ended inside a message: {:02x?}",
+                    self.buf
+                );
+                return None;
+            }
+        }
+    }
+
+    /// Reads messages until the one answering `msgid` with `op` arrives.
+    fn until(&mut self, msgid: i64, op: u8) -> Vec<Vec<u8>> {
+        let mut frames = Vec::new();
+        loop {
+            let frame = self
+                .next_frame()
+                .unwrap_or_else(|| panic!("connection closed before msgid {msgid} op {op:#x}"));
+            let r = Response::parse(&frame);
+            let done = r.msgid == msgid && r.op == op;
+            frames.push(frame);
+            if done {
+                return frames;
+            }
+        }
+    }
+
+    /// Reads until the peer closes; returns the messages read meanwhile.
+    fn until_eof(&mut self) -> Vec<Vec<u8>> {
+        let mut frames = Vec::new();
+        while let Some(frame) = self.next_frame() {
+            frames.push(frame);
+        }
+        frames
+    }
+}
+
+/// A rustls client trusting only the test CA.
+fn tls_client_config() -> Arc<rustls::ClientConfig> {
+    let ca = &slapd::test_certs().ca;
+    let pem = std::fs::read(ca).unwrap_or_else(|e| panic!("{}: {e}", ca.display()));
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots
+            .add(cert.expect("test CA is valid PEM"))
+            .expect("test CA is a valid certificate");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Arc::new(config)
+}
+
+type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+/// Wraps a connected socket in TLS to 127.0.0.1 (the handshake happens on
+/// first use).
+fn tls_wrap(tcp: TcpStream) -> TlsStream {
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("an IP server name");
+    let conn = rustls::ClientConnection::new(tls_client_config(), name).expect("TLS client");
+    rustls::StreamOwned::new(conn, tcp)
+}
+
+// ---------------------------------------------------------------------------
+// 1. Searches are identical direct and through pwgate.
+
+#[test]
+fn subtree_search_with_referral_is_identical_through_pwgate() {
+    let server = Slapd::start();
+    let gate = Pwgate::start(&server.ldap_url());
+    let out = assert_same_search(
+        &server.ldap_url(),
+        &gate.ldap_url(),
+        &["-b", slapd::BASE_DN, "-s", "sub", "(objectClass=*)"],
+    );
+    // base, people, groups, policies, policy, 4 users, bulk ou, 25 bulk entries.
+    assert_eq!(count_dns(&out), 10 + slapd::BULK_ENTRIES, "{out}");
+    // The referral object comes back as a SearchResultReference.
+    assert!(out.contains(slapd::REFERRAL_URL), "{out}");
+    assert!(out.contains("description: bulk entry 24"), "{out}");
+}
+
+#[test]
+fn base_search_is_identical_through_pwgate() {
+    let server = Slapd::start();
+    let gate = Pwgate::start(&server.ldap_url());
+    let alice = slapd::user_dn("alice");
+    let out = assert_same_search(
+        &server.ldap_url(),
+        &gate.ldap_url(),
+        &["-b", &alice, "-s", "base", "(objectClass=*)", "*", "+"],
+    );
+    assert_eq!(count_dns(&out), 1, "{out}");
+    assert!(out.contains(&format!("dn: {alice}")), "{out}");
+    assert!(out.contains("entryUUID: "), "operational attributes: {out}");
+}
+
+#[test]
+fn filtered_search_with_attribute_list_is_identical_through_pwgate() {
+    let server = Slapd::start();
+    let gate = Pwgate::start(&server.ldap_url());
+    let out = assert_same_search(
+        &server.ldap_url(),
+        &gate.ldap_url(),
+        &[
+            "-b",
+            slapd::BASE_DN,
+            "(|(uid=alice)(uid=bob)(description=bulk entry 1*))",
+            "cn",
+            "mail",
+            "description",
+        ],
+    );
+    // alice, bob, bulk entries 1 and 10..=19.
+    assert_eq!(count_dns(&out), 13, "{out}");
+    assert!(out.contains("mail: bob@example.com"), "{out}");
+    assert!(!out.contains("uid: "), "attribute list ignored: {out}");
+}
+
+#[test]
+fn paged_search_over_several_pages_is_identical_through_pwgate() {
+    let server = Slapd::start();
+    let gate = Pwgate::start(&server.ldap_url());
+    let args = [
+        "-E",
+        "pr=5/noprompt",
+        "-b",
+        slapd::BULK_DN,
+        "(objectClass=inetOrgPerson)",
+        "description",
+    ];
+    let out = assert_same_search(&server.ldap_url(), &gate.ldap_url(), &args);
+    assert_eq!(count_dns(&out), slapd::BULK_ENTRIES, "{out}");
+    // Without -LLL, ldapsearch prints one "pagedresults:" comment per page,
+    // including the cookies: those must match too.
+    let verbose = |url: &str| {
+        let mut all = vec!["-x", "-o", "ldif-wrap=no", "-H", url];
+        all.extend_from_slice(&args);
+        ok("verbose paged ldapsearch", ldap_tool("ldapsearch", &all))
+    };
+    let (direct, via) = (verbose(&server.ldap_url()), verbose(&gate.ldap_url()));
+    assert_eq!(direct, via, "paged search differs through pwgate");
+    let pages = via.lines().filter(|l| l.contains("pagedresults:")).count();
+    assert!(pages >= 5, "expected at least 5 pages, got {pages}:\n{via}");
+}
+
+// ---------------------------------------------------------------------------
+// 2. The same over TLS to pwgate.
+
+#[test]
+fn ldaps_search_through_pwgate_matches_direct() {
+    let server = Slapd::start();
+    let gate = Pwgate::start(&server.ldap_url());
+    let out = assert_same_search(
+        &server.ldaps_url(),
+        &gate.ldaps_url(),
+        &["-b", slapd::BASE_DN, "(objectClass=*)"],
+    );
+    assert_eq!(count_dns(&out), 10 + slapd::BULK_ENTRIES, "{out}");
+    assert!(out.contains(slapd::REFERRAL_URL), "{out}");
+}
+
+#[test]
+fn starttls_search_through_pwgate_matches_direct() {
+    let server = Slapd::start();
+    let gate = Pwgate::start(&server.ldap_url());
+    // -ZZ: fail unless StartTLS succeeds.
+    let out = assert_same_search(
+        &server.ldap_url(),
+        &gate.ldap_url(),
+        &["-ZZ", "-b", slapd::BASE_DN, "(objectClass=*)"],
+    );
+    assert_eq!(count_dns(&out), 10 + slapd::BULK_ENTRIES, "{out}");
+    assert!(out.contains(slapd::REFERRAL_URL), "{out}");
+}
+
+// ---------------------------------------------------------------------------
+// 3. Writes, compares, WhoAmI and failed binds.
+
+#[test]
+fn add_modify_modrdn_and_delete_pass_through_and_take_effect() {
+    let server = Slapd::start();
+    let gate = Pwgate::start(&server.ldap_url());
+    let url = gate.ldap_url();
+    let newbie = format!("uid=newbie,{}", slapd::PEOPLE_DN);
+    let renamed = format!("uid=renamed,{}", slapd::PEOPLE_DN);
+
+    ok(
+        "add through pwgate",
+        admin_tool_stdin(
+            "ldapmodify",
+            &url,
+            &format!(
+                "dn: {newbie}\nchangetype: add\nobjectClass: inetOrgPerson\nuid: newbie\n\
+                 cn: New Bie\nsn: Bie\ndescription: first\n"
+            ),
+        ),
+    );
+    let now = entry_directly(&server, &newbie).expect("added entry exists in slapd");
+    assert!(has_line(&now, "uid: newbie"), "{now}");
+    assert!(has_line(&now, "description: first"), "{now}");
+
+    ok(
+        "modify through pwgate",
+        admin_tool_stdin(
+            "ldapmodify",
+            &url,
+            &format!(
+                "dn: {newbie}\nchangetype: modify\nreplace: description\ndescription: second\n"
+            ),
+        ),
+    );
+    let now = entry_directly(&server, &newbie).expect("modified entry exists in slapd");
+    assert!(has_line(&now, "description: second"), "{now}");
+    assert!(!now.contains("first"), "{now}");
+
+    let mut args = vec!["-x", "-H", url.as_str()];
+    args.extend_from_slice(&ADMIN);
+    args.extend_from_slice(&["-r", &newbie, "uid=renamed"]);
+    ok("ldapmodrdn through pwgate", ldap_tool("ldapmodrdn", &args));
+    assert_eq!(
+        entry_directly(&server, &newbie),
+        None,
+        "old DN still exists"
+    );
+    let now = entry_directly(&server, &renamed).expect("renamed entry exists in slapd");
+    assert!(has_line(&now, "uid: renamed"), "{now}");
+    assert!(
+        !has_line(&now, "uid: newbie"),
+        "-r keeps the old RDN: {now}"
+    );
+    assert!(has_line(&now, "description: second"), "{now}");
+
+    ok(
+        "delete through pwgate",
+        admin_tool_stdin(
+            "ldapmodify",
+            &url,
+            &format!("dn: {renamed}\nchangetype: delete\n"),
+        ),
+    );
+    assert_eq!(entry_directly(&server, &renamed), None, "entry not deleted");
+}
+
+#[test]
+fn modify_larger_than_the_read_buffer_passes_through_intact() {
+    let server = Slapd::start();
+    let gate = Pwgate::start(&server.ldap_url());
+    // 100 kB: several of pwgate's 16 KiB reads, and of slapd's writes back.
+    let value: String = (0..100_000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let carol = slapd::user_dn("carol");
+    ok(
+        "large modify through pwgate",
+        admin_tool_stdin(
+            "ldapmodify",
+            &gate.ldap_url(),
+            &format!(
+                "dn: {carol}\nchangetype: modify\nreplace: description\ndescription: {value}\n"
+            ),
+        ),
+    );
+    let args = [
+        "-b",
+        carol.as_str(),
+        "-s",
+        "base",
+        "(objectClass=*)",
+        "description",
+    ];
+    let out = assert_same_search(&server.ldap_url(), &gate.ldap_url(), &args);
+    assert_eq!(out, format!("dn: {carol}\ndescription: {value}\n\n"));
+}
+
+#[test]
+fn compare_true_and_false_give_the_same_exit_codes_and_output() {
+    let server = Slapd::start();
+    let gate = Pwgate::start(&server.ldap_url());
+    let alice = slapd::user_dn("alice");
+    for (assertion, code, text) in [("cn:Alice", 6, "TRUE"), ("cn:Mallory", 5, "FALSE")] {
+        let run = |url: &str| ldap_tool("ldapcompare", &["-x", "-H", url, &alice, assertion]);
+        let (direct, via) = (run(&server.ldap_url()), run(&gate.ldap_url()));
+        assert_eq!(
+            direct.status.code(),
+            Some(code),
+            "direct: {}",
+            describe(&direct)
+        );
+        assert_eq!(via.status.code(), Some(code), "pwgate: {}", describe(&via));
+        assert_eq!(stdout(&via).trim(), text, "{}", describe(&via));
+        assert_eq!(direct.stdout, via.stdout);
+        assert_eq!(direct.stderr, via.stderr);
+    }
+}
+
+#[test]
+fn whoami_through_pwgate_returns_the_bound_dn() {
+    let server = Slapd::start();
+    let gate = Pwgate::start(&server.ldap_url());
+    let alice = slapd::user_dn("alice");
+    let pw = slapd::user_password("alice");
+    let run = |url: &str| {
+        ok(
+            "ldapwhoami",
+            ldap_tool("ldapwhoami", &["-x", "-H", url, "-D", &alice, "-w", pw]),
+        )
+    };
+    let via = run(&gate.ldap_url());
+    assert_eq!(via.trim(), format!("dn:{alice}"));
+    assert_eq!(via, run(&server.ldap_url()));
+    // Anonymous, over LDAPS to pwgate.
+    let anon = ok(
+        "anonymous ldapwhoami over LDAPS",
+        ldap_tool("ldapwhoami", &["-x", "-H", &gate.ldaps_url()]),
+    );
+    assert_eq!(anon.trim(), "anonymous");
+}
+
+#[test]
+fn bind_with_wrong_password_fails_with_49_through_pwgate_like_direct() {
+    let server = Slapd::start();
+    let gate = Pwgate::start(&server.ldap_url());
+    let alice = slapd::user_dn("alice");
+    let run = |url: &str| {
+        ldap_tool(
+            "ldapwhoami",
+            &["-x", "-H", url, "-D", &alice, "-w", "Not-Alices-Passw0rd"],
+        )
+    };
+    let (direct, via) = (run(&server.ldap_url()), run(&gate.ldap_url()));
+    assert_eq!(direct.status.code(), Some(49), "{}", describe(&direct));
+    assert_eq!(via.status.code(), Some(49), "{}", describe(&via));
+    assert_eq!(direct.stdout, via.stdout);
+    assert_eq!(direct.stderr, via.stderr);
+    assert!(
+        String::from_utf8_lossy(&via.stderr).contains("Invalid credentials (49)"),
+        "{}",
+        describe(&via)
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 4. Pipelined requests: byte-identical responses per message ID.
+
+/// The requests written in one go:
+/// 1. anonymous simple bind;
+/// 2. subtree search under ou=bulk, `(objectClass=*)`, all user attributes,
+///    with the paged-results control, page size 10;
+/// 3. base search of the root DSE, `(objectClass=*)`, all operational
+///    attributes (`+`);
+/// 4. subtree search of the whole base for `(uid=nobody-at-all)`, `cn` only
+///    (no entry, but the referral object's SearchResultReference);
+/// 5. abandon of msgid 99, which was never sent (no response).
+fn pipelined_batch() -> Vec<u8> {
+    [
+        simple_bind(1, "", ""),
+        search_request(
+            2,
+            slapd::BULK_DN,
+            SCOPE_SUBTREE,
+            &present("objectClass"),
+            &[],
+            &[paged_results_control(10)],
+        ),
+        search_request(3, "", SCOPE_BASE, &present("objectClass"), &["+"], &[]),
+        search_request(
+            4,
+            slapd::BASE_DN,
+            SCOPE_SUBTREE,
+            &equals("uid", "nobody-at-all"),
+            &["cn"],
+            &[],
+        ),
+        abandon(5, 99),
+    ]
+    .concat()
+}
+
+/// Sends [`pipelined_batch`] (in one write, or one byte per write), waits
+/// for the answers to msgids 1 to 4, then unbinds (msgid 6) and reads until
+/// the server closes. Returns every byte received.
+///
+/// The unbind is sent only after the answers: slapd abandons a
+/// connection's outstanding operations when it processes an unbind, so an
+/// unbind in the same write would make the answers race with it.
+fn pipelined_exchange(addr: SocketAddr, byte_by_byte: bool) -> Vec<u8> {
+    let mut stream = connect(addr);
+    let batch = pipelined_batch();
+    if byte_by_byte {
+        for b in &batch {
+            stream.write_all(&[*b]).expect("write one byte");
+        }
+    } else {
+        stream.write_all(&batch).expect("write the batch");
+    }
+    let mut reader = FrameReader::new(stream.try_clone().expect("clone socket"));
+    let mut pending = vec![
+        (1, BIND_RESPONSE),
+        (2, SEARCH_RESULT_DONE),
+        (3, SEARCH_RESULT_DONE),
+        (4, SEARCH_RESULT_DONE),
+    ];
+    while !pending.is_empty() {
+        let frame = reader
+            .next_frame()
+            .unwrap_or_else(|| panic!("{addr} closed while waiting for {pending:?}"));
+        let r = Response::parse(&frame);
+        pending.retain(|p| *p != (r.msgid, r.op));
+    }
+    stream.write_all(&unbind(6)).expect("write the unbind");
+    let after_unbind = reader.until_eof();
+    assert!(
+        after_unbind.is_empty(),
+        "{addr} answered after unbind: {after_unbind:02x?}"
+    );
+    reader.raw
+}
+
+/// The response bytes of each message ID, concatenated in arrival order.
+fn by_msgid(bytes: &[u8]) -> BTreeMap<i64, Vec<u8>> {
+    let (frames, tail) = split_frames(bytes);
+    assert!(
+        tail.is_empty(),
+        "incomplete message at the end: {tail:02x?}"
+    );
+    let mut out: BTreeMap<i64, Vec<u8>> = BTreeMap::new();
+    for frame in frames {
+        out.entry(Response::parse(frame).msgid)
+            .or_default()
+            .extend_from_slice(frame);
+    }
+    out
+}
+
+fn ops_of(bytes: &[u8]) -> Vec<u8> {
+    split_frames(bytes)
+        .0
+        .into_iter()
+        .map(|f| Response::parse(f).op)
+        .collect()
+}
+
+fn assert_pipelined_responses_match(byte_by_byte: bool) {
+    let server = Slapd::start();
+    let gate = Pwgate::start(&server.ldap_url());
+    let direct = by_msgid(&pipelined_exchange(addr_of(&server.ldap_url()), false));
+    let via = by_msgid(&pipelined_exchange(gate.ldap_addr, byte_by_byte));
+
+    assert_eq!(
+        direct.keys().collect::<Vec<_>>(),
+        [&1, &2, &3, &4],
+        "direct answers"
+    );
+    for (msgid, expected) in &direct {
+        let got = via
+            .get(msgid)
+            .unwrap_or_else(|| panic!("no answer to msgid {msgid} through pwgate"));
+        assert_eq!(
+            got, expected,
+            "answers to msgid {msgid} differ through pwgate"
+        );
+    }
+    assert_eq!(via.len(), direct.len(), "extra message IDs through pwgate");
+
+    // The answers are the expected ones, so the comparison is not vacuous.
+    let ops = |id: i64| ops_of(&direct[&id]);
+    assert_eq!(ops(1), [BIND_RESPONSE]);
+    let mut paged = vec![SEARCH_RESULT_ENTRY; 10];
+    paged.push(SEARCH_RESULT_DONE);
+    assert_eq!(ops(2), paged, "one page of 10 entries");
+    assert_eq!(ops(3), [SEARCH_RESULT_ENTRY, SEARCH_RESULT_DONE]);
+    // The filter matches nothing, but the referral object is in scope.
+    assert_eq!(ops(4), [SEARCH_RESULT_REFERENCE, SEARCH_RESULT_DONE]);
+    for id in 1..=4 {
+        let (frames, _) = split_frames(&via[&id]);
+        let last = Response::parse(frames[frames.len() - 1]);
+        assert_eq!(last.result_code(), 0, "result of msgid {id}");
+    }
+    // The paged-results response control (with its cookie) came back.
+    let (frames, _) = split_frames(&via[&2]);
+    let done = Response::parse(frames[frames.len() - 1]);
+    assert_eq!(done.control_oids(), [OID_PAGED_RESULTS]);
+    let root_dse = String::from_utf8_lossy(&via[&3]);
+    assert!(root_dse.contains(slapd::BASE_DN), "namingContexts missing");
+}
+
+#[test]
+fn pipelined_requests_in_one_write_get_byte_identical_answers_per_msgid() {
+    assert_pipelined_responses_match(false);
+}
+
+#[test]
+fn pipelined_requests_sent_one_byte_per_write_get_byte_identical_answers() {
+    assert_pipelined_responses_match(true);
+}
+
+// ---------------------------------------------------------------------------
+// 5. and 6. Notices of Disconnection.
+
+/// Reads from `stream` until EOF and checks that exactly one Notice of
+/// Disconnection with `code` arrived, within a few seconds.
+fn assert_notice_then_eof(stream: TcpStream, code: i64) {
+    let started = Instant::now();
+    let mut reader = FrameReader::new(stream);
+    let frames = reader.until_eof();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "closing took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(frames.len(), 1, "expected one notice, got {frames:02x?}");
+    let notice = Response::parse(&frames[0]);
+    assert_eq!(notice.msgid, 0, "a notice has message ID 0");
+    assert_eq!(notice.op, EXTENDED_RESPONSE);
+    assert_eq!(
+        notice.response_name().as_deref(),
+        Some(OID_NOTICE_OF_DISCONNECTION)
+    );
+    assert_eq!(notice.result_code(), code);
+}
+
+/// A bystander connection to `addr`, bound anonymously and answered once.
+fn bystander(addr: SocketAddr) -> (TcpStream, FrameReader<TcpStream>) {
+    let mut stream = connect(addr);
+    stream
+        .write_all(&simple_bind(1, "", ""))
+        .expect("bystander bind");
+    let mut reader = FrameReader::new(stream.try_clone().expect("clone socket"));
+    let frames = reader.until(1, BIND_RESPONSE);
+    assert_eq!(Response::parse(&frames[0]).result_code(), 0);
+    (stream, reader)
+}
+
+fn assert_malformed_input_is_disconnected(input: &[u8]) {
+    let server = Slapd::start();
+    let gate = Pwgate::start(&server.ldap_url());
+    let (mut other, mut other_reader) = bystander(gate.ldap_addr);
+
+    let mut bad = connect(gate.ldap_addr);
+    bad.write_all(input).expect("write malformed input");
+    assert_notice_then_eof(bad, 2);
+
+    // The connection opened before is unaffected...
+    other
+        .write_all(&search_request(
+            2,
+            "",
+            SCOPE_BASE,
+            &present("objectClass"),
+            &["namingContexts"],
+            &[],
+        ))
+        .expect("bystander search");
+    let frames = other_reader.until(2, SEARCH_RESULT_DONE);
+    assert_eq!(frames.len(), 2, "root DSE entry and done");
+    assert_eq!(Response::parse(&frames[1]).result_code(), 0);
+    // ...and new clients are served.
+    let out = search(
+        &gate.ldap_url(),
+        &["-b", slapd::PEOPLE_DN, "(uid=alice)", "mail"],
+    );
+    assert_eq!(
+        out,
+        format!(
+            "dn: {}\nmail: alice@example.com\n\n",
+            slapd::user_dn("alice")
+        )
+    );
+}
+
+#[test]
+fn garbage_input_gets_notice_of_disconnection_and_others_are_unaffected() {
+    assert_malformed_input_is_disconnected(b"GET / HTTP/1.1\r\n\r\n");
+}
+
+#[test]
+fn message_claiming_2_gib_gets_notice_of_disconnection_and_others_are_unaffected() {
+    assert_malformed_input_is_disconnected(&[0x30, 0x84, 0x7f, 0xff, 0xff, 0xff]);
+}
+
+#[test]
+fn indefinite_length_gets_notice_of_disconnection_and_others_are_unaffected() {
+    assert_malformed_input_is_disconnected(&[0x30, 0x80]);
+}
+
+#[test]
+fn unreachable_directory_gets_notice_of_disconnection_unavailable() {
+    // A port nobody listens on: bind one, note it, close it.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let gate = Pwgate::start(&format!("ldap://{closed}"));
+    let stream = connect(gate.ldap_addr);
+    assert_notice_then_eof(stream, 52);
+    // A real client fails promptly instead of hanging.
+    let started = Instant::now();
+    let out = ldap_tool(
+        "ldapsearch",
+        &["-x", "-H", &gate.ldap_url(), "-b", "", "-s", "base"],
+    );
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "ldapsearch took {:?}",
+        started.elapsed()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 7. StartTLS on a connection that already has TLS.
+
+/// What a connection that already has TLS gets for another StartTLS
+/// (msgid 2): its result code, then the root DSE search (msgid 3) over the
+/// same connection must still work.
+fn refused_start_tls_then_search<S: Read + Write>(conn: &mut FrameReader<S>) -> i64 {
+    conn.reader
+        .write_all(&start_tls(2))
+        .expect("write StartTLS");
+    conn.reader.flush().expect("flush StartTLS");
+    let frames = conn.until(2, EXTENDED_RESPONSE);
+    assert_eq!(frames.len(), 1, "only the StartTLS answer: {frames:02x?}");
+    let code = Response::parse(&frames[0]).result_code();
+
+    let search = search_request(
+        3,
+        "",
+        SCOPE_BASE,
+        &present("objectClass"),
+        &["namingContexts"],
+        &[],
+    );
+    conn.reader.write_all(&search).expect("write search");
+    conn.reader.flush().expect("flush search");
+    let frames = conn.until(3, SEARCH_RESULT_DONE);
+    let ops: Vec<u8> = frames.iter().map(|f| Response::parse(f).op).collect();
+    assert_eq!(ops, [SEARCH_RESULT_ENTRY, SEARCH_RESULT_DONE]);
+    assert_eq!(Response::parse(&frames[1]).result_code(), 0);
+    assert!(
+        String::from_utf8_lossy(&frames[0]).contains(slapd::BASE_DN),
+        "namingContexts missing"
+    );
+    code
+}
+
+/// StartTLS (msgid 1) on a plain connection, then [`refused_start_tls_then_search`].
+fn start_tls_twice(addr: SocketAddr) -> i64 {
+    let tcp = connect(addr);
+    (&tcp).write_all(&start_tls(1)).expect("write StartTLS");
+    let mut plain = FrameReader::new(&tcp);
+    let frames = plain.until(1, EXTENDED_RESPONSE);
+    assert_eq!(
+        Response::parse(&frames[0]).result_code(),
+        0,
+        "first StartTLS"
+    );
+    assert!(plain.buf.is_empty(), "bytes after the StartTLS answer");
+    drop(plain);
+    refused_start_tls_then_search(&mut FrameReader::new(tls_wrap(tcp)))
+}
+
+/// [`refused_start_tls_then_search`] over LDAPS.
+fn start_tls_over_ldaps(addr: SocketAddr) -> i64 {
+    refused_start_tls_then_search(&mut FrameReader::new(tls_wrap(connect(addr))))
+}
+
+const OPERATIONS_ERROR: i64 = 1;
+
+#[test]
+fn second_starttls_is_refused_and_the_connection_stays_usable() {
+    let server = Slapd::start();
+    let gate = Pwgate::start(&server.ldap_url());
+    assert_eq!(
+        start_tls_twice(addr_of(&server.ldap_url())),
+        OPERATIONS_ERROR
+    );
+    assert_eq!(start_tls_twice(gate.ldap_addr), OPERATIONS_ERROR);
+}
+
+#[test]
+fn starttls_over_ldaps_is_refused_and_the_connection_stays_usable() {
+    let server = Slapd::start();
+    let gate = Pwgate::start(&server.ldap_url());
+    assert_eq!(
+        start_tls_over_ldaps(addr_of(&server.ldaps_url())),
+        OPERATIONS_ERROR
+    );
+    assert_eq!(start_tls_over_ldaps(gate.ldaps_addr), OPERATIONS_ERROR);
+}
