@@ -80,6 +80,7 @@ pub struct UpstreamSection {
     pub ca: Option<PathBuf>,
     pub starttls: Option<bool>,
     pub connect_timeout_secs: Option<u64>,
+    pub retry_after_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -101,7 +102,11 @@ pub struct PolicySection {
 pub struct LimitsSection {
     pub max_message_bytes: Option<usize>,
     pub max_connections: Option<usize>,
+    pub max_outstanding_per_connection: Option<usize>,
     pub tls_handshake_timeout_secs: Option<u64>,
+    pub idle_timeout_secs: Option<u64>,
+    pub message_timeout_secs: Option<u64>,
+    pub write_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -236,18 +241,33 @@ pub struct UpstreamConfig {
     pub ca: Option<PathBuf>,
     pub starttls: bool,
     pub connect_timeout: Duration,
+    /// A URL that failed is skipped for this long (unless all have failed).
+    pub retry_after: Duration,
 }
 
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_message_bytes: usize,
     pub max_connections: usize,
+    /// Requests awaiting an answer on one connection; beyond it pwgate stops
+    /// reading from that client until answers arrive.
+    pub max_outstanding_per_connection: usize,
     pub tls_handshake_timeout: Duration,
+    /// A connection with nothing to do for this long is closed (None: never).
+    pub idle_timeout: Option<Duration>,
+    /// A message must arrive whole within this time of its first byte.
+    pub message_timeout: Duration,
+    /// A client that does not take its answers for this long is disconnected.
+    pub write_timeout: Duration,
 }
 
 /// Defaults of the limits.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+pub const DEFAULT_MAX_OUTSTANDING: usize = 256;
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 900;
+pub const DEFAULT_MESSAGE_TIMEOUT_SECS: u64 = 60;
+pub const DEFAULT_WRITE_TIMEOUT_SECS: u64 = 60;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:1389";
 
 /// The validated configuration the server runs with.
@@ -437,6 +457,7 @@ impl Config {
             ));
         }
         let connect_timeout = Duration::from_secs(file.upstream.connect_timeout_secs.unwrap_or(5));
+        let retry_after = Duration::from_secs(file.upstream.retry_after_secs.unwrap_or(30));
 
         let p = file.policy;
         let mut policy = Policy {
@@ -530,6 +551,56 @@ impl Config {
             }
         }
 
+        let l = &file.limits;
+        let max_outstanding = l
+            .max_outstanding_per_connection
+            .unwrap_or(DEFAULT_MAX_OUTSTANDING);
+        if !(1..=65536).contains(&max_outstanding) {
+            return Err(at(
+                "limits",
+                "max_outstanding_per_connection",
+                true,
+                "must be between 1 and 65536".into(),
+            ));
+        }
+        let seconds = |key: &str, value: Option<u64>, default: u64, zero_ok: bool| {
+            let v = value.unwrap_or(default);
+            if (v == 0 && !zero_ok) || v > 86_400 {
+                let range = if zero_ok { "0 (never)" } else { "1" };
+                return Err(at(
+                    "limits",
+                    key,
+                    true,
+                    format!("must be between {range} and 86400 seconds"),
+                ));
+            }
+            Ok(Duration::from_secs(v))
+        };
+        let idle = seconds(
+            "idle_timeout_secs",
+            l.idle_timeout_secs,
+            DEFAULT_IDLE_TIMEOUT_SECS,
+            true,
+        )?;
+        let message_timeout = seconds(
+            "message_timeout_secs",
+            l.message_timeout_secs,
+            DEFAULT_MESSAGE_TIMEOUT_SECS,
+            false,
+        )?;
+        let write_timeout = seconds(
+            "write_timeout_secs",
+            l.write_timeout_secs,
+            DEFAULT_WRITE_TIMEOUT_SECS,
+            false,
+        )?;
+        let tls_handshake_timeout = seconds(
+            "tls_handshake_timeout_secs",
+            l.tls_handshake_timeout_secs,
+            10,
+            false,
+        )?;
+
         Ok(Config {
             listen_ldap,
             listen_ldaps,
@@ -546,6 +617,7 @@ impl Config {
                 ca,
                 starttls,
                 connect_timeout,
+                retry_after,
             },
             mode: o.mode.or(p.mode).unwrap_or_default(),
             policy,
@@ -553,9 +625,11 @@ impl Config {
             limits: Limits {
                 max_message_bytes,
                 max_connections,
-                tls_handshake_timeout: Duration::from_secs(
-                    file.limits.tls_handshake_timeout_secs.unwrap_or(10),
-                ),
+                max_outstanding_per_connection: max_outstanding,
+                tls_handshake_timeout,
+                idle_timeout: (!idle.is_zero()).then_some(idle),
+                message_timeout,
+                write_timeout,
             },
             log_format: o.log_format.or(file.log.format).unwrap_or_default(),
             log_level,

@@ -31,10 +31,12 @@
 //! - [`secret`] holds passwords in memory that is wiped and never printed.
 //! - [`logging`] sets up log output with a filter that keeps third-party
 //!   decoders from ever logging message contents.
+//! - [`hardening`] forbids core dumps of a process that holds passwords.
 
 pub mod audit;
 pub mod ber;
 pub mod config;
+pub mod hardening;
 pub mod logging;
 pub mod policy;
 pub mod proxy;

@@ -99,8 +99,10 @@ struct CheckArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Both commands hold passwords in memory: no core dumps of them.
+    let core_dumps = pwgate::hardening::forbid_core_dumps();
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(args, core_dumps),
         Command::Check(args) => check(args),
     }
 }
@@ -110,7 +112,7 @@ fn usage_error(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn serve(args: ServeArgs) -> ExitCode {
+fn serve(args: ServeArgs, core_dumps: Result<(), String>) -> ExitCode {
     let overrides = Overrides {
         upstream: args.upstream,
         listen: args.listen,
@@ -131,6 +133,9 @@ fn serve(args: ServeArgs) -> ExitCode {
     };
     if let Err(e) = pwgate::logging::init(config.log_format, config.log_level.as_deref()) {
         return usage_error(e);
+    }
+    if let Err(e) = &core_dumps {
+        tracing::warn!(error = %e, "could not forbid core dumps");
     }
     let gate = match Gate::new(config) {
         Ok(g) => g,

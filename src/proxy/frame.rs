@@ -23,6 +23,31 @@ pub mod op {
     pub const ABANDON_REQUEST: u8 = 0x50;
     pub const EXTENDED_REQUEST: u8 = 0x77;
     pub const EXTENDED_RESPONSE: u8 = 0x78;
+    pub const SEARCH_RESULT_DONE: u8 = 0x65;
+    pub const DEL_RESPONSE: u8 = 0x6b;
+    pub const MODDN_RESPONSE: u8 = 0x6d;
+    pub const COMPARE_RESPONSE: u8 = 0x6f;
+
+    /// Requests the server answers. Unbind and Abandon get no answer.
+    pub fn expects_response(op: u8) -> bool {
+        !matches!(op, UNBIND_REQUEST | ABANDON_REQUEST)
+    }
+
+    /// The response that ends an operation (not a search entry, search
+    /// reference or intermediate response).
+    pub fn ends_operation(op: u8) -> bool {
+        matches!(
+            op,
+            BIND_RESPONSE
+                | SEARCH_RESULT_DONE
+                | MODIFY_RESPONSE
+                | ADD_RESPONSE
+                | DEL_RESPONSE
+                | MODDN_RESPONSE
+                | COMPARE_RESPONSE
+                | EXTENDED_RESPONSE
+        )
+    }
 }
 
 /// Why the byte stream cannot be split into LDAPMessages.
@@ -71,6 +96,14 @@ pub fn peek(frame: &[u8]) -> Result<Peek, BerError> {
     let msgid = i32::try_from(msgid).map_err(|_| BerError::BadInteger)?;
     let op = fields.next_tlv()?.tag;
     Ok(Peek { msgid, op })
+}
+
+/// The message ID an AbandonRequest names (`[APPLICATION 16] MessageID`).
+pub fn abandoned_msgid(frame: &[u8]) -> Option<i32> {
+    let mut fields = Reader::new(frame).expect(tag::SEQUENCE).ok()?.children();
+    fields.expect(tag::INTEGER).ok()?;
+    let id = fields.expect(op::ABANDON_REQUEST).ok()?.as_i64().ok()?;
+    i32::try_from(id).ok()
 }
 
 #[cfg(test)]
@@ -125,6 +158,18 @@ mod tests {
             frame_len(&[0x30, 0x80, 0x00, 0x00], 1024),
             Err(FrameError::Ber(BerError::IndefiniteLength))
         );
+    }
+
+    #[test]
+    fn abandon_names_its_target() {
+        // Abandon msgid 5, sent as msgid 6.
+        let frame = [0x30, 0x06, 0x02, 0x01, 0x06, 0x50, 0x01, 0x05];
+        assert_eq!(abandoned_msgid(&frame), Some(5));
+        assert_eq!(abandoned_msgid(ROOT_DSE_SEARCH), None);
+        assert!(!op::expects_response(op::ABANDON_REQUEST));
+        assert!(op::expects_response(op::SEARCH_REQUEST));
+        assert!(op::ends_operation(op::SEARCH_RESULT_DONE));
+        assert!(!op::ends_operation(0x64));
     }
 
     #[test]

@@ -8,16 +8,17 @@
 //! operations (for the audit trail). Both pumps run in the same task; when
 //! either side closes, the session ends.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify};
 use tokio_rustls::TlsStream;
 use tracing::{debug, info, warn};
 use zeroize::Zeroize;
@@ -40,7 +41,7 @@ const READ_CHUNK: usize = 16 * 1024;
 /// At most this many answers are awaited for audit or identity per session.
 const MAX_TRACKED: usize = 4096;
 /// How long answers may still flow after the client half-closed.
-const DRAIN_AFTER_CLIENT_EOF: std::time::Duration = std::time::Duration::from_secs(30);
+const DRAIN_AFTER_CLIENT_EOF: Duration = Duration::from_secs(30);
 /// AD's prefix for password policy refusals (ERROR_PASSWORD_RESTRICTION).
 const AD_POLICY_PREFIX: &str = "0000052D: ";
 
@@ -82,8 +83,12 @@ impl Identity {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Tracking {
+    /// Message IDs forwarded and not yet answered (nor abandoned).
+    outstanding: HashSet<i32>,
+    /// Last time a request went up or an operation's answer came back.
+    last_activity: Instant,
     bound: Option<Identity>,
     binds: HashMap<i32, Identity>,
     changes: HashMap<i32, ChangeRecord>,
@@ -115,6 +120,8 @@ struct Session {
     client_tls: AtomicBool,
     client_writer: Mutex<Option<WriteHalf<Stream>>>,
     tracking: std::sync::Mutex<Tracking>,
+    /// Signalled when an answer frees room under the outstanding limit.
+    room: Notify,
 }
 
 /// Serves one accepted client connection until either side closes.
@@ -172,7 +179,14 @@ async fn run(
         peer,
         client_tls: AtomicBool::new(client_tls),
         client_writer: Mutex::new(Some(client_writer)),
-        tracking: std::sync::Mutex::new(Tracking::default()),
+        tracking: std::sync::Mutex::new(Tracking {
+            outstanding: HashSet::new(),
+            last_activity: Instant::now(),
+            bound: None,
+            binds: HashMap::new(),
+            changes: HashMap::new(),
+        }),
+        room: Notify::new(),
     };
     let client_pump = session.client_to_upstream(client_reader, upstream_writer);
     let upstream_pump = session.upstream_to_client(upstream_reader);
@@ -204,13 +218,52 @@ async fn fill(reader: &mut ReadHalf<Stream>, buf: &mut BytesMut) -> std::io::Res
     Ok(reader.read_buf(buf).await? > 0)
 }
 
+/// What waiting for client bytes gave.
+enum Read {
+    Data,
+    Eof,
+    TimedOut(String),
+}
+
+fn read_result(got_data: bool) -> Read {
+    if got_data {
+        Read::Data
+    } else {
+        Read::Eof
+    }
+}
+
+/// Sends the pass-through prefix `buf[..run]` upstream and drops it.
+async fn flush(
+    upstream: &mut WriteHalf<Stream>,
+    buf: &mut BytesMut,
+    run: &mut usize,
+) -> Result<(), SessionError> {
+    if *run > 0 {
+        upstream
+            .write_all(&buf[..*run])
+            .await
+            .map_err(SessionError::Upstream)?;
+        buf.advance(*run);
+        *run = 0;
+    }
+    Ok(())
+}
+
 impl Session {
     async fn write_client(&self, bytes: &[u8]) -> Result<(), SessionError> {
         let mut guard = self.client_writer.lock().await;
         let writer = guard
             .as_mut()
             .ok_or_else(|| SessionError::Client(std::io::ErrorKind::NotConnected.into()))?;
-        writer.write_all(bytes).await.map_err(SessionError::Client)
+        let timeout = self.gate.config.limits.write_timeout;
+        match tokio::time::timeout(timeout, writer.write_all(bytes)).await {
+            Ok(r) => r.map_err(SessionError::Client),
+            Err(_) => Err(SessionError::Client(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("client did not read its answers for {timeout:?}"),
+            ))),
+        }
     }
 
     /// Tells the client why it is disconnected (RFC 4511 section 4.4.1).
@@ -230,47 +283,51 @@ impl Session {
         mut reader: ReadHalf<Stream>,
         mut upstream: WriteHalf<Stream>,
     ) -> Result<ClientEnd, SessionError> {
-        let limit = self.gate.config.limits.max_message_bytes;
+        let limits = &self.gate.config.limits;
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        // When the first byte of the unfinished message at the end of `buf`
+        // arrived: the whole message must follow within message_timeout.
+        let mut partial_since: Option<Instant> = None;
         loop {
             // `run` is the length of the pass-through prefix of `buf`.
             let mut run = 0;
+            let mut completed_any = false;
             loop {
-                let len = match frame::frame_len(&buf[run..], limit) {
+                let len = match frame::frame_len(&buf[run..], limits.max_message_bytes) {
                     Ok(Some(len)) => len,
                     Ok(None) => break,
                     Err(e) => {
-                        upstream
-                            .write_all(&buf[..run])
-                            .await
-                            .map_err(SessionError::Upstream)?;
+                        flush(&mut upstream, &mut buf, &mut run).await?;
                         return self.protocol_error(e).await;
                     }
                 };
-                let frame = &buf[run..run + len];
-                let peek = match frame::peek(frame) {
+                completed_any = true;
+                let peek = match frame::peek(&buf[run..run + len]) {
                     Ok(p) => p,
                     Err(e) => {
-                        upstream
-                            .write_all(&buf[..run])
-                            .await
-                            .map_err(SessionError::Upstream)?;
+                        flush(&mut upstream, &mut buf, &mut run).await?;
                         return self.protocol_error(FrameError::Ber(e)).await;
                     }
                 };
+                if op::expects_response(peek.op)
+                    && self.outstanding() >= limits.max_outstanding_per_connection
+                {
+                    // Back-pressure: send what is ready, read nothing more
+                    // from this client until the directory answers.
+                    flush(&mut upstream, &mut buf, &mut run).await?;
+                    self.wait_for_room().await;
+                    continue;
+                }
+                let frame = &buf[run..run + len];
                 let action = self.classify(frame, peek);
+                if matches!(action, Action::Forward | Action::ForwardSensitive) {
+                    self.track_forwarded(frame, peek);
+                }
                 if let Action::Forward = action {
                     run += len;
                     continue;
                 }
-                if run > 0 {
-                    upstream
-                        .write_all(&buf[..run])
-                        .await
-                        .map_err(SessionError::Upstream)?;
-                    buf.advance(run);
-                    run = 0;
-                }
+                flush(&mut upstream, &mut buf, &mut run).await?;
                 let mut message = buf.split_to(len);
                 let sent = match action {
                     Action::Forward => unreachable!("handled above"),
@@ -299,29 +356,119 @@ impl Session {
                 };
                 sent?;
             }
-            if run > 0 {
-                upstream
-                    .write_all(&buf[..run])
-                    .await
-                    .map_err(SessionError::Upstream)?;
-                buf.advance(run);
-            }
+            flush(&mut upstream, &mut buf, &mut run).await?;
             if buf.is_empty() && buf.capacity() > 4 * READ_CHUNK {
                 // Give back the memory of a large message.
                 buf = BytesMut::with_capacity(READ_CHUNK);
             }
-            if !fill(&mut reader, &mut buf)
-                .await
-                .map_err(SessionError::Client)?
-            {
-                if !buf.is_empty() {
-                    debug!(client = %self.peer, bytes = buf.len(), "client closed inside a message");
-                    // The partial message may be part of a password operation.
-                    buf.zeroize();
-                }
-                let _ = upstream.shutdown().await;
-                return Ok(ClientEnd::Eof);
+            if completed_any || buf.is_empty() {
+                partial_since = None;
             }
+            if !buf.is_empty() {
+                partial_since.get_or_insert_with(Instant::now);
+            }
+            match self.read_more(&mut reader, &mut buf, partial_since).await? {
+                Read::Data => {}
+                Read::Eof => {
+                    if !buf.is_empty() {
+                        debug!(client = %self.peer, bytes = buf.len(), "client closed inside a message");
+                        // The partial message may be part of a password operation.
+                        buf.zeroize();
+                    }
+                    let _ = upstream.shutdown().await;
+                    return Ok(ClientEnd::Eof);
+                }
+                Read::TimedOut(why) => {
+                    buf.zeroize();
+                    info!(client = %self.peer, reason = why, "disconnecting client");
+                    let code = if partial_since.is_some() {
+                        ResultCode::ProtocolError
+                    } else {
+                        ResultCode::Unavailable
+                    };
+                    self.disconnect(code, &format!("pwgate: {why}")).await;
+                    return Ok(ClientEnd::Closed);
+                }
+            }
+        }
+    }
+
+    /// Waits for client bytes, within the idle timeout (nothing
+    /// outstanding, nothing arriving) or the slow-message timeout (a message
+    /// started at `partial_since` is still incomplete).
+    async fn read_more(
+        &self,
+        reader: &mut ReadHalf<Stream>,
+        buf: &mut BytesMut,
+        partial_since: Option<Instant>,
+    ) -> Result<Read, SessionError> {
+        let limits = &self.gate.config.limits;
+        loop {
+            let deadline = match partial_since {
+                Some(since) => Some(since + limits.message_timeout),
+                None => limits.idle_timeout.map(|idle| self.last_activity() + idle),
+            };
+            let Some(deadline) = deadline else {
+                return Ok(read_result(
+                    fill(reader, buf).await.map_err(SessionError::Client)?,
+                ));
+            };
+            match tokio::time::timeout_at(deadline.into(), fill(reader, buf)).await {
+                Ok(r) => return Ok(read_result(r.map_err(SessionError::Client)?)),
+                Err(_) if partial_since.is_some() => {
+                    return Ok(Read::TimedOut(format!(
+                        "message not complete within {} s",
+                        limits.message_timeout.as_secs()
+                    )))
+                }
+                Err(_) => {
+                    // Idle only when no answer is pending and none came
+                    // within the timeout; otherwise wait on.
+                    let busy = self.outstanding() > 0;
+                    let recent = limits
+                        .idle_timeout
+                        .is_some_and(|idle| self.last_activity() + idle > Instant::now());
+                    if !busy && !recent {
+                        return Ok(Read::TimedOut(format!(
+                            "idle for {} s",
+                            limits.idle_timeout.map_or(0, |d| d.as_secs())
+                        )));
+                    }
+                    if busy {
+                        self.lock_tracking().last_activity = Instant::now();
+                    }
+                }
+            }
+        }
+    }
+
+    fn outstanding(&self) -> usize {
+        self.lock_tracking().outstanding.len()
+    }
+
+    fn last_activity(&self) -> Instant {
+        self.lock_tracking().last_activity
+    }
+
+    async fn wait_for_room(&self) {
+        let max = self.gate.config.limits.max_outstanding_per_connection;
+        while self.outstanding() >= max {
+            self.room.notified().await;
+        }
+    }
+
+    /// Notes a request sent to the directory: its answer is now awaited, or
+    /// (Abandon) the abandoned one no longer is.
+    fn track_forwarded(&self, frame: &[u8], peek: Peek) {
+        let mut t = self.lock_tracking();
+        t.last_activity = Instant::now();
+        if peek.op == op::ABANDON_REQUEST {
+            if let Some(id) = frame::abandoned_msgid(frame) {
+                t.outstanding.remove(&id);
+                self.room.notify_one();
+            }
+        } else if op::expects_response(peek.op) {
+            t.outstanding.insert(peek.msgid);
         }
     }
 
@@ -372,29 +519,43 @@ impl Session {
         }
     }
 
-    /// Notes answers to binds and to forwarded password operations.
+    /// Notes answers that end an operation: the request is no longer
+    /// outstanding, a bind sets who is bound, a password operation's result
+    /// goes to the audit trail.
     fn observe_response(&self, frame: &[u8], peek: Peek) {
-        match peek.op {
-            op::BIND_RESPONSE => {
-                let mut t = self.lock_tracking();
-                if let Some(identity) = t.binds.remove(&peek.msgid) {
-                    // 14 = saslBindInProgress: the SASL exchange goes on.
-                    match result_code(frame) {
-                        Some(0) => t.bound = Some(identity),
-                        Some(14) => {
-                            t.binds.insert(peek.msgid, identity);
-                        }
-                        _ => t.bound = Some(Identity::Anonymous),
+        if !op::ends_operation(peek.op) || peek.msgid == 0 {
+            return;
+        }
+        let max = self.gate.config.limits.max_outstanding_per_connection;
+        let record = {
+            let mut t = self.lock_tracking();
+            let was_full = t.outstanding.len() >= max;
+            if t.outstanding.remove(&peek.msgid) && was_full {
+                self.room.notify_one();
+            }
+            t.last_activity = Instant::now();
+            match peek.op {
+                op::BIND_RESPONSE => {
+                    if let Some(identity) = t.binds.remove(&peek.msgid) {
+                        // Anything but success (including saslBindInProgress,
+                        // whose next step is a new request) leaves the
+                        // connection anonymous.
+                        t.bound = Some(if result_code(frame) == Some(0) {
+                            identity
+                        } else {
+                            Identity::Anonymous
+                        });
                     }
+                    None
                 }
-            }
-            op::MODIFY_RESPONSE | op::ADD_RESPONSE | op::EXTENDED_RESPONSE => {
-                let record = self.lock_tracking().changes.remove(&peek.msgid);
-                if let Some(record) = record {
-                    audit::outcome(&record, result_code(frame));
+                op::MODIFY_RESPONSE | op::ADD_RESPONSE | op::EXTENDED_RESPONSE => {
+                    t.changes.remove(&peek.msgid)
                 }
+                _ => None,
             }
-            _ => {}
+        };
+        if let Some(record) = record {
+            audit::outcome(&record, result_code(frame));
         }
     }
 

@@ -3,9 +3,12 @@
 //! Each client session gets its own upstream connection, so the directory
 //! sees one connection per client and keeps binding state per connection
 //! exactly as it would without pwgate. URLs are tried in order; the first
-//! that connects (within the connect timeout, TLS verified) is used.
+//! that connects (within the connect timeout, TLS verified) is used. A URL
+//! that failed is tried last for `retry_after`, so a dead directory costs
+//! one timeout, not one per client, and is tried again later.
 
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use rustls::pki_types::ServerName;
@@ -41,6 +44,8 @@ pub enum UpstreamError {
 pub struct Upstream {
     config: UpstreamConfig,
     tls: Option<TlsConnector>,
+    /// Per URL: when it failed last, until when it is tried last.
+    down_until: Mutex<Vec<Option<Instant>>>,
 }
 
 /// Message ID pwgate uses for its own StartTLS towards the directory. It is
@@ -56,6 +61,7 @@ impl Upstream {
         Ok(Upstream {
             config: config.clone(),
             tls,
+            down_until: Mutex::new(vec![None; config.urls.len()]),
         })
     }
 
@@ -63,21 +69,47 @@ impl Upstream {
         &self.config.urls
     }
 
+    /// The URL indexes in the order to try now: healthy ones in config
+    /// order, then those that failed recently.
+    fn attempt_order(&self) -> Vec<usize> {
+        let now = Instant::now();
+        let down = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
+        let is_down = |i: usize| down[i].is_some_and(|until| until > now);
+        let (mut order, failed): (Vec<usize>, Vec<usize>) =
+            (0..self.config.urls.len()).partition(|&i| !is_down(i));
+        order.extend(failed);
+        order
+    }
+
+    fn mark(&self, index: usize, healthy: bool) {
+        let mut down = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
+        down[index] = (!healthy).then(|| Instant::now() + self.config.retry_after);
+    }
+
     /// Connects to the first directory that answers.
     pub async fn connect(&self) -> Result<(Stream, &UpstreamUrl), UpstreamError> {
         let mut errors = Vec::new();
-        for url in &self.config.urls {
-            match tokio::time::timeout(self.config.connect_timeout, self.connect_one(url)).await {
-                Ok(Ok(stream)) => return Ok((stream, url)),
-                Ok(Err(e)) => errors.push(e.to_string()),
-                Err(_) => errors.push(
-                    UpstreamError::Timeout {
-                        url: url.to_string(),
-                        timeout: self.config.connect_timeout,
-                    }
-                    .to_string(),
-                ),
-            }
+        for index in self.attempt_order() {
+            let url = &self.config.urls[index];
+            let error = match tokio::time::timeout(
+                self.config.connect_timeout,
+                self.connect_one(url),
+            )
+            .await
+            {
+                Ok(Ok(stream)) => {
+                    self.mark(index, true);
+                    return Ok((stream, url));
+                }
+                Ok(Err(e)) => e,
+                Err(_) => UpstreamError::Timeout {
+                    url: url.to_string(),
+                    timeout: self.config.connect_timeout,
+                },
+            };
+            tracing::warn!(upstream = %url, error = %error, "directory unreachable; trying it last for a while");
+            self.mark(index, false);
+            errors.push(error.to_string());
         }
         Err(UpstreamError::AllFailed(errors.join("; ")))
     }
@@ -176,6 +208,31 @@ async fn start_tls(tcp: &mut TcpStream, url: &UpstreamUrl) -> Result<(), Upstrea
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_url_is_tried_last_until_retry_after() {
+        let urls = ["ldap://a:1", "ldap://b:2", "ldap://c:3"]
+            .iter()
+            .map(|u| UpstreamUrl::parse(u).unwrap())
+            .collect();
+        let up = Upstream::new(&UpstreamConfig {
+            urls,
+            flavor: crate::config::Flavor::Openldap,
+            ca: None,
+            starttls: false,
+            connect_timeout: Duration::from_secs(1),
+            retry_after: Duration::from_secs(60),
+        })
+        .unwrap();
+        assert_eq!(up.attempt_order(), [0, 1, 2]);
+        up.mark(0, false);
+        assert_eq!(up.attempt_order(), [1, 2, 0]);
+        up.mark(0, true);
+        assert_eq!(up.attempt_order(), [0, 1, 2]);
+        // An expired mark counts as healthy again.
+        up.down_until.lock().unwrap()[1] = Some(Instant::now() - Duration::from_secs(1));
+        assert_eq!(up.attempt_order(), [0, 1, 2]);
+    }
 
     #[test]
     fn start_tls_request_matches_ldap_utils_encoding() {
