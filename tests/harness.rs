@@ -3,54 +3,10 @@
 
 mod common;
 
-use common::slapd::{self, ldap_tool, Slapd};
-use std::process::Output;
-
-fn text(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Panics with the tool's output unless it exited 0; returns stdout.
-fn ok(what: &str, out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        text(&out),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text(&out)
-}
-
-/// ldappasswd exits 1 on any failure; the LDAP result code is in its output.
-fn assert_ldap_error(out: &Output, rc: u32) {
-    let all = format!("{}{}", text(out), String::from_utf8_lossy(&out.stderr));
-    assert!(
-        !out.status.success() && all.contains(&format!("({rc})")),
-        "expected LDAP error {rc}, got {}: {all}",
-        out.status
-    );
-}
-
-fn search_alice(url: &str) -> String {
-    ok(
-        &format!("ldapsearch {url}"),
-        ldap_tool(
-            "ldapsearch",
-            &[
-                "-x",
-                "-LLL",
-                "-H",
-                url,
-                "-b",
-                slapd::BASE_DN,
-                "(uid=alice)",
-                "cn",
-                "mail",
-            ],
-        ),
-    )
-}
+use common::slapd::{self, ldap_tool, ldap_tool_stdin, Slapd};
+use common::tools::{
+    assert_ldap_error, assert_ok, base64, hex, search_alice, stdout, unicode_pwd, utf16le,
+};
 
 #[test]
 fn test_certs_are_generated() {
@@ -72,11 +28,7 @@ fn test_certs_are_generated() {
         .arg(&certs.client_cert)
         .output()
         .expect("cannot run openssl");
-    assert!(
-        out.status.success(),
-        "openssl verify: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert!(out.status.success(), "openssl verify: {}", stdout(&out));
     // Same set for the whole process.
     assert!(std::ptr::eq(certs, slapd::test_certs()));
 }
@@ -85,9 +37,9 @@ fn test_certs_are_generated() {
 fn slapd_starts_and_serves_root_dse() {
     let server = Slapd::start();
     assert_ne!(server.port, server.tls_port);
-    let out = ok(
+    let out = assert_ok(
         "rootDSE search",
-        ldap_tool(
+        &ldap_tool(
             "ldapsearch",
             &[
                 "-x",
@@ -110,7 +62,7 @@ fn search_over_ldap_ldaps_and_starttls_finds_alice() {
     let server = Slapd::start();
     let expected_dn = format!("dn: {}", slapd::user_dn("alice"));
     for url in [server.ldap_url(), server.ldaps_url()] {
-        let out = search_alice(&url);
+        let out = assert_ok(&format!("ldapsearch {url}"), &search_alice(&url));
         assert!(out.contains(&expected_dn), "{url}: {out}");
         assert!(
             out.contains("cn: Alice") && out.contains("mail: alice@example.com"),
@@ -118,9 +70,9 @@ fn search_over_ldap_ldaps_and_starttls_finds_alice() {
         );
     }
     // StartTLS on the plain port (-ZZ: fail unless TLS is established).
-    let out = ok(
+    let out = assert_ok(
         "ldapsearch -ZZ",
-        ldap_tool(
+        &ldap_tool(
             "ldapsearch",
             &[
                 "-x",
@@ -168,9 +120,9 @@ fn ldaps_rejects_an_untrusted_server_certificate() {
 #[test]
 fn paged_search_returns_all_bulk_entries() {
     let server = Slapd::start();
-    let out = ok(
+    let out = assert_ok(
         "paged ldapsearch",
-        ldap_tool(
+        &ldap_tool(
             "ldapsearch",
             &[
                 "-x",
@@ -202,9 +154,9 @@ fn paged_search_returns_all_bulk_entries() {
 #[test]
 fn subtree_search_returns_a_referral() {
     let server = Slapd::start();
-    let out = ok(
+    let out = assert_ok(
         "subtree ldapsearch",
-        ldap_tool(
+        &ldap_tool(
             "ldapsearch",
             &[
                 "-x",
@@ -239,20 +191,20 @@ fn user_changes_own_password_and_ppolicy_applies() {
             "-x", "-H", &url, "-D", &alice, "-w", old, "-a", old, "-s", "short",
         ],
     );
-    assert_ldap_error(&out, 19);
+    assert_ldap_error(&out, 19, "");
 
-    ok(
+    assert_ok(
         "ldappasswd as alice",
-        ldap_tool(
+        &ldap_tool(
             "ldappasswd",
             &[
                 "-x", "-H", &url, "-D", &alice, "-w", old, "-a", old, "-s", new,
             ],
         ),
     );
-    let who = ok(
+    let who = assert_ok(
         "whoami with new password",
-        ldap_tool("ldapwhoami", &["-x", "-H", &url, "-D", &alice, "-w", new]),
+        &ldap_tool("ldapwhoami", &["-x", "-H", &url, "-D", &alice, "-w", new]),
     );
     assert_eq!(who.trim(), format!("dn:{alice}"));
     let out = ldap_tool("ldapwhoami", &["-x", "-H", &url, "-D", &alice, "-w", old]);
@@ -271,23 +223,27 @@ fn helpdesk_and_admin_reset_passwords() {
         )
     };
     // helpdesk is subject to ppolicy, the rootdn is not.
-    assert_ldap_error(&reset(Slapd::HELPDESK_DN, Slapd::HELPDESK_PW, "short"), 19);
-    ok(
+    assert_ldap_error(
+        &reset(Slapd::HELPDESK_DN, Slapd::HELPDESK_PW, "short"),
+        19,
+        "",
+    );
+    assert_ok(
         "helpdesk reset",
-        reset(Slapd::HELPDESK_DN, Slapd::HELPDESK_PW, "Bob-Reset-Passw0rd"),
+        &reset(Slapd::HELPDESK_DN, Slapd::HELPDESK_PW, "Bob-Reset-Passw0rd"),
     );
-    ok(
+    assert_ok(
         "admin reset",
-        reset(Slapd::ADMIN_DN, Slapd::ADMIN_PW, "short"),
+        &reset(Slapd::ADMIN_DN, Slapd::ADMIN_PW, "short"),
     );
-    ok(
+    assert_ok(
         "whoami as bob",
-        ldap_tool("ldapwhoami", &["-x", "-H", &url, "-D", &bob, "-w", "short"]),
+        &ldap_tool("ldapwhoami", &["-x", "-H", &url, "-D", &bob, "-w", "short"]),
     );
     // carol cannot touch bob's password.
     let carol = slapd::user_dn("carol");
     let out = reset(&carol, slapd::user_password("carol"), "Carol-Was-Here-1");
-    assert_ldap_error(&out, 50);
+    assert_ldap_error(&out, 50, "");
 }
 
 #[test]
@@ -298,9 +254,9 @@ fn ldapmodify_from_stdin_and_cn_config_access() {
         "dn: {}\nchangetype: modify\nreplace: mail\nmail: carol@example.org\n",
         slapd::user_dn("carol")
     );
-    ok(
+    assert_ok(
         "ldapmodify as admin",
-        common::slapd::ldap_tool_stdin(
+        &ldap_tool_stdin(
             "ldapmodify",
             &[
                 "-x",
@@ -314,9 +270,9 @@ fn ldapmodify_from_stdin_and_cn_config_access() {
             &ldif,
         ),
     );
-    let out = ok(
+    let out = assert_ok(
         "search carol",
-        ldap_tool(
+        &ldap_tool(
             "ldapsearch",
             &[
                 "-x",
@@ -332,9 +288,9 @@ fn ldapmodify_from_stdin_and_cn_config_access() {
     );
     assert!(out.contains("mail: carol@example.org"), "{out}");
     // cn=config is reachable and has the ppolicy overlay.
-    let out = ok(
+    let out = assert_ok(
         "cn=config search",
-        ldap_tool(
+        &ldap_tool(
             "ldapsearch",
             &[
                 "-x",
@@ -368,9 +324,9 @@ fn two_instances_run_at_once_and_stop_on_drop() {
     }
     // A change in one is not seen by the other.
     let ldif = format!("dn: {}\nchangetype: delete\n", slapd::user_dn("carol"));
-    ok(
+    assert_ok(
         "delete carol in a",
-        common::slapd::ldap_tool_stdin(
+        &ldap_tool_stdin(
             "ldapmodify",
             &[
                 "-x",
@@ -385,9 +341,9 @@ fn two_instances_run_at_once_and_stop_on_drop() {
         ),
     );
     let count = |server: &Slapd| {
-        let out = ok(
+        let out = assert_ok(
             "search carol",
-            ldap_tool(
+            &ldap_tool(
                 "ldapsearch",
                 &[
                     "-x",
@@ -441,4 +397,36 @@ fn start_is_quick() {
         elapsed < std::time::Duration::from_secs(5),
         "Slapd::start took {elapsed:?}"
     );
+}
+
+// ---------------------------------------------------------------------------
+// The encoders of tests/common/tools.rs
+
+#[test]
+fn base64_helper_matches_a_known_value() {
+    // `ldapmodify` decodes these values, so a wrong encoder would make the
+    // unicodePwd tests (tests/password.rs) test nothing.
+    assert_eq!(base64(b"\"Pw\""), "IlB3Ig==");
+    assert_eq!(unicode_pwd("a"), "IgBhACIA");
+}
+
+#[test]
+fn base64_encoder_matches_rfc4648_vectors() {
+    for (input, expected) in [
+        ("", ""),
+        ("f", "Zg=="),
+        ("fo", "Zm8="),
+        ("foo", "Zm9v"),
+        ("foob", "Zm9vYg=="),
+        ("fooba", "Zm9vYmE="),
+        ("foobar", "Zm9vYmFy"),
+    ] {
+        assert_eq!(base64(input.as_bytes()), expected, "base64({input:?})");
+    }
+    // The unicodePwd value of `"newPassword"` as Microsoft documents it.
+    assert_eq!(
+        base64(&utf16le("\"newPassword\"")),
+        "IgBuAGUAdwBQAGEAcwBzAHcAbwByAGQAIgA="
+    );
+    assert_eq!(hex(b"Az\x00\xff"), "417a00ff");
 }

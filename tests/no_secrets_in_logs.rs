@@ -13,16 +13,19 @@
 mod common;
 
 use std::fs;
-use std::io::Write;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::slapd::{
-    ldap_tool, ldap_tool_stdin, test_certs, user_dn, user_password, Slapd, ADMIN_DN, ADMIN_PW,
-    HELPDESK_DN, HELPDESK_PW, PEOPLE_DN,
+    ldap_tool, test_certs, user_dn, user_password, Slapd, ADMIN_DN, ADMIN_PW, HELPDESK_DN,
+    HELPDESK_PW, PEOPLE_DN,
+};
+use common::tools::{
+    assert_ldap_error, assert_ok, base64, hex, modify_starttls, passwd_starttls, run_bounded,
+    stdout, terminate, two_free_ports, unicode_pwd, utf16le,
 };
 
 const PWGATE: &str = env!("CARGO_BIN_EXE_pwgate");
@@ -43,37 +46,7 @@ const DAVE_WEAK: &str = "Password2024!";
 const ERIN_STRONG: &str = "Jw5*newentry-Strong-Marker-74";
 
 // ---------------------------------------------------------------------------
-// Encodings and the needle search
-
-/// Standard base64 with padding (RFC 4648).
-fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-fn utf16le(text: &str) -> Vec<u8> {
-    text.encode_utf16().flat_map(u16::to_le_bytes).collect()
-}
-
-fn hex(data: &[u8]) -> String {
-    data.iter().map(|b| format!("{b:02x}")).collect()
-}
+// The needle search (the encoders are in tests/common/tools.rs)
 
 /// Every form of `password` that must not appear in a log, with a label.
 fn needles(password: &str) -> Vec<(String, Vec<u8>)> {
@@ -122,27 +95,6 @@ fn leaks(haystack: &[u8], passwords: &[&str]) -> Vec<(String, usize)> {
 }
 
 #[test]
-fn base64_encoder_matches_rfc4648_vectors() {
-    for (input, expected) in [
-        ("", ""),
-        ("f", "Zg=="),
-        ("fo", "Zm8="),
-        ("foo", "Zm9v"),
-        ("foob", "Zm9vYg=="),
-        ("fooba", "Zm9vYmE="),
-        ("foobar", "Zm9vYmFy"),
-    ] {
-        assert_eq!(base64(input.as_bytes()), expected, "base64({input:?})");
-    }
-    // The unicodePwd value of `"newPassword"` as Microsoft documents it.
-    assert_eq!(
-        base64(&utf16le("\"newPassword\"")),
-        "IgBuAGUAdwBQAGEAcwBzAHcAbwByAGQAIgA="
-    );
-    assert_eq!(hex(b"Az\x00\xff"), "417a00ff");
-}
-
-#[test]
 fn needle_search_finds_planted_needles() {
     let secret = "Sample-Planted-Needle-77";
     let prefix = b"2025-01-01T00:00:00Z  INFO pwgate: something happened value=".to_vec();
@@ -180,54 +132,24 @@ fn scenario_passwords_are_classified_as_expected() {
         (CAROL_UNICODE_STRONG, true),
         (ERIN_STRONG, true),
     ] {
-        let mut child = Command::new(PWGATE)
-            .arg("check")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot run pwgate check");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(format!("{password}\n").as_bytes())
-            .expect("write stdin");
-        let status = wait_bounded(&mut child, Duration::from_secs(15));
-        if status.is_none() {
-            let _ = child.kill();
-        }
-        let out = child.wait_with_output().expect("pwgate check output");
+        let input = format!("{password}\n");
+        let (out, _killed) = run_bounded(
+            Command::new(PWGATE).arg("check"),
+            Some(input.as_bytes()),
+            Duration::from_secs(15),
+        )
+        .expect("cannot run pwgate check");
         assert_eq!(
             out.status.success(),
             accepted,
             "pwgate check: {}",
-            String::from_utf8_lossy(&out.stdout)
+            stdout(&out)
         );
     }
 }
 
 // ---------------------------------------------------------------------------
 // The pwgate child process
-
-fn wait_bounded(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match child.try_wait().expect("cannot wait for a child") {
-            Some(status) => return Some(status),
-            None if Instant::now() >= deadline => return None,
-            None => thread::sleep(Duration::from_millis(10)),
-        }
-    }
-}
-
-/// Two distinct free loopback ports (both held while picking).
-fn two_free_ports() -> (u16, u16) {
-    let bind = || TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("cannot bind 127.0.0.1:0");
-    let (a, b) = (bind(), bind());
-    let port = |l: &TcpListener| l.local_addr().expect("local address").port();
-    (port(&a), port(&b))
-}
 
 /// pwgate running as a child; stopped (SIGTERM, then SIGKILL) on drop, so a
 /// failing test does not leave it behind.
@@ -320,23 +242,7 @@ impl PwgateProcess {
     /// SIGTERM, a bounded wait, then SIGKILL. Idempotent. Returns the exit
     /// status if pwgate stopped on SIGTERM.
     fn stop(&mut self) -> Option<ExitStatus> {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            return Some(status);
-        }
-        // Not reaped yet, so the pid still names our child.
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        if let Some(status) = wait_bounded(&mut self.child, STOP_TIMEOUT) {
-            return Some(status);
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        None
+        terminate(&mut self.child, STOP_TIMEOUT)
     }
 }
 
@@ -373,50 +279,6 @@ fn own_events(log: &str, n: usize) -> String {
 // ---------------------------------------------------------------------------
 // The scenario
 
-fn all_output(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn assert_ok(what: &str, out: &Output) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}): {}",
-        out.status,
-        all_output(out)
-    );
-}
-
-/// The tool failed with LDAP result code `rc` (ldap-utils print `(rc)`).
-fn assert_rc(what: &str, out: &Output, rc: u32) {
-    let text = all_output(out);
-    assert!(
-        !out.status.success() && text.contains(&format!("({rc})")),
-        "{what}: expected LDAP result {rc}, got {}: {text}",
-        out.status
-    );
-}
-
-fn ldappasswd(url: &str, dn: &str, old: &str, new: &str) -> Output {
-    ldap_tool(
-        "ldappasswd",
-        &[
-            "-x", "-ZZ", "-H", url, "-D", dn, "-w", old, "-a", old, "-s", new,
-        ],
-    )
-}
-
-fn ldapmodify(url: &str, dn: &str, pw: &str, ldif: &str) -> Output {
-    ldap_tool_stdin(
-        "ldapmodify",
-        &["-x", "-ZZ", "-H", url, "-D", dn, "-w", pw],
-        ldif,
-    )
-}
-
 fn whoami(url: &str, dn: &str, pw: &str) -> Output {
     ldap_tool("ldapwhoami", &["-x", "-ZZ", "-H", url, "-D", dn, "-w", pw])
 }
@@ -428,9 +290,9 @@ fn password_operations(url: &str) -> Vec<&'static str> {
     let alice_old = user_password("alice");
 
     // Password Modify extended operation, user changes their own.
-    let out = ldappasswd(url, &alice, alice_old, ALICE_WEAK);
-    assert_rc("ldappasswd weak", &out, 19);
-    let out = ldappasswd(url, &alice, alice_old, ALICE_STRONG);
+    let out = passwd_starttls(url, &alice, alice_old, ALICE_WEAK, &[]);
+    assert_ldap_error(&out, 19, "");
+    let out = passwd_starttls(url, &alice, alice_old, ALICE_STRONG, &[]);
     assert_ok("ldappasswd strong", &out);
 
     // Simple binds through pwgate: the new password works, the old does not.
@@ -438,20 +300,16 @@ fn password_operations(url: &str) -> Vec<&'static str> {
         "bind with the new password",
         &whoami(url, &alice, ALICE_STRONG),
     );
-    assert_rc(
-        "bind with the old password",
-        &whoami(url, &alice, alice_old),
-        49,
-    );
+    assert_ldap_error(&whoami(url, &alice, alice_old), 49, "");
 
     // Modify of userPassword by the helpdesk (a reset).
     let bob = user_dn("bob");
     let replace = |pw: &str| {
         format!("dn: {bob}\nchangetype: modify\nreplace: userPassword\nuserPassword: {pw}\n-\n")
     };
-    let out = ldapmodify(url, HELPDESK_DN, HELPDESK_PW, &replace(BOB_WEAK));
-    assert_rc("helpdesk modify weak", &out, 19);
-    let out = ldapmodify(url, HELPDESK_DN, HELPDESK_PW, &replace(BOB_STRONG));
+    let out = modify_starttls(url, HELPDESK_DN, HELPDESK_PW, &replace(BOB_WEAK));
+    assert_ldap_error(&out, 19, "");
+    let out = modify_starttls(url, HELPDESK_DN, HELPDESK_PW, &replace(BOB_STRONG));
     assert_ok("helpdesk modify strong", &out);
     assert_ok("bob binds", &whoami(url, &bob, BOB_STRONG));
 
@@ -463,18 +321,18 @@ fn password_operations(url: &str) -> Vec<&'static str> {
     let unicode = |pw: &str| {
         format!(
             "dn: {carol}\nchangetype: modify\nreplace: unicodePwd\nunicodePwd:: {}\n-\n",
-            base64(&utf16le(&format!("\"{pw}\"")))
+            unicode_pwd(pw)
         )
     };
-    let out = ldapmodify(url, HELPDESK_DN, HELPDESK_PW, &unicode(CAROL_UNICODE_WEAK));
-    assert_rc("unicodePwd modify weak", &out, 19);
-    let out = ldapmodify(
+    let out = modify_starttls(url, HELPDESK_DN, HELPDESK_PW, &unicode(CAROL_UNICODE_WEAK));
+    assert_ldap_error(&out, 19, "");
+    let out = modify_starttls(
         url,
         HELPDESK_DN,
         HELPDESK_PW,
         &unicode(CAROL_UNICODE_STRONG),
     );
-    assert_rc("unicodePwd modify strong", &out, 17);
+    assert_ldap_error(&out, 17, "");
 
     // Adds of new entries carrying a password (as the rootdn: only it may add).
     let add = |uid: &str, pw: &str| {
@@ -483,9 +341,9 @@ fn password_operations(url: &str) -> Vec<&'static str> {
              uid: {uid}\ncn: Test {uid}\nsn: {uid}\nuserPassword: {pw}\n"
         )
     };
-    let out = ldapmodify(url, ADMIN_DN, ADMIN_PW, &add("dave", DAVE_WEAK));
-    assert_rc("add with a weak password", &out, 19);
-    let out = ldapmodify(url, ADMIN_DN, ADMIN_PW, &add("erin", ERIN_STRONG));
+    let out = modify_starttls(url, ADMIN_DN, ADMIN_PW, &add("dave", DAVE_WEAK));
+    assert_ldap_error(&out, 19, "");
+    let out = modify_starttls(url, ADMIN_DN, ADMIN_PW, &add("erin", ERIN_STRONG));
     assert_ok("add with a strong password", &out);
     assert_ok(
         "erin binds",

@@ -14,11 +14,11 @@ use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Output;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::pwgate::Pwgate;
 use common::slapd::{self, ldap_tool, ldap_tool_stdin, Slapd};
+use common::tools::{assert_ok, describe, stderr, stdout, tls_client_config};
 
 /// Upper bound for any single raw exchange (reads time out well before).
 const RAW_DEADLINE: Duration = Duration::from_secs(10);
@@ -39,32 +39,13 @@ const EXTENDED_RESPONSE: u8 = 0x78;
 // ---------------------------------------------------------------------------
 // ldap-utils helpers
 
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "{}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        stdout(out),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// Panics with the tool's output unless it exited 0; returns stdout.
-fn ok(what: &str, out: Output) -> String {
-    assert!(out.status.success(), "{what} failed: {}", describe(&out));
-    stdout(&out)
-}
-
 /// `ldapsearch -x -LLL -o ldif-wrap=no -H <url> <args>`, which must succeed.
 fn search(url: &str, args: &[&str]) -> String {
     let mut all = vec!["-x", "-LLL", "-o", "ldif-wrap=no", "-H", url];
     all.extend_from_slice(args);
-    ok(
+    assert_ok(
         &format!("ldapsearch {all:?}"),
-        ldap_tool("ldapsearch", &all),
+        &ldap_tool("ldapsearch", &all),
     )
 }
 
@@ -111,7 +92,7 @@ fn entry_directly(server: &Slapd, dn: &str) -> Option<String> {
     if out.status.code() == Some(32) {
         return None; // noSuchObject
     }
-    Some(ok(&format!("direct read of {dn}"), out))
+    Some(assert_ok(&format!("direct read of {dn}"), &out))
 }
 
 fn has_line(text: &str, line: &str) -> bool {
@@ -454,25 +435,6 @@ impl<R: Read> FrameReader<R> {
     }
 }
 
-/// A rustls client trusting only the test CA.
-fn tls_client_config() -> Arc<rustls::ClientConfig> {
-    let ca = &slapd::test_certs().ca;
-    let pem = std::fs::read(ca).unwrap_or_else(|e| panic!("{}: {e}", ca.display()));
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-        roots
-            .add(cert.expect("test CA is valid PEM"))
-            .expect("test CA is a valid certificate");
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default protocol versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Arc::new(config)
-}
-
 type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 
 /// Wraps a connected socket in TLS to 127.0.0.1 (the handshake happens on
@@ -558,7 +520,7 @@ fn paged_search_over_several_pages_is_identical_through_pwgate() {
     let verbose = |url: &str| {
         let mut all = vec!["-x", "-o", "ldif-wrap=no", "-H", url];
         all.extend_from_slice(&args);
-        ok("verbose paged ldapsearch", ldap_tool("ldapsearch", &all))
+        assert_ok("verbose paged ldapsearch", &ldap_tool("ldapsearch", &all))
     };
     let (direct, via) = (verbose(&server.ldap_url()), verbose(&gate.ldap_url()));
     assert_eq!(direct, via, "paged search differs through pwgate");
@@ -607,9 +569,9 @@ fn add_modify_modrdn_and_delete_pass_through_and_take_effect() {
     let newbie = format!("uid=newbie,{}", slapd::PEOPLE_DN);
     let renamed = format!("uid=renamed,{}", slapd::PEOPLE_DN);
 
-    ok(
+    assert_ok(
         "add through pwgate",
-        admin_tool_stdin(
+        &admin_tool_stdin(
             "ldapmodify",
             &url,
             &format!(
@@ -622,9 +584,9 @@ fn add_modify_modrdn_and_delete_pass_through_and_take_effect() {
     assert!(has_line(&now, "uid: newbie"), "{now}");
     assert!(has_line(&now, "description: first"), "{now}");
 
-    ok(
+    assert_ok(
         "modify through pwgate",
-        admin_tool_stdin(
+        &admin_tool_stdin(
             "ldapmodify",
             &url,
             &format!(
@@ -639,7 +601,7 @@ fn add_modify_modrdn_and_delete_pass_through_and_take_effect() {
     let mut args = vec!["-x", "-H", url.as_str()];
     args.extend_from_slice(&ADMIN);
     args.extend_from_slice(&["-r", &newbie, "uid=renamed"]);
-    ok("ldapmodrdn through pwgate", ldap_tool("ldapmodrdn", &args));
+    assert_ok("ldapmodrdn through pwgate", &ldap_tool("ldapmodrdn", &args));
     assert_eq!(
         entry_directly(&server, &newbie),
         None,
@@ -653,9 +615,9 @@ fn add_modify_modrdn_and_delete_pass_through_and_take_effect() {
     );
     assert!(has_line(&now, "description: second"), "{now}");
 
-    ok(
+    assert_ok(
         "delete through pwgate",
-        admin_tool_stdin(
+        &admin_tool_stdin(
             "ldapmodify",
             &url,
             &format!("dn: {renamed}\nchangetype: delete\n"),
@@ -673,9 +635,9 @@ fn modify_larger_than_the_read_buffer_passes_through_intact() {
         .map(|i| char::from(b'a' + (i % 26) as u8))
         .collect();
     let carol = slapd::user_dn("carol");
-    ok(
+    assert_ok(
         "large modify through pwgate",
-        admin_tool_stdin(
+        &admin_tool_stdin(
             "ldapmodify",
             &gate.ldap_url(),
             &format!(
@@ -723,18 +685,18 @@ fn whoami_through_pwgate_returns_the_bound_dn() {
     let alice = slapd::user_dn("alice");
     let pw = slapd::user_password("alice");
     let run = |url: &str| {
-        ok(
+        assert_ok(
             "ldapwhoami",
-            ldap_tool("ldapwhoami", &["-x", "-H", url, "-D", &alice, "-w", pw]),
+            &ldap_tool("ldapwhoami", &["-x", "-H", url, "-D", &alice, "-w", pw]),
         )
     };
     let via = run(&gate.ldap_url());
     assert_eq!(via.trim(), format!("dn:{alice}"));
     assert_eq!(via, run(&server.ldap_url()));
     // Anonymous, over LDAPS to pwgate.
-    let anon = ok(
+    let anon = assert_ok(
         "anonymous ldapwhoami over LDAPS",
-        ldap_tool("ldapwhoami", &["-x", "-H", &gate.ldaps_url()]),
+        &ldap_tool("ldapwhoami", &["-x", "-H", &gate.ldaps_url()]),
     );
     assert_eq!(anon.trim(), "anonymous");
 }
@@ -756,7 +718,7 @@ fn bind_with_wrong_password_fails_with_49_through_pwgate_like_direct() {
     assert_eq!(direct.stdout, via.stdout);
     assert_eq!(direct.stderr, via.stderr);
     assert!(
-        String::from_utf8_lossy(&via.stderr).contains("Invalid credentials (49)"),
+        stderr(&via).contains("Invalid credentials (49)"),
         "{}",
         describe(&via)
     );

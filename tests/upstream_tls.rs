@@ -6,31 +6,8 @@ mod common;
 use std::process::Output;
 
 use common::pwgate::Pwgate;
-use common::slapd::{self, ldap_tool, test_certs, user_dn, Slapd};
-
-fn all_output(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn search_alice(url: &str) -> Output {
-    ldap_tool(
-        "ldapsearch",
-        &[
-            "-x",
-            "-LLL",
-            "-H",
-            url,
-            "-b",
-            slapd::PEOPLE_DN,
-            "(uid=alice)",
-            "mail",
-        ],
-    )
-}
+use common::slapd::{ldap_tool, test_certs, user_dn, Slapd};
+use common::tools::{all_output, assert_ok, search_alice};
 
 #[track_caller]
 fn assert_finds_alice(out: &Output) {
@@ -63,7 +40,7 @@ fn strong_change_works(gate: &Pwgate, slapd: &Slapd) {
             "tangerine-Otter-42-lamp",
         ],
     );
-    assert!(out.status.success(), "{}", all_output(&out));
+    assert_ok("ldappasswd through pwgate", &out);
     let check = ldap_tool(
         "ldapwhoami",
         &[
@@ -76,7 +53,7 @@ fn strong_change_works(gate: &Pwgate, slapd: &Slapd) {
             "tangerine-Otter-42-lamp",
         ],
     );
-    assert!(check.status.success(), "{}", all_output(&check));
+    assert_ok("ldapwhoami with the new password", &check);
 }
 
 #[test]
@@ -109,7 +86,7 @@ fn upstream_certificate_from_another_ca_is_refused() {
             .arg(other.path())
             .output()
             .expect("certs/generate.sh runs");
-    assert!(status.status.success(), "{}", all_output(&status));
+    assert_ok("certs/generate.sh", &status);
     let toml = format!(
         "[upstream]\nca = \"{}\"\n",
         toml_path(&other.path().join("ca.crt"))

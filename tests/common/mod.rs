@@ -1,3 +1,4 @@
 #![allow(dead_code)]
 pub mod pwgate;
 pub mod slapd;
+pub mod tools;

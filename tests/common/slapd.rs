@@ -25,13 +25,14 @@
 use std::collections::hash_map::DefaultHasher;
 use std::fs;
 use std::hash::{Hash, Hasher};
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::tools::{run_bounded, terminate, two_free_ports};
 
 pub const BASE_DN: &str = "dc=example,dc=com";
 pub const PEOPLE_DN: &str = "ou=people,dc=example,dc=com";
@@ -216,7 +217,7 @@ pub fn ldap_tool(program: &str, args: &[&str]) -> Output {
 /// Like [`ldap_tool`], with `input` written to the program's stdin (e.g. LDIF
 /// for `ldapmodify`).
 pub fn ldap_tool_stdin(program: &str, args: &[&str], input: &str) -> Output {
-    run_ldap_tool(program, args, Some(input.as_bytes().to_vec()), TOOL_TIMEOUT)
+    run_ldap_tool(program, args, Some(input.as_bytes()), TOOL_TIMEOUT)
 }
 
 /// An empty directory used as `HOME` and working directory of the tools.
@@ -229,12 +230,7 @@ fn tool_home() -> &'static Path {
     })
 }
 
-fn run_ldap_tool(
-    program: &str,
-    args: &[&str],
-    input: Option<Vec<u8>>,
-    timeout: Duration,
-) -> Output {
+fn run_ldap_tool(program: &str, args: &[&str], input: Option<&[u8]>, timeout: Duration) -> Output {
     let name = Path::new(program)
         .file_name()
         .and_then(|n| n.to_str())
@@ -257,45 +253,12 @@ fn run_ldap_tool(
         .env("LDAPTLS_REQCERT", "demand")
         .env("LDAPCONF", "/dev/null")
         .env("HOME", home)
-        .current_dir(home)
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap_or_else(|e| {
+        .current_dir(home);
+    let (mut output, killed) = run_bounded(&mut cmd, input, timeout).unwrap_or_else(|e| {
         panic!("cannot run {program} (is ldap-utils installed? scripts/install-deps.sh): {e}")
     });
-
-    let stdin_writer = input.map(|data| {
-        let mut stdin = child.stdin.take().expect("child stdin was piped");
-        thread::spawn(move || {
-            // A tool that exits early closes the pipe; that is not our error.
-            let _ = stdin.write_all(&data);
-        })
-    });
-    let stdout_reader = spawn_reader(child.stdout.take().expect("child stdout was piped"));
-    let stderr_reader = spawn_reader(child.stderr.take().expect("child stderr was piped"));
-
-    let (status, timed_out) = wait_bounded(&mut child, timeout);
-    let status = match status {
-        Some(status) => status,
-        None => {
-            let _ = child.kill();
-            child
-                .wait()
-                .unwrap_or_else(|e| panic!("cannot wait for {program}: {e}"))
-        }
-    };
-    if let Some(writer) = stdin_writer {
-        let _ = writer.join();
-    }
-    let stdout = stdout_reader.join().expect("stdout reader thread panicked");
-    let mut stderr = stderr_reader.join().expect("stderr reader thread panicked");
-    if timed_out {
-        stderr.extend_from_slice(
+    if killed {
+        output.stderr.extend_from_slice(
             format!(
                 "\nldap_tool: {program} killed after {} s\n",
                 timeout.as_secs()
@@ -303,36 +266,7 @@ fn run_ldap_tool(
             .as_bytes(),
         );
     }
-    Output {
-        status,
-        stdout,
-        stderr,
-    }
-}
-
-fn spawn_reader<R: Read + Send + 'static>(mut pipe: R) -> thread::JoinHandle<Vec<u8>> {
-    thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = pipe.read_to_end(&mut buf);
-        buf
-    })
-}
-
-/// Polls `child` until it exits or `timeout` passes. Returns its status (None
-/// if still running) and whether the timeout was hit.
-fn wait_bounded(child: &mut Child, timeout: Duration) -> (Option<ExitStatus>, bool) {
-    let deadline = Instant::now() + timeout;
-    let mut pause = Duration::from_millis(1);
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return (Some(status), false),
-            Ok(None) if Instant::now() >= deadline => return (None, true),
-            Ok(None) => {}
-            Err(e) => panic!("cannot wait for child process {}: {e}", child.id()),
-        }
-        thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(20));
-    }
+    output
 }
 
 // ---------------------------------------------------------------------------
@@ -449,7 +383,7 @@ impl Slapd {
                     }
                 }
                 Err(why) => {
-                    stop_child(&mut child);
+                    terminate(&mut child, STOP_TIMEOUT);
                     let log = read_log(&log_path);
                     let this_attempt = log
                         .get(usize::try_from(attempt_start).unwrap_or(0)..)
@@ -519,7 +453,7 @@ impl Slapd {
 
 impl Drop for Slapd {
     fn drop(&mut self) {
-        stop_child(&mut self.child);
+        terminate(&mut self.child, STOP_TIMEOUT);
         if thread::panicking() {
             eprintln!(
                 "--- slapd on ports {}/{} (dir {}), last lines of its log:\n{}\n---",
@@ -612,27 +546,6 @@ fn wait_ready(child: &mut Child, port: u16, pidfile: &Path) -> Result<(), String
     }
 }
 
-/// SIGTERM, wait up to 5 s, then SIGKILL; reaps the child. Idempotent.
-fn stop_child(child: &mut Child) {
-    if let Ok(Some(_)) = child.try_wait() {
-        return;
-    }
-    // The child is not reaped until we wait for it, so its pid cannot have
-    // been reused by another process.
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if let (Some(_), _) = wait_bounded(child, STOP_TIMEOUT) {
-        return;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
 fn read_log(path: &Path) -> String {
     fs::read(path)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
@@ -642,18 +555,6 @@ fn read_log(path: &Path) -> String {
 fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-/// Two distinct free loopback ports (both held while picking, then released).
-fn two_free_ports() -> (u16, u16) {
-    let bind = || TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("cannot bind 127.0.0.1:0");
-    let (a, b) = (bind(), bind());
-    let port = |l: &TcpListener| {
-        l.local_addr()
-            .expect("listener has no local address")
-            .port()
-    };
-    (port(&a), port(&b))
 }
 
 struct SeedData {
