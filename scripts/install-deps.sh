@@ -3,6 +3,8 @@
 # OpenLDAP's slapd (run privately by the tests, never as a system service),
 # ldap-utils, openssl and ca-certificates. Debian/Ubuntu, needs root.
 #
+# With --bench, also haproxy (the benchmarks compare pwgate with it).
+#
 # Idempotent: when every needed command is already present, apt is not run.
 # The slapd package is preseeded with slapd/no_configuration=true so it does
 # not create /etc/ldap/slapd.d or a system database, and the system slapd
@@ -11,6 +13,10 @@ set -euo pipefail
 
 needed=(/usr/sbin/slapd slapadd slappasswd ldapsearch ldapmodify ldappasswd openssl)
 packages=(slapd ldap-utils openssl ca-certificates)
+if [[ "${1:-}" == "--bench" ]]; then
+  needed+=(haproxy)
+  packages+=(haproxy)
+fi
 
 missing=()
 for cmd in "${needed[@]}"; do

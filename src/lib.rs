@@ -32,10 +32,12 @@
 //! - [`logging`] sets up log output with a filter that keeps third-party
 //!   decoders from ever logging message contents.
 //! - [`hardening`] forbids core dumps of a process that holds passwords.
+//! - [`fuzzing`] holds the bodies of the fuzz targets, replayed by `cargo test`.
 
 pub mod audit;
 pub mod ber;
 pub mod config;
+pub mod fuzzing;
 pub mod hardening;
 pub mod logging;
 pub mod policy;
