@@ -4,6 +4,7 @@
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -11,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use pwgate::config::{Config, Flavor, LogFormat, Mode, Overrides};
 use pwgate::policy::{ChangeKind, PasswordChange};
 use pwgate::proxy::listener::Server;
-use pwgate::proxy::Gate;
+use pwgate::proxy::{Gate, GateCell};
 use pwgate::secret::Password;
 
 #[derive(Parser)]
@@ -127,7 +128,8 @@ fn serve(args: ServeArgs, core_dumps: Result<(), String>) -> ExitCode {
         log_format: args.log_format,
         log_level: args.log_level,
     };
-    let config = match Config::load(args.config.as_deref(), &overrides) {
+    let config_path = args.config.clone();
+    let config = match Config::load(config_path.as_deref(), &overrides) {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
@@ -156,9 +158,51 @@ fn serve(args: ServeArgs, core_dumps: Result<(), String>) -> ExitCode {
             Ok(s) => s,
             Err(e) => return usage_error(e),
         };
+        reload_on_hangup(server.gate_cell(), config_path, overrides);
         server.run(shutdown_signal(), Duration::from_secs(10)).await;
         ExitCode::SUCCESS
     })
+}
+
+/// On SIGHUP, reads the configuration again (file, flags, certificates,
+/// word lists) and swaps it in whole. A bad new configuration is refused
+/// with its error and the running one stays. Listen addresses and the
+/// connection limit only change with a restart.
+fn reload_on_hangup(cell: Arc<GateCell>, path: Option<PathBuf>, overrides: Overrides) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot watch SIGHUP: reload by signal is off");
+            return;
+        };
+        while hangup.recv().await.is_some() {
+            let loaded = Config::load(path.as_deref(), &overrides)
+                .map_err(|e| e.to_string())
+                .and_then(|c| Gate::new(c).map_err(|e| e.to_string()));
+            match loaded {
+                Ok(gate) => {
+                    let old = cell.load();
+                    let (o, n) = (&old.config, &gate.config);
+                    if (o.listen_ldap, o.listen_ldaps, o.limits.max_connections)
+                        != (n.listen_ldap, n.listen_ldaps, n.limits.max_connections)
+                    {
+                        tracing::warn!(
+                            "listen addresses and limits.max_connections change only on restart"
+                        );
+                    }
+                    cell.store(gate);
+                    tracing::info!("configuration reloaded");
+                }
+                Err(e) => tracing::error!(
+                    error = %e,
+                    "configuration reload refused; the running configuration stays"
+                ),
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = (cell, path, overrides);
 }
 
 /// Completes on SIGTERM or Ctrl-C.

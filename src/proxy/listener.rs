@@ -14,11 +14,11 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::proxy::reply::{self, ResultCode};
-use crate::proxy::{session, Gate};
+use crate::proxy::{session, Gate, GateCell};
 
 /// Listening sockets, bound and ready to serve.
 pub struct Server {
-    gate: Arc<Gate>,
+    cell: Arc<GateCell>,
     ldap: Option<TcpListener>,
     ldaps: Option<TcpListener>,
 }
@@ -37,10 +37,17 @@ impl Server {
         let ldap = bind(gate.config.listen_ldap).await?;
         let ldaps = bind(gate.config.listen_ldaps).await?;
         Ok(Server {
-            gate: Arc::new(gate),
+            cell: Arc::new(GateCell::new(gate)),
             ldap,
             ldaps,
         })
+    }
+
+    /// The cell holding the current gate; storing a new gate reconfigures
+    /// the running server (listen addresses and the connection limit are
+    /// kept until restart).
+    pub fn gate_cell(&self) -> Arc<GateCell> {
+        self.cell.clone()
     }
 
     /// The bound address of the plain LDAP listener.
@@ -56,23 +63,18 @@ impl Server {
     /// Serves until `shutdown` completes, then waits up to `grace` for open
     /// sessions before returning.
     pub async fn run(self, shutdown: impl Future<Output = ()>, grace: Duration) {
-        let limit = Arc::new(Semaphore::new(self.gate.config.limits.max_connections));
+        let gate = self.cell.load();
+        let limit = Arc::new(Semaphore::new(gate.config.limits.max_connections));
         let mut sessions = JoinSet::new();
-        let starttls = self.gate.acceptor.is_some();
+        let starttls = gate.acceptor.is_some();
         if let Some(a) = self.ldap_addr() {
             info!(listen = %a, starttls, "listening for LDAP");
         }
         if let Some(a) = self.ldaps_addr() {
             info!(listen = %a, "listening for LDAPS");
         }
-        let urls: Vec<String> = self
-            .gate
-            .upstream
-            .urls()
-            .iter()
-            .map(|u| u.to_string())
-            .collect();
-        info!(upstream = %urls.join(","), mode = ?self.gate.config.mode, "pwgate ready");
+        let urls: Vec<String> = gate.upstream.urls().iter().map(|u| u.to_string()).collect();
+        info!(upstream = %urls.join(","), mode = ?gate.config.mode, "pwgate ready");
         tokio::pin!(shutdown);
         loop {
             let accepted = tokio::select! {
@@ -104,9 +106,9 @@ impl Server {
                 }
                 continue;
             };
-            let gate = self.gate.clone();
+            let cell = self.cell.clone();
             sessions.spawn(async move {
-                session::serve(gate, tcp, peer, implicit_tls).await;
+                session::serve(cell, tcp, peer, implicit_tls).await;
                 drop(permit);
             });
         }

@@ -2,7 +2,9 @@
 //!
 //! [`Gate`] holds what every session shares (the configuration, the TLS
 //! acceptor and the way to reach the directory); [`listener::Server`] accepts
-//! connections and hands each one to [`session::serve`].
+//! connections and hands each one to [`session::serve`]. A [`GateCell`]
+//! holds the current gate: a reload (SIGHUP) swaps it whole, so every
+//! decision sees either the old or the new configuration, never a mix.
 
 pub mod frame;
 pub mod intercept;
@@ -12,6 +14,8 @@ pub mod session;
 pub mod stream;
 pub mod tls;
 pub mod upstream;
+
+use std::sync::{Arc, RwLock};
 
 use tokio_rustls::TlsAcceptor;
 
@@ -42,5 +46,27 @@ impl Gate {
             acceptor,
             upstream,
         })
+    }
+}
+
+/// The gate currently in force, swapped atomically on reload.
+///
+/// Sessions keep the gate they started with for their connection (the
+/// directory they talk to, their limits) and load the current one for each
+/// decision (policy, mode, flavor) and for StartTLS (certificate), so a new
+/// policy or certificate applies to open connections at once.
+pub struct GateCell(RwLock<Arc<Gate>>);
+
+impl GateCell {
+    pub fn new(gate: Gate) -> Self {
+        GateCell(RwLock::new(Arc::new(gate)))
+    }
+
+    pub fn load(&self) -> Arc<Gate> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn store(&self, gate: Gate) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(gate);
     }
 }

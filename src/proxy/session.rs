@@ -34,7 +34,7 @@ use crate::proxy::intercept::{
 use crate::proxy::reply::{self, PpolicyError, ResultCode};
 use crate::proxy::stream::Stream;
 use crate::proxy::upstream::result_code;
-use crate::proxy::Gate;
+use crate::proxy::{Gate, GateCell};
 
 /// Bytes read from a socket at a time (the buffer grows for larger messages).
 const READ_CHUNK: usize = 16 * 1024;
@@ -115,7 +115,10 @@ enum Action {
 }
 
 struct Session {
+    /// The gate this connection started with: its directory and limits.
     gate: Arc<Gate>,
+    /// The gate in force now: policy, mode, flavor, certificate.
+    cell: Arc<GateCell>,
     peer: SocketAddr,
     client_tls: AtomicBool,
     client_writer: Mutex<Option<WriteHalf<Stream>>>,
@@ -125,20 +128,21 @@ struct Session {
 }
 
 /// Serves one accepted client connection until either side closes.
-pub async fn serve(gate: Arc<Gate>, tcp: TcpStream, peer: SocketAddr, implicit_tls: bool) {
-    match run(gate, tcp, peer, implicit_tls).await {
+pub async fn serve(cell: Arc<GateCell>, tcp: TcpStream, peer: SocketAddr, implicit_tls: bool) {
+    match run(cell, tcp, peer, implicit_tls).await {
         Ok(()) => debug!(client = %peer, "session closed"),
         Err(e) => debug!(client = %peer, error = %e, "session ended"),
     }
 }
 
 async fn run(
-    gate: Arc<Gate>,
+    cell: Arc<GateCell>,
     tcp: TcpStream,
     peer: SocketAddr,
     implicit_tls: bool,
 ) -> Result<(), SessionError> {
     let _ = tcp.set_nodelay(true);
+    let gate = cell.load();
     let mut client = if implicit_tls {
         let acceptor = gate
             .acceptor
@@ -176,6 +180,7 @@ async fn run(
     let (upstream_reader, upstream_writer) = tokio::io::split(upstream);
     let session = Session {
         gate,
+        cell,
         peer,
         client_tls: AtomicBool::new(client_tls),
         client_writer: Mutex::new(Some(client_writer)),
@@ -589,7 +594,7 @@ impl Session {
             Ok((dn, BindMethod::Simple)) => Identity::Simple(dn),
             Ok((_, BindMethod::Sasl { mechanism })) => {
                 if sasl_may_negotiate_layer(&mechanism)
-                    && !self.gate.config.allow_sasl_security_layers
+                    && !self.cell.load().config.allow_sasl_security_layers
                 {
                     info!(client = %self.peer, mechanism = %mechanism, "refused SASL bind that may negotiate a security layer");
                     let bytes = reply::result_message(
@@ -667,7 +672,8 @@ impl Session {
 
     /// The policy decision for one password operation.
     fn decide(&self, operation: PasswordOperation) -> Action {
-        let config = &self.gate.config;
+        let gate = self.cell.load();
+        let config = &gate.config;
         let bound = self
             .lock_tracking()
             .bound
@@ -811,7 +817,8 @@ impl Session {
                 std::io::ErrorKind::NotConnected.into(),
             ));
         };
-        let refusal = match (&self.gate.acceptor, self.client_tls.load(Ordering::Relaxed)) {
+        let gate = self.cell.load();
+        let refusal = match (&gate.acceptor, self.client_tls.load(Ordering::Relaxed)) {
             (_, true) => Some((ResultCode::OperationsError, "TLS is already established")),
             (None, false) => Some((
                 ResultCode::Unavailable,
@@ -835,7 +842,7 @@ impl Session {
         let Stream::Plain(tcp) = reader.unsplit(writer) else {
             unreachable!("checked that the client side is not TLS yet");
         };
-        let acceptor = self.gate.acceptor.clone().expect("checked above");
+        let acceptor = gate.acceptor.clone().expect("checked above");
         let tls = tokio::time::timeout(
             self.gate.config.limits.tls_handshake_timeout,
             acceptor.accept(tcp),
