@@ -21,95 +21,20 @@
 #   HAPROXY_THREADS=1
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OPS=${OPS:-"base sub bind passwd"}
 CONNS=${CONNS:-"1 16 64"}
 TARGETS=${TARGETS:-"direct haproxy pwgate"}
 DUR=${DUR:-5}; WARM=${WARM:-1}; REPS=${REPS:-3}
 PORT_BASE=${PORT_BASE:-20389}
 SLAPD_PORT=$PORT_BASE; HAPROXY_PORT=$((PORT_BASE + 1)); PWGATE_PORT=$((PORT_BASE + 2))
-WORK=${WORK:-/tmp/pwgate-bench}
 HAPROXY_THREADS=${HAPROXY_THREADS:-1}
-USERS=1000
-PWUSERS=256
-SUFFIX="dc=example,dc=com"
 
-say() { echo "bench: $*" >&2; }
-die() { echo "bench: error: $*" >&2; exit 1; }
-
-"$ROOT/scripts/install-deps.sh" --bench >&2
-command -v cargo >/dev/null || die "cargo is needed to build pwgate and ldapbench"
-say "building pwgate and ldapbench (release)"
-(cd "$ROOT" && cargo build --release --quiet)
-(cd "$ROOT/bench" && cargo build --release --quiet)
-PWGATE="$ROOT/target/release/pwgate"
-LDAPBENCH="$ROOT/bench/target/release/ldapbench"
-
-RES="$WORK/results-$(date +%Y%m%d-%H%M%S)"
-mkdir -p "$RES"
-JSON="$RES/results.jsonl"
-
-PIDS=()
-cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# shellcheck source=bench/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 for p in "$SLAPD_PORT" "$HAPROXY_PORT" "$PWGATE_PORT"; do
   port_in_use "$p" && die "127.0.0.1:$p is in use (set PORT_BASE)"
 done
-
-wait_port() {
-  local i
-  for i in $(seq 100); do port_in_use "$1" && return 0; sleep 0.05; done
-  die "nothing listens on 127.0.0.1:$1"
-}
-
-# --- slapd: users userK/passK, password-change accounts pwuserK -------------
-SLAPD_DIR="$WORK/slapd"
-rm -rf "$SLAPD_DIR"; mkdir -p "$SLAPD_DIR/data"
-rootpw=$(slappasswd -s admin-secret)
-cat >"$SLAPD_DIR/slapd.conf" <<CONF
-include /etc/ldap/schema/core.schema
-include /etc/ldap/schema/cosine.schema
-include /etc/ldap/schema/inetorgperson.schema
-modulepath /usr/lib/ldap
-moduleload back_mdb
-pidfile $SLAPD_DIR/slapd.pid
-database mdb
-maxsize 268435456
-dbnosync
-suffix "$SUFFIX"
-rootdn "cn=admin,$SUFFIX"
-rootpw $rootpw
-directory $SLAPD_DIR/data
-index objectClass,uid eq
-access to attrs=userPassword by self write by anonymous auth by * none
-access to * by * read
-CONF
-say "seeding slapd with $USERS users and $PWUSERS password-change accounts"
-python3 - "$USERS" "$PWUSERS" >"$SLAPD_DIR/seed.ldif" <<'PY'
-import sys
-users, pwusers = int(sys.argv[1]), int(sys.argv[2])
-s = "dc=example,dc=com"
-print(f"dn: {s}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n")
-print(f"dn: ou=people,{s}\nobjectClass: organizationalUnit\nou: people\n")
-for k in range(users):
-    print(f"dn: uid=user{k},ou=people,{s}\nobjectClass: inetOrgPerson\nuid: user{k}\ncn: User {k}\nsn: {k}\n"
-          f"mail: user{k}@example.com\nuserPassword: pass{k}\n")
-for k in range(pwusers):
-    print(f"dn: uid=pwuser{k},ou=people,{s}\nobjectClass: inetOrgPerson\nuid: pwuser{k}\ncn: Pw {k}\nsn: {k}\n"
-          f"userPassword: Kv7#qLp2-Tz9!mWd\n")
-PY
-slapadd -q -f "$SLAPD_DIR/slapd.conf" -l "$SLAPD_DIR/seed.ldif"
-/usr/sbin/slapd -h "ldap://127.0.0.1:$SLAPD_PORT/" -f "$SLAPD_DIR/slapd.conf" -d none \
-  </dev/null >"$RES/slapd.log" 2>&1 &
-SLAPD_PID=$!; PIDS+=("$SLAPD_PID")
-wait_port "$SLAPD_PORT"
+start_slapd
 
 # --- haproxy, TCP mode ---------------------------------------------------------
 HAPROXY_PID=

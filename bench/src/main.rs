@@ -32,6 +32,9 @@ ldapbench --target 127.0.0.1:PORT [options]
                      passwd   RFC 3062 Password Modify: connection k owns uid=pwuserk and
                               alternates its password between two strong values
                      connbind new TCP connection + bind + unbind per operation
+                     mixed    per operation at random: base 45%, sub 40%, bind 15%
+                     idle     open the connections and hold them, no operations
+                              (for memory per idle connection)
   --conns N        connections, one request outstanding each (default 16, max 10000)
   --duration S     measurement window in seconds (default 5, max 600)
   --warmup S       load before the window opens (default 1)
@@ -57,6 +60,8 @@ enum Op {
     Bind,
     Passwd,
     ConnBind,
+    Mixed,
+    Idle,
 }
 
 impl Op {
@@ -67,6 +72,8 @@ impl Op {
             "bind" => Op::Bind,
             "passwd" => Op::Passwd,
             "connbind" => Op::ConnBind,
+            "mixed" => Op::Mixed,
+            "idle" => Op::Idle,
             _ => return None,
         })
     }
@@ -78,6 +85,8 @@ impl Op {
             Op::Bind => "bind",
             Op::Passwd => "passwd",
             Op::ConnBind => "connbind",
+            Op::Mixed => "mixed",
+            Op::Idle => "idle",
         }
     }
 }
@@ -311,6 +320,8 @@ struct Shared {
     stop: AtomicBool,
     ops: AtomicU64,
     errors: AtomicU64,
+    /// Connections open (idle workload).
+    connected: AtomicU64,
     first_error: Mutex<Option<String>>,
     histogram: Mutex<Histogram<u64>>,
 }
@@ -370,10 +381,28 @@ async fn worker(shared: Arc<Shared>, k: usize) {
             }
         }
     }
+    if args.op == Op::Idle {
+        // Hold the connection open, doing nothing, until the run ends.
+        if conn.is_some() {
+            shared.connected.fetch_add(1, Ordering::Relaxed);
+        }
+        while !shared.stop.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        return;
+    }
     while !shared.stop.load(Ordering::Relaxed) {
         let user = rng.below(args.users);
+        let op = match args.op {
+            Op::Mixed => match rng.below(100) {
+                0..=44 => Op::Base,
+                45..=84 => Op::Sub,
+                _ => Op::Bind,
+            },
+            other => other,
+        };
         let started = Instant::now();
-        let outcome = match args.op {
+        let outcome = match op {
             Op::ConnBind => async {
                 let mut c = Conn::open(args.target).await.map_err(|e| e.to_string())?;
                 let a = c.bind(&format!("uid=user{user},{PEOPLE}"), &format!("pass{user}")).await?;
@@ -385,7 +414,7 @@ async fn worker(shared: Arc<Shared>, k: usize) {
             _ => {
                 let Some(c) = conn.as_mut() else { break };
                 let id = c.next_id();
-                let request = match args.op {
+                let request = match op {
                     Op::Base => search_request(id, &format!("uid=user{user},{PEOPLE}"), 0, &present("objectClass")),
                     Op::Sub => search_request(id, PEOPLE, 2, &equality("uid", &format!("user{user}"))),
                     Op::Bind => bind_request(id, &format!("uid=user{user},{PEOPLE}"), &format!("pass{user}")),
@@ -393,7 +422,7 @@ async fn worker(shared: Arc<Shared>, k: usize) {
                         let next = if current == PW_A { PW_B } else { PW_A };
                         password_modify(id, &pw_dn, current, next)
                     }
-                    Op::ConnBind => unreachable!("handled above"),
+                    Op::ConnBind | Op::Mixed | Op::Idle => unreachable!("handled above"),
                 };
                 c.call(&request, id).await
             }
@@ -401,8 +430,8 @@ async fn worker(shared: Arc<Shared>, k: usize) {
         let elapsed = started.elapsed();
         match outcome {
             Ok(Answer { code: 0, entries }) => {
-                if matches!(args.op, Op::Base | Op::Sub) && entries != 1 {
-                    shared.error(format!("{} search returned {entries} entries", args.op.name()));
+                if matches!(op, Op::Base | Op::Sub) && entries != 1 {
+                    shared.error(format!("{} search returned {entries} entries", op.name()));
                     continue;
                 }
                 if args.op == Op::Passwd {
@@ -416,10 +445,10 @@ async fn worker(shared: Arc<Shared>, k: usize) {
                     }
                 }
             }
-            Ok(Answer { code, .. }) => shared.error(format!("{}: result code {code}", args.op.name())),
+            Ok(Answer { code, .. }) => shared.error(format!("{}: result code {code}", op.name())),
             Err(e) => {
-                shared.error(format!("{}: {e}", args.op.name()));
-                if args.op != Op::ConnBind {
+                shared.error(format!("{}: {e}", op.name()));
+                if op != Op::ConnBind {
                     break;
                 }
             }
@@ -487,6 +516,7 @@ async fn run(args: Args) {
         stop: AtomicBool::new(false),
         ops: AtomicU64::new(0),
         errors: AtomicU64::new(0),
+        connected: AtomicU64::new(0),
         first_error: Mutex::new(None),
         args,
     });
@@ -581,6 +611,14 @@ async fn run(args: Args) {
             eprintln!("ldapbench: cannot write {path}: {e}");
             std::process::exit(1);
         }
+    }
+    if a.op == Op::Idle {
+        let connected = shared.connected.load(Ordering::Relaxed);
+        println!("idle connections held: {connected} of {}", a.conns);
+        if connected as usize != a.conns || errors > 0 {
+            std::process::exit(1);
+        }
+        return;
     }
     if ops == 0 || errors > 0 {
         std::process::exit(1);
