@@ -546,6 +546,35 @@ pub fn first_rdn_values(dn: &str) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// Wraps `content` in `depth` nested SEQUENCEs.
+    fn nested(depth: usize, content: &[u8]) -> Vec<u8> {
+        let mut v = content.to_vec();
+        for _ in 0..depth {
+            let mut outer = Vec::new();
+            crate::ber::write_tlv(&mut outer, tag::SEQUENCE, &v);
+            v = outer;
+        }
+        v
+    }
+
+    #[test]
+    fn deeply_nested_password_modify_is_refused_not_overflowing() {
+        // A Modify naming userPassword whose body is 5,000 nested SEQUENCEs.
+        let mut body = Vec::new();
+        crate::ber::write_tlv(&mut body, tag::OCTET_STRING, b"uid=x,dc=example");
+        body.extend(nested(5000, b"\x04\x0cuserPassword"));
+        let mut msg = Vec::new();
+        crate::ber::write_integer(&mut msg, tag::INTEGER, 3);
+        crate::ber::write_tlv(&mut msg, op::MODIFY_REQUEST, &body);
+        let mut frame = Vec::new();
+        crate::ber::write_tlv(&mut frame, tag::SEQUENCE, &msg);
+        let peek = crate::proxy::frame::peek(&frame).expect("outer frame is fine");
+        match inspect_modify_or_add(&frame, peek) {
+            Inspection::Undecodable(u) => assert_eq!(u.msgid, 3),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
     #[test]
     fn rdn_values() {
         assert_eq!(first_rdn_values("uid=alice,ou=people,dc=x"), ["alice"]);
