@@ -13,7 +13,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::policy::rules::banned::BannedWords;
-use crate::policy::{Policy, DEFAULT_MAX_LENGTH, DEFAULT_MIN_BANNED_SCORE, DEFAULT_MIN_LENGTH};
+use crate::policy::rules::patterns::PatternOptions;
+use crate::policy::{Policy, DEFAULT_MAX_LENGTH, DEFAULT_MIN_LENGTH, DEFAULT_MIN_SCORE};
 
 /// A configuration problem, printed as one line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +93,11 @@ pub struct PolicySection {
     pub builtin_banned_words: Option<bool>,
     pub banned_words: Option<Vec<String>>,
     pub banned_words_file: Option<PathBuf>,
-    pub min_banned_score: Option<usize>,
+    pub min_score: Option<usize>,
+    pub keyboard_walks: Option<bool>,
+    pub sequences: Option<bool>,
+    pub repetitions: Option<bool>,
+    pub dates: Option<bool>,
     pub check_account_name: Option<bool>,
     pub allow_prehashed: Option<bool>,
 }
@@ -465,7 +470,14 @@ impl Config {
             max_length: p.max_length.unwrap_or(DEFAULT_MAX_LENGTH),
             builtin_banned_words: p.builtin_banned_words.unwrap_or(true),
             banned_words: BannedWords::default(),
-            min_banned_score: p.min_banned_score.unwrap_or(DEFAULT_MIN_BANNED_SCORE),
+            min_score: p.min_score.unwrap_or(DEFAULT_MIN_SCORE),
+            patterns: PatternOptions {
+                keyboard_walks: p.keyboard_walks.unwrap_or(true),
+                sequences: p.sequences.unwrap_or(true),
+                repetitions: p.repetitions.unwrap_or(true),
+                dates: p.dates.unwrap_or(true),
+                ..PatternOptions::default()
+            },
             check_account_name: p.check_account_name.unwrap_or(true),
         };
         if policy.min_length == 0 {

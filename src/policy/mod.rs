@@ -14,6 +14,7 @@ use std::fmt;
 
 use crate::secret::Password;
 use rules::banned::BannedWords;
+use rules::patterns::PatternOptions;
 
 /// What kind of password operation this is, as the directory sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +53,10 @@ pub enum Rule {
     Length,
     BannedWord,
     AccountName,
+    KeyboardWalk,
+    Sequence,
+    Repetition,
+    Date,
     /// A `userPassword` value that is already hashed cannot be checked.
     PreHashed,
 }
@@ -63,6 +68,10 @@ impl Rule {
             Rule::Length => "length",
             Rule::BannedWord => "banned_word",
             Rule::AccountName => "account_name",
+            Rule::KeyboardWalk => "keyboard_walk",
+            Rule::Sequence => "sequence",
+            Rule::Repetition => "repetition",
+            Rule::Date => "date",
             Rule::PreHashed => "prehashed",
         }
     }
@@ -128,7 +137,7 @@ impl Verdict {
 /// Defaults of the built-in policy.
 pub const DEFAULT_MIN_LENGTH: usize = 12;
 pub const DEFAULT_MAX_LENGTH: usize = 256;
-pub const DEFAULT_MIN_BANNED_SCORE: usize = 5;
+pub const DEFAULT_MIN_SCORE: usize = 5;
 
 /// A compiled policy, ready to evaluate changes.
 #[derive(Debug, Clone)]
@@ -139,8 +148,11 @@ pub struct Policy {
     pub builtin_banned_words: bool,
     /// The organisation's own words, normalized.
     pub banned_words: BannedWords,
-    /// Entra-style threshold: a form with a banned term must score this much.
-    pub min_banned_score: usize,
+    /// Entra-style threshold: a password built with banned words or
+    /// patterns must score at least this many points.
+    pub min_score: usize,
+    /// Which predictable patterns count as tokens.
+    pub patterns: PatternOptions,
     /// Refuse passwords containing the account's names.
     pub check_account_name: bool,
 }
@@ -153,7 +165,8 @@ impl Default for Policy {
             max_length: DEFAULT_MAX_LENGTH,
             builtin_banned_words: true,
             banned_words: BannedWords::default(),
-            min_banned_score: DEFAULT_MIN_BANNED_SCORE,
+            min_score: DEFAULT_MIN_SCORE,
+            patterns: PatternOptions::default(),
             check_account_name: true,
         }
     }
@@ -177,7 +190,8 @@ impl Policy {
             violations.extend(rules::banned::check(
                 password,
                 &lists,
-                self.min_banned_score,
+                &self.patterns,
+                self.min_score,
             ));
             if self.check_account_name {
                 violations.extend(rules::account_name::check(password, change.account_names));
@@ -235,6 +249,120 @@ mod tests {
     fn explanation_never_contains_the_password() {
         let v = evaluate("alicealicealice", &["alice"]);
         assert!(!v.explanation().unwrap().contains("alicealice"));
+    }
+
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    /// Share of `candidates` the policy accepts.
+    fn accepted_share(policy: &Policy, candidates: &[String]) -> f64 {
+        let accepted = candidates
+            .iter()
+            .filter(|c| {
+                let pw = Password::new((*c).clone());
+                policy
+                    .evaluate(&PasswordChange {
+                        kind: ChangeKind::Reset,
+                        new_password: &pw,
+                        old_password: None,
+                        account_names: &[],
+                    })
+                    .is_accept()
+            })
+            .count();
+        accepted as f64 / candidates.len() as f64
+    }
+
+    #[test]
+    fn random_sixteen_character_passwords_are_accepted() {
+        let printable: Vec<char> = (33u8..127).map(char::from).collect();
+        let mut rng = XorShift(0x1234_5678_9ABC_DEF1);
+        let candidates: Vec<String> = (0..5000)
+            .map(|_| {
+                (0..16)
+                    .map(|_| printable[(rng.next() % printable.len() as u64) as usize])
+                    .collect()
+            })
+            .collect();
+        let share = accepted_share(&Policy::default(), &candidates);
+        assert!(share >= 0.99, "only {:.2}% accepted", share * 100.0);
+    }
+
+    #[test]
+    fn four_word_passphrases_are_accepted() {
+        let words: Vec<&str> = "anchor bramble candle desert engine falcon garden harbor island \
+            jacket kettle ladder marble needle orchard pepper quarry ribbon saddle timber \
+            umbrella velvet walnut yonder zephyr basket cobalt dolphin ember fossil glacier \
+            hollow ivory juniper kayak lantern meadow nectar oyster pebble quiver raven \
+            spruce tulip urchin violet willow oxide yarrow zinnia tractor canyon"
+            .split_whitespace()
+            .collect();
+        let separators = [" ", "-", ".", "_"];
+        let mut rng = XorShift(0xDEAD_BEEF_CAFE_F00D);
+        let candidates: Vec<String> = (0..5000)
+            .map(|_| {
+                let sep = separators[(rng.next() % 4) as usize];
+                (0..4)
+                    .map(|_| words[(rng.next() % words.len() as u64) as usize])
+                    .collect::<Vec<_>>()
+                    .join(sep)
+            })
+            .collect();
+        let share = accepted_share(&Policy::default(), &candidates);
+        assert!(share >= 0.99, "only {:.2}% accepted", share * 100.0);
+    }
+
+    #[test]
+    fn complexity_passing_season_and_company_shapes_are_refused() {
+        let mut policy = Policy::default();
+        policy.banned_words.extend(["contoso", "fabrikam"]);
+        // Shorter minimum so the word and pattern rules, not length, decide.
+        policy.min_length = 8;
+        let bases = [
+            "Summer",
+            "Winter",
+            "Spring",
+            "Autumn",
+            "January",
+            "February",
+            "March",
+            "April",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+            "Contoso",
+            "Fabrikam",
+            "Welcome",
+            "Password",
+            "P@ssw0rd",
+            "Qwerty",
+            "Monday",
+            "Friday",
+            "Letmein",
+        ];
+        let mut candidates = Vec::new();
+        for base in bases {
+            for year in [
+                "2023", "2024", "2025", "2026", "23", "24", "1", "12", "123", "1234",
+            ] {
+                for symbol in ["!", "#", "$", "@", "!!", "?", "*", ""] {
+                    candidates.push(format!("{base}{year}{symbol}"));
+                    candidates.push(format!("{symbol}{base}{year}"));
+                }
+            }
+        }
+        let share = accepted_share(&policy, &candidates);
+        assert!(share <= 0.01, "{:.2}% accepted", share * 100.0);
     }
 
     #[test]

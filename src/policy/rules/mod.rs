@@ -6,3 +6,4 @@
 pub mod account_name;
 pub mod banned;
 pub mod length;
+pub mod patterns;
