@@ -13,8 +13,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::policy::rules::banned::BannedWords;
+use crate::policy::rules::classes::{ClassRequirements, LengthComplexity};
 use crate::policy::rules::patterns::PatternOptions;
-use crate::policy::{Policy, DEFAULT_MAX_LENGTH, DEFAULT_MIN_LENGTH, DEFAULT_MIN_SCORE};
+use crate::policy::Policy;
 
 /// A configuration problem, printed as one line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +101,29 @@ pub struct PolicySection {
     pub dates: Option<bool>,
     pub check_account_name: Option<bool>,
     pub allow_prehashed: Option<bool>,
+    pub preset: Option<Preset>,
+    /// Length-based complexity: classes needed below `complexity_until_length`
+    /// characters (0 turns it off).
+    pub complexity_classes: Option<usize>,
+    pub complexity_until_length: Option<usize>,
+    /// Minimum counts per character class (`[policy.require]`).
+    pub require: Option<ClassRequirements>,
+    pub max_repeat: Option<usize>,
+    pub check_old_password: Option<bool>,
+    pub old_password_max_distance: Option<usize>,
+}
+
+/// Starting points for a policy; keys in the file override them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum Preset {
+    /// pwgate's built-in policy.
+    #[default]
+    #[serde(rename = "default")]
+    Default,
+    /// NIST SP 800-63B-4 for single-factor passwords: 15+ characters, no
+    /// composition rules, blocklist of expected values.
+    #[serde(rename = "nist-800-63b")]
+    Nist80063b,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -465,20 +489,47 @@ impl Config {
         let retry_after = Duration::from_secs(file.upstream.retry_after_secs.unwrap_or(30));
 
         let p = file.policy;
+        // The preset gives the defaults; keys written in the file win.
+        let base = match p.preset.unwrap_or_default() {
+            Preset::Default => Policy::default(),
+            Preset::Nist80063b => Policy::nist_800_63b(),
+        };
+        let complexity = match (p.complexity_classes, p.complexity_until_length) {
+            (None, None) => base.complexity,
+            (Some(0), _) => None,
+            (classes, until) => {
+                let b = base.complexity.unwrap_or(crate::policy::DEFAULT_COMPLEXITY);
+                Some(LengthComplexity {
+                    classes: classes.unwrap_or(b.classes),
+                    until_length: until.unwrap_or(b.until_length),
+                })
+            }
+        };
+        let old_password_max_distance = match p.check_old_password {
+            Some(false) => None,
+            _ => p
+                .old_password_max_distance
+                .or(base.old_password_max_distance)
+                .or(Some(crate::policy::DEFAULT_OLD_PASSWORD_DISTANCE)),
+        };
         let mut policy = Policy {
-            min_length: p.min_length.unwrap_or(DEFAULT_MIN_LENGTH),
-            max_length: p.max_length.unwrap_or(DEFAULT_MAX_LENGTH),
-            builtin_banned_words: p.builtin_banned_words.unwrap_or(true),
+            min_length: p.min_length.unwrap_or(base.min_length),
+            max_length: p.max_length.unwrap_or(base.max_length),
+            builtin_banned_words: p.builtin_banned_words.unwrap_or(base.builtin_banned_words),
             banned_words: BannedWords::default(),
-            min_score: p.min_score.unwrap_or(DEFAULT_MIN_SCORE),
+            min_score: p.min_score.unwrap_or(base.min_score),
             patterns: PatternOptions {
-                keyboard_walks: p.keyboard_walks.unwrap_or(true),
-                sequences: p.sequences.unwrap_or(true),
-                repetitions: p.repetitions.unwrap_or(true),
-                dates: p.dates.unwrap_or(true),
-                ..PatternOptions::default()
+                keyboard_walks: p.keyboard_walks.unwrap_or(base.patterns.keyboard_walks),
+                sequences: p.sequences.unwrap_or(base.patterns.sequences),
+                repetitions: p.repetitions.unwrap_or(base.patterns.repetitions),
+                dates: p.dates.unwrap_or(base.patterns.dates),
+                ..base.patterns
             },
-            check_account_name: p.check_account_name.unwrap_or(true),
+            check_account_name: p.check_account_name.unwrap_or(base.check_account_name),
+            complexity,
+            required_classes: p.require.clone().unwrap_or(base.required_classes),
+            max_repeat: p.max_repeat.unwrap_or(base.max_repeat),
+            old_password_max_distance,
         };
         if policy.min_length == 0 {
             return Err(at(
@@ -708,6 +759,37 @@ mod tests {
             err.message.starts_with("log.level: invalid log level"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn nist_preset_and_class_settings() {
+        let c =
+            load_str("[upstream]\nurls = [\"ldap://h\"]\n[policy]\npreset = \"nist-800-63b\"\n")
+                .unwrap();
+        assert_eq!(c.policy.min_length, 15);
+        assert_eq!(c.policy.complexity, None);
+        let c = load_str(
+            "[upstream]\nurls = [\"ldap://h\"]\n[policy]\npreset = \"nist-800-63b\"\nmin_length = 16\n\
+             complexity_classes = 4\nmax_repeat = 3\ncheck_old_password = false\n[policy.require]\ndigit = 2\n",
+        )
+        .unwrap();
+        assert_eq!(c.policy.min_length, 16);
+        assert_eq!(
+            c.policy.complexity,
+            Some(LengthComplexity {
+                classes: 4,
+                until_length: 15
+            })
+        );
+        assert_eq!(c.policy.required_classes.digit, 2);
+        assert_eq!(c.policy.max_repeat, 3);
+        assert_eq!(c.policy.old_password_max_distance, None);
+        let err = load_str("[upstream]\nurls = [\"ldap://h\"]\n[policy]\npreset = \"strict\"\n")
+            .unwrap_err();
+        assert_eq!(err.line, Some(4), "{err}");
+        let err = load_str("[upstream]\nurls = [\"ldap://h\"]\n[policy.require]\ndigits = 1\n")
+            .unwrap_err();
+        assert_eq!(err.line, Some(4), "{err}");
     }
 
     #[test]

@@ -58,7 +58,7 @@ fn refusal_names_every_failed_rule() {
     let slapd = Slapd::start();
     let gate = Pwgate::start(&slapd.ldap_url());
     let alice = user_dn("alice");
-    let out = passwd_starttls(&gate.ldap_url(), &alice, "Alice-Passw0rd", "alice1", &[]);
+    let out = passwd_starttls(&gate.ldap_url(), &alice, "Alice-Passw0rd", "Alice-1", &[]);
     assert_ldap_error(
         &out,
         19,
@@ -444,4 +444,27 @@ mod ldap3_client {
         assert_eq!(bind.rc, 0, "the new password binds through pwgate");
         let _ = again.unbind().await;
     }
+}
+
+#[test]
+fn a_change_too_close_to_the_old_password_is_refused() {
+    let slapd = Slapd::start();
+    let gate = Pwgate::start(&slapd.ldap_url());
+    let alice = user_dn("alice");
+    let url = gate.ldap_url();
+    assert_ok(
+        "first change",
+        &passwd_starttls(&url, &alice, "Alice-Passw0rd", "Zq8#unique-Str9", &[]),
+    );
+    // Only the digits differ (a bumped counter): refused, the DC untouched.
+    let out = passwd_starttls(&url, &alice, "Zq8#unique-Str9", "Zq8#unique-Str7", &[]);
+    assert_ldap_error(&out, 19, "[similar_to_old]");
+    // The old password reversed: refused.
+    let out = passwd_starttls(&url, &alice, "Zq8#unique-Str9", "9rtS-euqinu#8qZ", &[]);
+    assert_ldap_error(&out, 19, "is the old password reversed [similar_to_old]");
+    // Something else entirely: accepted.
+    assert_ok(
+        "unrelated change",
+        &passwd_starttls(&url, &alice, "Zq8#unique-Str9", STRONG, &[]),
+    );
 }

@@ -14,6 +14,7 @@ use std::fmt;
 
 use crate::secret::Password;
 use rules::banned::BannedWords;
+use rules::classes::{ClassProblem, ClassRequirements, LengthComplexity};
 use rules::patterns::PatternOptions;
 
 /// What kind of password operation this is, as the directory sees it.
@@ -57,6 +58,14 @@ pub enum Rule {
     Sequence,
     Repetition,
     Date,
+    /// Too few character classes for a password this short.
+    Complexity,
+    /// A required count of a character class is not met.
+    CharacterClasses,
+    /// The same character repeated too often in a row.
+    MaxRepeat,
+    /// Too close to the old password (changes only).
+    SimilarToOld,
     /// A `userPassword` value that is already hashed cannot be checked.
     PreHashed,
 }
@@ -72,6 +81,10 @@ impl Rule {
             Rule::Sequence => "sequence",
             Rule::Repetition => "repetition",
             Rule::Date => "date",
+            Rule::Complexity => "complexity",
+            Rule::CharacterClasses => "character_classes",
+            Rule::MaxRepeat => "max_repeat",
+            Rule::SimilarToOld => "similar_to_old",
             Rule::PreHashed => "prehashed",
         }
     }
@@ -138,6 +151,12 @@ impl Verdict {
 pub const DEFAULT_MIN_LENGTH: usize = 12;
 pub const DEFAULT_MAX_LENGTH: usize = 256;
 pub const DEFAULT_MIN_SCORE: usize = 5;
+/// Under 15 characters, 3 of the 4 classes; from 15 on, none (passphrases).
+pub const DEFAULT_COMPLEXITY: LengthComplexity = LengthComplexity {
+    classes: 3,
+    until_length: 15,
+};
+pub const DEFAULT_OLD_PASSWORD_DISTANCE: usize = 2;
 
 /// A compiled policy, ready to evaluate changes.
 #[derive(Debug, Clone)]
@@ -155,6 +174,15 @@ pub struct Policy {
     pub patterns: PatternOptions,
     /// Refuse passwords containing the account's names.
     pub check_account_name: bool,
+    /// Length-based complexity (None: off).
+    pub complexity: Option<LengthComplexity>,
+    /// Required counts per character class.
+    pub required_classes: ClassRequirements,
+    /// Longest run of one character allowed (0: no limit).
+    pub max_repeat: usize,
+    /// Refuse a new password this close (edit distance, after case folding)
+    /// to the old one, when the change carries it (None: off).
+    pub old_password_max_distance: Option<usize>,
 }
 
 impl Default for Policy {
@@ -168,11 +196,26 @@ impl Default for Policy {
             min_score: DEFAULT_MIN_SCORE,
             patterns: PatternOptions::default(),
             check_account_name: true,
+            complexity: Some(DEFAULT_COMPLEXITY),
+            required_classes: ClassRequirements::default(),
+            max_repeat: 0,
+            old_password_max_distance: Some(DEFAULT_OLD_PASSWORD_DISTANCE),
         }
     }
 }
 
 impl Policy {
+    /// NIST SP 800-63B-4 for single-factor passwords: at least 15
+    /// characters, 64 or more allowed, no composition rules, refused when
+    /// expected (banned words, patterns, account names, the old password).
+    pub fn nist_800_63b() -> Policy {
+        Policy {
+            min_length: 15,
+            complexity: None,
+            ..Policy::default()
+        }
+    }
+
     /// Runs every rule and reports every failure, in a fixed order.
     pub fn evaluate(&self, change: &PasswordChange<'_>) -> Verdict {
         let password = change.new_password;
@@ -183,6 +226,33 @@ impl Policy {
         let too_long = rules::length::normalized_len(password) > self.max_length;
         violations.extend(length);
         if !too_long {
+            let text = password.expose();
+            let class_violation = |p: ClassProblem| {
+                let rule = match p {
+                    ClassProblem::MissingClass { .. } => Rule::CharacterClasses,
+                    ClassProblem::TooFewClasses { .. } => Rule::Complexity,
+                    ClassProblem::RepeatedCharacter { .. } => Rule::MaxRepeat,
+                };
+                Violation::new(rule, p.message())
+            };
+            if let Some(rule) = self.complexity {
+                violations.extend(
+                    rules::classes::check_length_complexity(text, rule).map(class_violation),
+                );
+            }
+            violations.extend(
+                rules::classes::check_requirements(text, &self.required_classes)
+                    .into_iter()
+                    .map(class_violation),
+            );
+            violations
+                .extend(rules::classes::check_max_run(text, self.max_repeat).map(class_violation));
+            if let (Some(max), Some(old)) = (self.old_password_max_distance, change.old_password) {
+                violations.extend(
+                    rules::similarity::compare(text, old.expose(), max)
+                        .map(|s| Violation::new(Rule::SimilarToOld, s.message())),
+                );
+            }
             let mut lists: Vec<&BannedWords> = vec![&self.banned_words];
             if self.builtin_banned_words {
                 lists.push(BannedWords::builtin());
@@ -227,7 +297,7 @@ mod tests {
 
     #[test]
     fn default_policy_names_every_failed_rule() {
-        let v = evaluate("alice1", &["alice"]);
+        let v = evaluate("Alice-1", &["alice"]);
         assert_eq!(v.rule_ids(), "length,account_name");
         assert_eq!(
             v.explanation().unwrap(),

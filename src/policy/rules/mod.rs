@@ -5,5 +5,7 @@
 
 pub mod account_name;
 pub mod banned;
+pub mod classes;
 pub mod length;
 pub mod patterns;
+pub mod similarity;
