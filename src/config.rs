@@ -700,6 +700,103 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The effective settings in plain words, one per line, for
+    /// `pwgate config check`. Contains no secret.
+    pub fn describe(&self) -> String {
+        let on_off = |b: bool| if b { "on" } else { "off" };
+        let addr = |a: Option<SocketAddr>| a.map_or_else(|| "-".to_owned(), |a| a.to_string());
+        let p = &self.policy;
+        let urls: Vec<String> = self.upstream.urls.iter().map(|u| u.to_string()).collect();
+        let mut lines = vec![
+            format!(
+                "listen ldap: {} (StartTLS {})",
+                addr(self.listen_ldap),
+                on_off(self.tls.is_some())
+            ),
+            format!("listen ldaps: {}", addr(self.listen_ldaps)),
+            format!(
+                "upstream: {} ({:?}, StartTLS {}, CA {})",
+                urls.join(", "),
+                self.upstream.flavor,
+                on_off(self.upstream.starttls),
+                self.upstream
+                    .ca
+                    .as_ref()
+                    .map_or("-".to_owned(), |c| c.display().to_string())
+            ),
+            format!("mode: {:?}", self.mode),
+            format!(
+                "cleartext password changes: {}",
+                if self.allow_cleartext_password_changes {
+                    "allowed"
+                } else {
+                    "refused (13)"
+                }
+            ),
+            "policy:".to_owned(),
+            format!("  [length] {} to {} characters", p.min_length, p.max_length),
+        ];
+        lines.push(match p.complexity {
+            Some(c) => format!(
+                "  [complexity] {} of 4 classes under {} characters",
+                c.classes, c.until_length
+            ),
+            None => "  [complexity] off".to_owned(),
+        });
+        let r = &p.required_classes;
+        lines.push(format!(
+            "  [character_classes] at least: lower {}, upper {}, digit {}, symbol {}, other {}",
+            r.lower, r.upper, r.digit, r.symbol, r.other
+        ));
+        lines.push(match p.max_repeat {
+            0 => "  [max_repeat] off".to_owned(),
+            n => format!("  [max_repeat] at most {n} of one character in a row"),
+        });
+        lines.push(format!(
+            "  [banned_word] built-in list {}, {} configured terms; refused under {} points",
+            on_off(p.builtin_banned_words),
+            p.banned_words.len(),
+            p.min_score
+        ));
+        let pt = &p.patterns;
+        lines.push(format!(
+            "  [keyboard_walk] {}, [sequence] {}, [repetition] {}, [date] {}",
+            on_off(pt.keyboard_walks),
+            on_off(pt.sequences),
+            on_off(pt.repetitions),
+            on_off(pt.dates)
+        ));
+        lines.push(format!("  [account_name] {}", on_off(p.check_account_name)));
+        lines.push(match p.old_password_max_distance {
+            Some(d) => format!("  [similar_to_old] on, within {d} edits"),
+            None => "  [similar_to_old] off".to_owned(),
+        });
+        lines.push(format!(
+            "  [prehashed] {}",
+            if self.allow_prehashed {
+                "allowed"
+            } else {
+                "refused"
+            }
+        ));
+        let l = &self.limits;
+        lines.push(format!(
+            "limits: message {} bytes, {} connections, {} outstanding per connection, idle {}, message {} s, write {} s, TLS handshake {} s",
+            l.max_message_bytes,
+            l.max_connections,
+            l.max_outstanding_per_connection,
+            l.idle_timeout.map_or("never".to_owned(), |d| format!("{} s", d.as_secs())),
+            l.message_timeout.as_secs(),
+            l.write_timeout.as_secs(),
+            l.tls_handshake_timeout.as_secs()
+        ));
+        let mut out = lines.join("\n");
+        out.push('\n');
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,6 +28,7 @@
 //!   LDAPS or StartTLS, CA-verified) with failover over several URLs.
 //! - [`audit`] writes one event per decision and per directory answer.
 //! - [`config`] reads and validates the TOML file and command-line flags.
+//! - [`check`] runs `pwgate check`: lists of candidates through the policy.
 //! - [`secret`] holds passwords in memory that is wiped and never printed.
 //! - [`logging`] sets up log output with a filter that keeps third-party
 //!   decoders from ever logging message contents.
@@ -36,6 +37,7 @@
 
 pub mod audit;
 pub mod ber;
+pub mod check;
 pub mod config;
 pub mod fuzzing;
 pub mod hardening;

@@ -1,7 +1,6 @@
 //! The `pwgate` command: parse arguments, load the configuration, and call
 //! into the library. Configuration and usage errors exit with status 2.
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -10,10 +9,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use pwgate::config::{Config, Flavor, LogFormat, Mode, Overrides};
-use pwgate::policy::{ChangeKind, PasswordChange};
 use pwgate::proxy::listener::Server;
 use pwgate::proxy::{Gate, GateCell};
-use pwgate::secret::Password;
 
 #[derive(Parser)]
 #[command(
@@ -30,10 +27,24 @@ struct Cli {
 enum Command {
     /// Run the proxy in front of a directory.
     Serve(ServeArgs),
-    /// Check one password against the policy, offline. The password is read
-    /// from standard input (first line) and never echoed. Exit status 0 when
-    /// accepted, 1 when refused, 2 on a usage or configuration error.
+    /// Check candidate passwords against the policy, offline: one per line
+    /// on standard input (empty lines skipped), never echoed. Prints a
+    /// verdict per line and a summary. Exit status 0 when all are accepted,
+    /// 1 when any is refused, 2 on a usage or configuration error.
     Check(CheckArgs),
+    /// Work with configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate a configuration file as `serve` would (certificates and
+    /// word lists included) and print the effective settings and policy.
+    Check {
+        /// The TOML configuration file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -96,6 +107,13 @@ struct CheckArgs {
     /// Further names of the account (uid, sAMAccountName...). Repeatable.
     #[arg(long, value_name = "NAME")]
     name: Vec<String>,
+    /// The account, as a DN (its RDN values count) or a plain name.
+    /// Repeatable.
+    #[arg(long, value_name = "DN-OR-NAME")]
+    user: Vec<String>,
+    /// One JSON object per line, and a JSON summary.
+    #[arg(long)]
+    json: bool,
 }
 
 fn main() -> ExitCode {
@@ -105,6 +123,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(args, core_dumps),
         Command::Check(args) => check(args),
+        Command::Config(ConfigCommand::Check { file }) => config_check(&file),
     }
 }
 
@@ -170,37 +189,41 @@ fn serve(args: ServeArgs, core_dumps: Result<(), String>) -> ExitCode {
 /// connection limit only change with a restart.
 fn reload_on_hangup(cell: Arc<GateCell>, path: Option<PathBuf>, overrides: Overrides) {
     #[cfg(unix)]
-    tokio::spawn(async move {
+    {
         use tokio::signal::unix::{signal, SignalKind};
+        // Registered before the server says it is ready: a SIGHUP from then
+        // on reloads instead of killing the process (the default action).
         let Ok(mut hangup) = signal(SignalKind::hangup()) else {
             tracing::warn!("cannot watch SIGHUP: reload by signal is off");
             return;
         };
-        while hangup.recv().await.is_some() {
-            let loaded = Config::load(path.as_deref(), &overrides)
-                .map_err(|e| e.to_string())
-                .and_then(|c| Gate::new(c).map_err(|e| e.to_string()));
-            match loaded {
-                Ok(gate) => {
-                    let old = cell.load();
-                    let (o, n) = (&old.config, &gate.config);
-                    if (o.listen_ldap, o.listen_ldaps, o.limits.max_connections)
-                        != (n.listen_ldap, n.listen_ldaps, n.limits.max_connections)
-                    {
-                        tracing::warn!(
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                let loaded = Config::load(path.as_deref(), &overrides)
+                    .map_err(|e| e.to_string())
+                    .and_then(|c| Gate::new(c).map_err(|e| e.to_string()));
+                match loaded {
+                    Ok(gate) => {
+                        let old = cell.load();
+                        let (o, n) = (&old.config, &gate.config);
+                        if (o.listen_ldap, o.listen_ldaps, o.limits.max_connections)
+                            != (n.listen_ldap, n.listen_ldaps, n.limits.max_connections)
+                        {
+                            tracing::warn!(
                             "listen addresses and limits.max_connections change only on restart"
                         );
+                        }
+                        cell.store(gate);
+                        tracing::info!("configuration reloaded");
                     }
-                    cell.store(gate);
-                    tracing::info!("configuration reloaded");
+                    Err(e) => tracing::error!(
+                        error = %e,
+                        "configuration reload refused; the running configuration stays"
+                    ),
                 }
-                Err(e) => tracing::error!(
-                    error = %e,
-                    "configuration reload refused; the running configuration stays"
-                ),
             }
-        }
-    });
+        });
+    }
     #[cfg(not(unix))]
     let _ = (cell, path, overrides);
 }
@@ -238,37 +261,46 @@ fn check(args: CheckArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
-    let mut input = zeroize::Zeroizing::new(Vec::new());
-    if let Err(e) = std::io::stdin().take(64 * 1024).read_to_end(&mut input) {
-        return usage_error(format!("cannot read the password from standard input: {e}"));
-    }
-    let Some(line) = input.split(|b| *b == b'\n').next() else {
-        return usage_error("no password on standard input");
-    };
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let Some(password) = Password::from_utf8(line) else {
-        return usage_error("the password on standard input is not valid UTF-8");
-    };
     let mut names: Vec<String> = args
         .account
         .as_deref()
         .map(pwgate::proxy::intercept::first_rdn_values)
         .unwrap_or_default();
     names.extend(args.name);
-    let verdict = config.policy.evaluate(&PasswordChange {
-        kind: ChangeKind::Reset,
-        new_password: &password,
-        old_password: None,
-        account_names: &names,
-    });
-    match verdict.explanation() {
-        None => {
-            println!("accepted");
-            ExitCode::SUCCESS
-        }
-        Some(text) => {
-            println!("refused: {text}");
-            ExitCode::from(1)
+    for user in args.user {
+        if user.contains('=') {
+            names.extend(pwgate::proxy::intercept::first_rdn_values(&user));
+        } else {
+            names.push(user);
         }
     }
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let summary = pwgate::check::run(
+        &config.policy,
+        &names,
+        &mut stdin.lock(),
+        &mut stdout.lock(),
+        args.json,
+    );
+    match summary {
+        Err(e) => usage_error(format!("cannot read standard input: {e}")),
+        Ok(s) if s.checked == 0 => usage_error("no password on standard input"),
+        Ok(s) if s.refused > 0 => ExitCode::from(1),
+        Ok(_) => ExitCode::SUCCESS,
+    }
+}
+
+fn config_check(file: &std::path::Path) -> ExitCode {
+    let config = match Config::load(Some(file), &Overrides::default()) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    let description = config.describe();
+    if let Err(e) = Gate::new(config) {
+        return usage_error(format!("{}: {e}", file.display()));
+    }
+    println!("{}: valid", file.display());
+    print!("{description}");
+    ExitCode::SUCCESS
 }

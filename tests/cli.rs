@@ -483,17 +483,23 @@ fn config_listen_address_error_names_file_and_line() {
 // ---------------------------------------------------------------------------
 // pwgate check
 
+/// The first line of `pwgate check` output: the verdict on line 1.
+fn verdict(out: &str) -> &str {
+    out.lines().next().unwrap_or("")
+}
+
 #[test]
 fn check_refuses_a_common_password() {
     let out = check(&[], "Summer2025!!", 1);
     assert!(out.contains("banned_word"), "{out}");
-    assert!(out.starts_with("refused"), "{out}");
+    assert!(verdict(&out).starts_with("line 1: refused"), "{out}");
+    assert!(out.contains("checked 1: 0 accepted, 1 refused"), "{out}");
 }
 
 #[test]
 fn check_accepts_a_strong_password() {
     let out = check(&[], "tangerine-Otter-42-lamp", 0);
-    assert_eq!(out.trim(), "accepted");
+    assert_eq!(verdict(&out), "line 1: accepted");
 }
 
 #[test]
@@ -512,22 +518,46 @@ fn check_uses_the_account_name() {
     assert!(out.contains("account_name"), "{out}");
     // Without the account the same password is fine.
     let out = check(&[], "alice-in-the-long-garden-7", 0);
-    assert_eq!(out.trim(), "accepted");
+    assert_eq!(verdict(&out), "line 1: accepted");
     // --name adds names.
     let out = check(&["--name", "zebulon"], "zebulon-in-the-long-garden-7", 1);
     assert!(out.contains("account_name"), "{out}");
 }
 
 #[test]
-fn check_reads_only_the_first_line_and_strips_crlf() {
+fn check_reads_one_password_per_line_and_strips_crlf() {
     let args = ["check"];
     let out = run(&args, Some(b"tangerine-Otter-42-lamp\r\nSummer2025!!\n"));
-    assert_exit(&args, &out, 0);
-    assert_eq!(stdout(&out).trim(), "accepted");
+    assert_exit(&args, &out, 1);
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "line 1: accepted", "{text}");
+    assert!(
+        lines[1].starts_with("line 2: refused [banned_word]"),
+        "{text}"
+    );
+    assert_eq!(lines[2], "checked 2: 1 accepted, 1 refused (banned_word 1)");
     // Without a final newline too.
     let out = run(&args, Some(b"Summer2025!!"));
     assert_exit(&args, &out, 1);
     assert!(stdout(&out).contains("banned_word"));
+}
+
+#[test]
+fn check_json_output() {
+    let args = ["check", "--json"];
+    let out = run(&args, Some(b"Summer2025!!\ntangerine-Otter-42-lamp\n"));
+    assert_exit(&args, &out, 1);
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("{\"line\":1,\"verdict\":\"refused\",\"rules\":[\"banned_word\"]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("{\"line\":2,\"verdict\":\"accepted\",\"rules\":[],\"message\":\"\"}"),
+        "{text}"
+    );
+    assert!(text.trim_end().ends_with("{\"summary\":{\"checked\":2,\"accepted\":1,\"refused\":1,\"rules\":{\"banned_word\":1}}}"), "{text}");
 }
 
 #[test]
@@ -543,11 +573,16 @@ fn check_with_empty_stdin_does_not_accept() {
 }
 
 #[test]
-fn check_refuses_non_utf8_input_with_exit_2() {
+fn check_refuses_non_utf8_input_without_echoing_it() {
     // `run` also asserts that pwgate exits in time and does not panic.
     let out = run(&["check"], Some(b"caf\xe9-latin1-password-99\n"));
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("UTF-8"), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("line 1: refused [unreadable] not valid UTF-8"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!stdout(&out).contains("latin1-password"));
 }
 
 #[test]
@@ -558,7 +593,7 @@ fn check_config_min_length() {
     assert_eq!(strong15.chars().count(), 15);
     // Accepted by the built-in policy...
     let out = check(&[], strong15, 0);
-    assert_eq!(out.trim(), "accepted");
+    assert_eq!(verdict(&out), "line 1: accepted");
     // ...refused with min_length = 20.
     let out = check(&["--config", path_str(&file)], strong15, 1);
     assert!(
@@ -575,7 +610,11 @@ fn check_config_banned_words() {
     // `tangerine` + decoration: 1 point for the word, the rest is decoration
     // (digits and symbols at the end), below the threshold of 5.
     let out = check(&[], "Tangerine2024!!", 0);
-    assert_eq!(out.trim(), "accepted", "without the configured word");
+    assert_eq!(
+        verdict(&out),
+        "line 1: accepted",
+        "without the configured word"
+    );
     let out = check(&cfg, "Tangerine2024!!", 1);
     assert!(out.contains("banned_word"), "{out}");
     // Leetspeak of the configured word is caught too.
@@ -583,7 +622,7 @@ fn check_config_banned_words() {
     assert!(out.contains("banned_word"), "{out}");
     // A long passphrase that merely contains the word scores enough points.
     let out = check(&cfg, "tangerine-Otter-42-lamp", 0);
-    assert_eq!(out.trim(), "accepted");
+    assert_eq!(verdict(&out), "line 1: accepted");
 }
 
 #[test]
@@ -591,7 +630,7 @@ fn check_config_builtin_list_can_be_disabled() {
     let configs = Configs::new();
     let file = configs.write("nobuiltin.toml", "[policy]\nbuiltin_banned_words = false\n");
     let out = check(&["--config", path_str(&file)], "Summer2025!!", 0);
-    assert_eq!(out.trim(), "accepted");
+    assert_eq!(verdict(&out), "line 1: accepted");
 }
 
 /// Semantic errors keep their line when the table header carries a comment
@@ -618,4 +657,29 @@ fn config_semantic_error_line_with_comment_or_dotted_key() {
             "min_length",
         ),
     ]);
+}
+
+#[test]
+fn config_check_prints_the_effective_policy_or_the_error() {
+    let configs = Configs::new();
+    let good = configs.write(
+        "good.toml",
+        "[upstream]\nurls = [\"ldap://127.0.0.1:1\"]\n[policy]\npreset = \"nist-800-63b\"\nbanned_words = [\"contoso\"]\n",
+    );
+    let args = ["config", "check", path_str(&good)];
+    let out = run(&args, None);
+    assert_exit(&args, &out, 0);
+    let text = stdout(&out);
+    assert!(
+        text.starts_with(&format!("{}: valid", good.display())),
+        "{text}"
+    );
+    assert!(text.contains("[length] 15 to 256 characters"), "{text}");
+    assert!(text.contains("[complexity] off"), "{text}");
+    let bad = configs.write(
+        "bad.toml",
+        "[upstream]\nurls = [\"ldap://127.0.0.1:1\"]\n[policy]\nmin_lenght = 3\n",
+    );
+    let line = usage_error(&["config", "check", path_str(&bad)]);
+    assert!(line.contains(&format!("{}:4: ", bad.display())), "{line}");
 }

@@ -16,13 +16,13 @@ mod common;
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use common::process::PwgateProcess;
 use common::pwgate::Pwgate;
 use common::raw::{
     abandon, addr_of, assert_notice_then_eof, by_msgid, bystander, connect, extended_request, int,
@@ -32,9 +32,6 @@ use common::raw::{
     UNAVAILABLE,
 };
 use common::slapd::{self, Slapd};
-use common::tools::{terminate, two_free_ports};
-
-const PWGATE: &str = env!("CARGO_BIN_EXE_pwgate");
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -615,107 +612,6 @@ fn sasl_bind_that_may_negotiate_a_layer_is_refused() {
 // ---------------------------------------------------------------------------
 // A directory that dies mid-operation (the real binary)
 
-const START_TIMEOUT: Duration = Duration::from_secs(15);
-const STOP_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The pwgate binary as a child process with its stderr in a log file;
-/// stopped (SIGTERM, bounded wait, SIGKILL) on drop.
-struct PwgateProcess {
-    child: Child,
-    ldap_port: u16,
-    log_path: PathBuf,
-}
-
-impl PwgateProcess {
-    /// `pwgate serve --listen 127.0.0.1:<free port> <args>`; with
-    /// `core_soft_limit_raised`, started with the soft core limit raised to
-    /// the hard one.
-    fn start(args: &[&str], core_soft_limit_raised: bool, dir: &Path) -> PwgateProcess {
-        for attempt in 1..=5 {
-            let (ldap_port, _) = two_free_ports();
-            let log_path = dir.join(format!("pwgate-{attempt}.log"));
-            let log = fs::File::create(&log_path).expect("create the log file");
-            let mut cmd = if core_soft_limit_raised {
-                let mut sh = Command::new("sh");
-                sh.args([
-                    "-c",
-                    "ulimit -S -c \"$(ulimit -H -c)\" && exec \"$@\"",
-                    "sh",
-                    PWGATE,
-                ]);
-                sh
-            } else {
-                Command::new(PWGATE)
-            };
-            cmd.arg("serve")
-                .args(["--listen", &format!("127.0.0.1:{ldap_port}")])
-                .args(args)
-                .env_remove("RUST_LOG")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log);
-            let child = cmd.spawn().unwrap_or_else(|e| panic!("run {PWGATE}: {e}"));
-            let mut process = PwgateProcess {
-                child,
-                ldap_port,
-                log_path,
-            };
-            match process.wait_ready() {
-                Ok(()) => return process,
-                Err(why) => {
-                    process.stop();
-                    let log = process.log();
-                    if log.contains("in use") && attempt < 5 {
-                        continue;
-                    }
-                    panic!("pwgate did not start ({why}); its log:\n{log}");
-                }
-            }
-        }
-        unreachable!("the last attempt returns or panics")
-    }
-
-    fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait for pwgate") {
-                return Err(format!("pwgate exited: {status}"));
-            }
-            if Instant::now() >= deadline {
-                return Err(format!("not ready within {START_TIMEOUT:?}"));
-            }
-            if self.log().contains("pwgate ready")
-                && TcpStream::connect_timeout(&self.addr(), Duration::from_millis(500)).is_ok()
-            {
-                return Ok(());
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn addr(&self) -> SocketAddr {
-        SocketAddr::from((Ipv4Addr::LOCALHOST, self.ldap_port))
-    }
-
-    fn log(&self) -> String {
-        String::from_utf8_lossy(&fs::read(&self.log_path).unwrap_or_default()).into_owned()
-    }
-
-    /// SIGTERM, a bounded wait, then SIGKILL; `true` if it stopped on SIGTERM.
-    fn stop(&mut self) -> bool {
-        terminate(&mut self.child, STOP_TIMEOUT).is_some()
-    }
-}
-
-impl Drop for PwgateProcess {
-    fn drop(&mut self) {
-        self.stop();
-        if thread::panicking() {
-            eprintln!("--- pwgate log:\n{}\n---", self.log());
-        }
-    }
-}
-
 /// A fake directory: accepts connections one at a time until one of them
 /// brings a complete LDAP message, then closes that socket without
 /// answering and returns the message. Connections that end before a whole
@@ -803,7 +699,6 @@ fn directory_dying_mid_password_change_closes_the_client_and_audits_unknown() {
             "--log-level",
             "trace",
         ],
-        false,
         dir.path(),
     );
 
@@ -818,8 +713,8 @@ fn directory_dying_mid_password_change_closes_the_client_and_audits_unknown() {
     let received = fake_thread.join().expect("fake directory thread");
     assert_eq!(received, request, "the directory got the request unchanged");
 
-    assert!(pwgate.stop(), "pwgate did not stop on SIGTERM");
-    let log = pwgate.log();
+    assert!(pwgate.stop().is_some(), "pwgate did not stop on SIGTERM");
+    let log = pwgate.log_text();
     let decisions = lines_with(
         &log,
         &[
@@ -985,12 +880,11 @@ fn process_forbids_core_dumps() {
         .prefix("pwgate-limits-")
         .tempdir()
         .expect("temp dir");
-    let pwgate = PwgateProcess::start(
+    let pwgate = PwgateProcess::start_with_core_soft_limit_raised(
         &["--upstream", &format!("ldap://127.0.0.1:{}", closed_port())],
-        true,
         dir.path(),
     );
-    let pid = pwgate.child.id();
+    let pid = pwgate.pid();
     let limits = fs::read_to_string(format!("/proc/{pid}/limits"))
         .unwrap_or_else(|e| panic!("/proc/{pid}/limits: {e}"));
     let (soft, hard) = core_limits(&limits);

@@ -12,26 +12,18 @@
 
 mod common;
 
-use std::fs;
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
+use common::process::{PwgateProcess, PWGATE, STOP_TIMEOUT};
 use common::slapd::{
-    ldap_tool, test_certs, user_dn, user_password, Slapd, ADMIN_DN, ADMIN_PW, HELPDESK_DN,
-    HELPDESK_PW, PEOPLE_DN,
+    ldap_tool, user_dn, user_password, Slapd, ADMIN_DN, ADMIN_PW, HELPDESK_DN, HELPDESK_PW,
+    PEOPLE_DN,
 };
 use common::tools::{
     assert_ldap_error, assert_ok, base64, hex, modify_starttls, passwd_starttls, run_bounded,
-    stdout, terminate, two_free_ports, unicode_pwd, utf16le,
+    stdout, unicode_pwd, utf16le,
 };
-
-const PWGATE: &str = env!("CARGO_BIN_EXE_pwgate");
-const START_TIMEOUT: Duration = Duration::from_secs(15);
-const STOP_TIMEOUT: Duration = Duration::from_secs(15);
-const START_ATTEMPTS: u32 = 5;
 
 // Passwords of the scenario. The weak ones are refused by pwgate's built-in
 // policy (banned words), the strong ones accepted (`pwgate check` agrees: see
@@ -149,134 +141,6 @@ fn scenario_passwords_are_classified_as_expected() {
 }
 
 // ---------------------------------------------------------------------------
-// The pwgate child process
-
-/// pwgate running as a child; stopped (SIGTERM, then SIGKILL) on drop, so a
-/// failing test does not leave it behind.
-struct PwgateProcess {
-    child: Child,
-    ldap_port: u16,
-    log_path: PathBuf,
-}
-
-impl PwgateProcess {
-    fn start(upstream: &str, log_format: Option<&str>, dir: &Path) -> PwgateProcess {
-        let certs = test_certs();
-        for attempt in 1..=START_ATTEMPTS {
-            let (ldap_port, ldaps_port) = two_free_ports();
-            let log_path = dir.join(format!("pwgate-{attempt}.log"));
-            let log = fs::File::create(&log_path).expect("cannot create the log file");
-            let mut cmd = Command::new(PWGATE);
-            cmd.arg("serve")
-                .args(["--upstream", upstream])
-                .args(["--listen", &format!("127.0.0.1:{ldap_port}")])
-                .args(["--listen-ldaps", &format!("127.0.0.1:{ldaps_port}")])
-                .arg("--certificate")
-                .arg(&certs.server_cert)
-                .arg("--private-key")
-                .arg(&certs.server_key)
-                .args(["--log-level", "trace"]);
-            if let Some(format) = log_format {
-                cmd.args(["--log-format", format]);
-            }
-            let child = cmd
-                .env_remove("RUST_LOG")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot run {PWGATE}: {e}"));
-            let mut process = PwgateProcess {
-                child,
-                ldap_port,
-                log_path,
-            };
-            match process.wait_ready() {
-                Ok(()) => return process,
-                Err(why) => {
-                    process.stop();
-                    let log = process.log_text();
-                    let in_use = log.contains("in use") || log.contains("os error 98");
-                    if in_use && attempt < START_ATTEMPTS {
-                        continue;
-                    }
-                    panic!("pwgate did not start ({why}); its log:\n{log}");
-                }
-            }
-        }
-        unreachable!("the last attempt returns or panics")
-    }
-
-    /// Until pwgate logs that it is ready and its LDAP port accepts connections.
-    fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + START_TIMEOUT;
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.ldap_port));
-        loop {
-            if let Some(status) = self.child.try_wait().expect("cannot wait for pwgate") {
-                return Err(format!("pwgate exited: {status}"));
-            }
-            if Instant::now() >= deadline {
-                return Err(format!("not ready within {} s", START_TIMEOUT.as_secs()));
-            }
-            if self.log_text().contains("pwgate ready")
-                && TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
-            {
-                return Ok(());
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn ldap_url(&self) -> String {
-        format!("ldap://127.0.0.1:{}", self.ldap_port)
-    }
-
-    fn log_bytes(&self) -> Vec<u8> {
-        fs::read(&self.log_path).unwrap_or_default()
-    }
-
-    fn log_text(&self) -> String {
-        String::from_utf8_lossy(&self.log_bytes()).into_owned()
-    }
-
-    /// SIGTERM, a bounded wait, then SIGKILL. Idempotent. Returns the exit
-    /// status if pwgate stopped on SIGTERM.
-    fn stop(&mut self) -> Option<ExitStatus> {
-        terminate(&mut self.child, STOP_TIMEOUT)
-    }
-}
-
-impl Drop for PwgateProcess {
-    fn drop(&mut self) {
-        self.stop();
-        if thread::panicking() {
-            eprintln!(
-                "--- pwgate log {}, pwgate's own events (last 40):\n{}\n---",
-                self.log_path.display(),
-                own_events(&self.log_text(), 40)
-            );
-        }
-    }
-}
-
-/// The last `n` events of pwgate itself (not of the TLS library), each cut
-/// to 400 bytes, for failure messages.
-fn own_events(log: &str, n: usize) -> String {
-    let lines: Vec<String> = log
-        .lines()
-        .filter(|l| l.contains("pwgate"))
-        .map(|l| {
-            let mut end = l.len().min(400);
-            while !l.is_char_boundary(end) {
-                end -= 1;
-            }
-            l[..end].to_owned()
-        })
-        .collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-// ---------------------------------------------------------------------------
 // The scenario
 
 fn whoami(url: &str, dn: &str, pw: &str) -> Output {
@@ -382,7 +246,12 @@ fn no_secrets_in_log(log_format: Option<&str>) {
         .prefix("pwgate-log-")
         .tempdir()
         .expect("cannot create a temp dir");
-    let mut pwgate = PwgateProcess::start(&slapd.ldap_url(), log_format, dir.path());
+    let upstream = slapd.ldap_url();
+    let mut args = vec!["--upstream", &upstream, "--log-level", "trace"];
+    if let Some(format) = log_format {
+        args.extend(["--log-format", format]);
+    }
+    let mut pwgate = PwgateProcess::start(&args, dir.path());
     let passwords = password_operations(&pwgate.ldap_url());
     let status = pwgate.stop();
     assert!(

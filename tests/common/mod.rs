@@ -1,4 +1,5 @@
 #![allow(dead_code)]
+pub mod process;
 pub mod pwgate;
 pub mod raw;
 pub mod slapd;
