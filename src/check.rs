@@ -74,10 +74,11 @@ fn report(out: &mut impl Write, line: usize, verdict: &LineVerdict, json: bool) 
 
 /// Checks every non-empty line of `input` and writes a verdict per line and
 /// a summary to `out`. `names` are the account names for the account-name
-/// rule.
+/// rule, `organisation` the organisation's names.
 pub fn run(
     policy: &Policy,
     names: &[String],
+    organisation: &[String],
     input: &mut impl BufRead,
     out: &mut impl Write,
     json: bool,
@@ -115,6 +116,7 @@ pub fn run(
                     new_password: &password,
                     old_password: None,
                     account_names: names,
+                    organisation_names: organisation,
                 })),
             }
         };
@@ -179,6 +181,7 @@ mod tests {
         let summary = run(
             &Policy::default(),
             &["alice".to_owned()],
+            &[],
             &mut input.as_bytes(),
             &mut out,
             json,
@@ -240,6 +243,7 @@ mod tests {
         let mut out = Vec::new();
         let summary = run(
             &Policy::default(),
+            &[],
             &[],
             &mut input.as_slice(),
             &mut out,

@@ -100,6 +100,7 @@ pub struct PolicySection {
     pub repetitions: Option<bool>,
     pub dates: Option<bool>,
     pub check_account_name: Option<bool>,
+    pub check_organisation_name: Option<bool>,
     pub allow_prehashed: Option<bool>,
     pub preset: Option<Preset>,
     /// Length-based complexity: classes needed below `complexity_until_length`
@@ -109,6 +110,8 @@ pub struct PolicySection {
     /// Minimum counts per character class (`[policy.require]`).
     pub require: Option<ClassRequirements>,
     pub max_repeat: Option<usize>,
+    /// Replacement texts for rule messages, by rule id (`[policy.messages]`).
+    pub messages: Option<std::collections::BTreeMap<String, String>>,
     pub check_old_password: Option<bool>,
     pub old_password_max_distance: Option<usize>,
 }
@@ -526,11 +529,41 @@ impl Config {
                 ..base.patterns
             },
             check_account_name: p.check_account_name.unwrap_or(base.check_account_name),
+            check_organisation_name: p
+                .check_organisation_name
+                .unwrap_or(base.check_organisation_name),
             complexity,
             required_classes: p.require.clone().unwrap_or(base.required_classes),
             max_repeat: p.max_repeat.unwrap_or(base.max_repeat),
             old_password_max_distance,
+            breached: None,
+            breached_fail_open: false,
+            messages: Default::default(),
         };
+        for (id, text) in p.messages.iter().flatten() {
+            let known = crate::policy::Rule::ALL.iter().any(|r| r.id() == id);
+            let problem = if !known {
+                let ids: Vec<&str> = crate::policy::Rule::ALL.iter().map(|r| r.id()).collect();
+                Some(format!(
+                    "unknown rule id `{id}` (one of: {})",
+                    ids.join(", ")
+                ))
+            } else if text.trim().is_empty() || text.len() > 300 || text.contains('\n') {
+                Some(format!(
+                    "message for `{id}` must be one line of 1 to 300 bytes"
+                ))
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(ConfigError {
+                    file: path.map(Path::to_owned),
+                    line: line_of(source, "policy", "messages"),
+                    message: format!("policy.messages: {problem}"),
+                });
+            }
+            policy.messages.insert(id.clone(), text.clone());
+        }
         if policy.min_length == 0 {
             return Err(at(
                 "policy",
@@ -768,6 +801,10 @@ impl Config {
             on_off(pt.dates)
         ));
         lines.push(format!("  [account_name] {}", on_off(p.check_account_name)));
+        lines.push(format!(
+            "  [organisation_name] {}",
+            on_off(p.check_organisation_name)
+        ));
         lines.push(match p.old_password_max_distance {
             Some(d) => format!("  [similar_to_old] on, within {d} edits"),
             None => "  [similar_to_old] off".to_owned(),
@@ -887,6 +924,31 @@ mod tests {
         let err = load_str("[upstream]\nurls = [\"ldap://h\"]\n[policy.require]\ndigits = 1\n")
             .unwrap_err();
         assert_eq!(err.line, Some(4), "{err}");
+    }
+
+    #[test]
+    fn rule_messages_can_be_replaced_by_rule_id() {
+        let c = load_str(
+            "[upstream]\nurls = [\"ldap://h\"]\n[policy.messages]\nlength = \"Use 12 or more characters: a sentence works well.\"\n",
+        )
+        .unwrap();
+        let pw = crate::secret::Password::new("Short-1x".into());
+        let v = c.policy.evaluate(&crate::policy::PasswordChange {
+            kind: crate::policy::ChangeKind::Reset,
+            new_password: &pw,
+            old_password: None,
+            account_names: &[],
+            organisation_names: &[],
+        });
+        assert_eq!(
+            v.explanation().unwrap(),
+            "password rejected by policy: Use 12 or more characters: a sentence works well. [length]"
+        );
+        let err =
+            load_str("[upstream]\nurls = [\"ldap://h\"]\n[policy.messages]\nlenght = \"x\"\n")
+                .unwrap_err();
+        assert!(err.message.contains("unknown rule id `lenght`"), "{err}");
+        assert_eq!(err.line, Some(3), "{err}");
     }
 
     #[test]

@@ -267,9 +267,15 @@ fn check(args: CheckArgs) -> ExitCode {
         .map(pwgate::proxy::intercept::first_rdn_values)
         .unwrap_or_default();
     names.extend(args.name);
+    let mut organisation: Vec<String> = args
+        .account
+        .as_deref()
+        .map(pwgate::proxy::intercept::organisation_names)
+        .unwrap_or_default();
     for user in args.user {
         if user.contains('=') {
             names.extend(pwgate::proxy::intercept::first_rdn_values(&user));
+            organisation.extend(pwgate::proxy::intercept::organisation_names(&user));
         } else {
             names.push(user);
         }
@@ -279,6 +285,7 @@ fn check(args: CheckArgs) -> ExitCode {
     let summary = pwgate::check::run(
         &config.policy,
         &names,
+        &organisation,
         &mut stdin.lock(),
         &mut stdout.lock(),
         args.json,

@@ -10,10 +10,13 @@
 pub mod normalize;
 pub mod rules;
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use crate::secret::Password;
 use rules::banned::BannedWords;
+use rules::breached::BreachedCorpus;
 use rules::classes::{ClassProblem, ClassRequirements, LengthComplexity};
 use rules::patterns::PatternOptions;
 
@@ -46,6 +49,8 @@ pub struct PasswordChange<'a> {
     pub old_password: Option<&'a Password>,
     /// Names of the target account (RDN value, uid, sAMAccountName...).
     pub account_names: &'a [String],
+    /// Names of the organisation (from the directory's base DN).
+    pub organisation_names: &'a [String],
 }
 
 /// The stable identifiers of the rules.
@@ -54,6 +59,7 @@ pub enum Rule {
     Length,
     BannedWord,
     AccountName,
+    OrganisationName,
     KeyboardWalk,
     Sequence,
     Repetition,
@@ -66,17 +72,38 @@ pub enum Rule {
     MaxRepeat,
     /// Too close to the old password (changes only).
     SimilarToOld,
+    /// Known from breaches (or the breached list could not answer).
+    Breached,
     /// A `userPassword` value that is already hashed cannot be checked.
     PreHashed,
 }
 
 impl Rule {
+    /// Every rule, in evaluation order.
+    pub const ALL: [Rule; 14] = [
+        Rule::Length,
+        Rule::Complexity,
+        Rule::CharacterClasses,
+        Rule::MaxRepeat,
+        Rule::SimilarToOld,
+        Rule::BannedWord,
+        Rule::KeyboardWalk,
+        Rule::Sequence,
+        Rule::Repetition,
+        Rule::Date,
+        Rule::AccountName,
+        Rule::OrganisationName,
+        Rule::Breached,
+        Rule::PreHashed,
+    ];
+
     /// The id used in messages, the audit trail and the configuration.
     pub fn id(self) -> &'static str {
         match self {
             Rule::Length => "length",
             Rule::BannedWord => "banned_word",
             Rule::AccountName => "account_name",
+            Rule::OrganisationName => "organisation_name",
             Rule::KeyboardWalk => "keyboard_walk",
             Rule::Sequence => "sequence",
             Rule::Repetition => "repetition",
@@ -85,6 +112,7 @@ impl Rule {
             Rule::CharacterClasses => "character_classes",
             Rule::MaxRepeat => "max_repeat",
             Rule::SimilarToOld => "similar_to_old",
+            Rule::Breached => "breached",
             Rule::PreHashed => "prehashed",
         }
     }
@@ -174,6 +202,8 @@ pub struct Policy {
     pub patterns: PatternOptions,
     /// Refuse passwords containing the account's names.
     pub check_account_name: bool,
+    /// Refuse passwords containing the organisation's name.
+    pub check_organisation_name: bool,
     /// Length-based complexity (None: off).
     pub complexity: Option<LengthComplexity>,
     /// Required counts per character class.
@@ -183,6 +213,12 @@ pub struct Policy {
     /// Refuse a new password this close (edit distance, after case folding)
     /// to the old one, when the change carries it (None: off).
     pub old_password_max_distance: Option<usize>,
+    /// The breached-password corpus, when one is configured.
+    pub breached: Option<Arc<dyn BreachedCorpus>>,
+    /// Let a change through when the corpus cannot answer (default: refuse).
+    pub breached_fail_open: bool,
+    /// Texts that replace the default message of a rule, by rule id.
+    pub messages: BTreeMap<String, String>,
 }
 
 impl Default for Policy {
@@ -196,10 +232,14 @@ impl Default for Policy {
             min_score: DEFAULT_MIN_SCORE,
             patterns: PatternOptions::default(),
             check_account_name: true,
+            check_organisation_name: true,
             complexity: Some(DEFAULT_COMPLEXITY),
             required_classes: ClassRequirements::default(),
             max_repeat: 0,
             old_password_max_distance: Some(DEFAULT_OLD_PASSWORD_DISTANCE),
+            breached: None,
+            breached_fail_open: false,
+            messages: BTreeMap::new(),
         }
     }
 }
@@ -266,6 +306,24 @@ impl Policy {
             if self.check_account_name {
                 violations.extend(rules::account_name::check(password, change.account_names));
             }
+            if self.check_organisation_name {
+                violations.extend(rules::account_name::check_organisation(
+                    password,
+                    change.organisation_names,
+                ));
+            }
+            if let Some(corpus) = &self.breached {
+                violations.extend(rules::breached::check(
+                    password,
+                    corpus.as_ref(),
+                    self.breached_fail_open,
+                ));
+            }
+        }
+        for v in &mut violations {
+            if let Some(text) = self.messages.get(v.rule.id()) {
+                v.message = text.clone();
+            }
         }
         if violations.is_empty() {
             Verdict::Accept
@@ -287,6 +345,7 @@ mod tests {
             new_password: &pw,
             old_password: None,
             account_names: &names,
+            organisation_names: &[],
         })
     }
 
@@ -344,6 +403,7 @@ mod tests {
                         new_password: &pw,
                         old_password: None,
                         account_names: &[],
+                        organisation_names: &[],
                     })
                     .is_accept()
             })

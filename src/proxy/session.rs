@@ -727,6 +727,10 @@ impl Session {
             .map(first_rdn_values)
             .unwrap_or_default();
         names.extend(operation.request_names.iter().cloned());
+        let organisation: Vec<String> = target_dn
+            .as_deref()
+            .map(intercept::organisation_names)
+            .unwrap_or_default();
         let checks_names = config.policy.check_account_name;
         if checks_names && names.is_empty() {
             audit::decision(&record, Decision::Refused, "unknown_target");
@@ -747,6 +751,7 @@ impl Session {
                     new_password: password,
                     old_password: operation.old_password.as_ref(),
                     account_names: &names,
+                    organisation_names: &organisation,
                 }),
                 NewPassword::PreHashed if !config.allow_prehashed => {
                     Verdict::Reject(vec![Violation::new(

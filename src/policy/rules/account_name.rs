@@ -24,16 +24,34 @@ pub fn name_tokens(value: &str) -> Vec<String> {
     tokens
 }
 
+/// Whether a normalized form of the password contains one of `tokens`.
+fn contains_any(password: &Password, tokens: &[String]) -> bool {
+    !tokens.is_empty()
+        && password_forms(password.expose())
+            .iter()
+            .any(|form| tokens.iter().any(|t| form.contains(t.as_str())))
+}
+
 pub fn check(password: &Password, names: &[String]) -> Option<Violation> {
     let tokens: Vec<String> = names.iter().flat_map(|n| name_tokens(n)).collect();
-    if tokens.is_empty() {
-        return None;
-    }
-    let forms = password_forms(password.expose());
-    let found = forms
+    contains_any(password, &tokens)
+        .then(|| Violation::new(Rule::AccountName, "contains the account name".to_owned()))
+}
+
+/// Organisation names (from the directory's base DN) match from 4
+/// characters on.
+pub fn check_organisation(password: &Password, names: &[String]) -> Option<Violation> {
+    let tokens: Vec<String> = names
         .iter()
-        .any(|form| tokens.iter().any(|t| form.contains(t.as_str())));
-    found.then(|| Violation::new(Rule::AccountName, "contains the account name".to_owned()))
+        .flat_map(|n| name_tokens(n))
+        .filter(|t| t.chars().count() >= 4)
+        .collect();
+    contains_any(password, &tokens).then(|| {
+        Violation::new(
+            Rule::OrganisationName,
+            "contains the organisation's name".to_owned(),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -43,6 +61,13 @@ mod tests {
     fn refused(password: &str, names: &[&str]) -> bool {
         let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
         check(&Password::new(password.to_owned()), &names).is_some()
+    }
+
+    #[test]
+    fn organisation_names_are_found_like_account_names() {
+        let org = vec!["Contoso".to_owned()];
+        assert!(check_organisation(&Password::new("we-love-C0nt0so-here".into()), &org).is_some());
+        assert!(check_organisation(&Password::new("nothing-to-see-here".into()), &org).is_none());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod account_name;
 pub mod banned;
+pub mod breached;
 pub mod classes;
 pub mod length;
 pub mod patterns;
