@@ -35,6 +35,9 @@ pub struct BannedWords {
     terms: HashSet<String>,
     /// Every term of FUZZY_MIN_CHARS or more with one character deleted.
     deletes: HashSet<String>,
+    /// The first MIN_TERM_CHARS characters of every term: a position whose
+    /// next characters are not among them starts no term (most positions).
+    prefixes: HashSet<String>,
     longest: usize,
 }
 
@@ -79,6 +82,8 @@ impl BannedWords {
                 }
                 if chars >= MIN_TERM_CHARS {
                     self.longest = self.longest.max(chars);
+                    let prefix: String = form.chars().take(MIN_TERM_CHARS).collect();
+                    self.prefixes.insert(prefix);
                     self.terms.insert(form);
                 }
             }
@@ -113,6 +118,15 @@ impl BannedWords {
         for i in 0..chars.len() {
             let start = chars[i].0;
             let longest = self.longest.min(chars.len() - i);
+            if longest < MIN_TERM_CHARS {
+                break;
+            }
+            let prefix_end = chars
+                .get(i + MIN_TERM_CHARS)
+                .map_or(form.len(), |(b, _)| *b);
+            if !self.prefixes.contains(&form[start..prefix_end]) {
+                continue;
+            }
             for n in MIN_TERM_CHARS..=longest {
                 let end = chars.get(i + n).map_or(form.len(), |(b, _)| *b);
                 if self.terms.contains(&form[start..end]) {
