@@ -45,6 +45,8 @@ pub struct ChangeRecord {
     pub kind: ChangeKind,
     pub attribute: PasswordAttribute,
     pub msgid: i32,
+    /// The policy scope that decided (`default` for the global policy).
+    pub scope: String,
 }
 
 /// Records pwgate's decision. `rules` are rule ids (or a reason id such as
@@ -59,6 +61,7 @@ pub fn decision(record: &ChangeRecord, decision: Decision, rules: &str) {
         kind = record.kind.as_str(),
         attribute = record.attribute.as_str(),
         msgid = record.msgid,
+        scope = %record.scope,
         verdict = decision.as_str(),
         rules = rules,
         "password {} {}",

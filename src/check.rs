@@ -117,6 +117,7 @@ pub fn run(
                     old_password: None,
                     account_names: names,
                     organisation_names: organisation,
+                    actor_is_target: false,
                 })),
             }
         };

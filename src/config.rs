@@ -85,7 +85,7 @@ pub struct UpstreamSection {
     pub retry_after_secs: Option<u64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicySection {
     pub mode: Option<Mode>,
@@ -114,6 +114,14 @@ pub struct PolicySection {
     pub messages: Option<std::collections::BTreeMap<String, String>>,
     pub check_old_password: Option<bool>,
     pub old_password_max_distance: Option<usize>,
+    /// Refuse a reset (no old password) of the actor's own password.
+    pub refuse_self_reset: Option<bool>,
+    /// `[[policy.scope]]`: stricter or different policies by DN suffix.
+    pub scope: Option<Vec<PolicySection>>,
+    /// A scope's name (scopes only).
+    pub name: Option<String>,
+    /// The DN suffixes a scope applies to (scopes only).
+    pub dn_suffix: Option<Vec<String>>,
 }
 
 /// Starting points for a policy; keys in the file override them.
@@ -313,6 +321,8 @@ pub struct Config {
     pub upstream: UpstreamConfig,
     pub mode: Mode,
     pub policy: Policy,
+    /// Policies for accounts under given DNs; the longest suffix wins.
+    pub scopes: Vec<Scope>,
     pub allow_prehashed: bool,
     pub limits: Limits,
     pub log_format: LogFormat,
@@ -345,6 +355,151 @@ fn syntax_error(source: &str, path: &Path, err: toml::de::Error) -> ConfigError 
         line,
         message: err.message().trim().replace('\n', " "),
     }
+}
+
+/// Applies the keys of a `[policy]` (or `[[policy.scope]]`) section to
+/// `base`. `err(key, message)` builds the error for a key of this section.
+fn build_policy(
+    p: &PolicySection,
+    base: Policy,
+    err: &dyn Fn(&str, String) -> ConfigError,
+    from_file_path: &dyn Fn(PathBuf) -> PathBuf,
+) -> Result<Policy, ConfigError> {
+    let complexity = match (p.complexity_classes, p.complexity_until_length) {
+        (None, None) => base.complexity,
+        (Some(0), _) => None,
+        (classes, until) => {
+            let b = base.complexity.unwrap_or(crate::policy::DEFAULT_COMPLEXITY);
+            Some(LengthComplexity {
+                classes: classes.unwrap_or(b.classes),
+                until_length: until.unwrap_or(b.until_length),
+            })
+        }
+    };
+    let old_password_max_distance = match p.check_old_password {
+        Some(false) => None,
+        _ => p
+            .old_password_max_distance
+            .or(base.old_password_max_distance)
+            .or(Some(crate::policy::DEFAULT_OLD_PASSWORD_DISTANCE)),
+    };
+    let mut policy = Policy {
+        min_length: p.min_length.unwrap_or(base.min_length),
+        max_length: p.max_length.unwrap_or(base.max_length),
+        builtin_banned_words: p.builtin_banned_words.unwrap_or(base.builtin_banned_words),
+        banned_words: BannedWords::default(),
+        min_score: p.min_score.unwrap_or(base.min_score),
+        patterns: PatternOptions {
+            keyboard_walks: p.keyboard_walks.unwrap_or(base.patterns.keyboard_walks),
+            sequences: p.sequences.unwrap_or(base.patterns.sequences),
+            repetitions: p.repetitions.unwrap_or(base.patterns.repetitions),
+            dates: p.dates.unwrap_or(base.patterns.dates),
+            ..base.patterns
+        },
+        check_account_name: p.check_account_name.unwrap_or(base.check_account_name),
+        check_organisation_name: p
+            .check_organisation_name
+            .unwrap_or(base.check_organisation_name),
+        complexity,
+        required_classes: p.require.clone().unwrap_or(base.required_classes),
+        max_repeat: p.max_repeat.unwrap_or(base.max_repeat),
+        old_password_max_distance,
+        refuse_self_reset: p.refuse_self_reset.unwrap_or(base.refuse_self_reset),
+        breached: base.breached.clone(),
+        breached_fail_open: base.breached_fail_open,
+        messages: base.messages.clone(),
+    };
+    for (id, text) in p.messages.iter().flatten() {
+        let known = crate::policy::Rule::ALL.iter().any(|r| r.id() == id);
+        let problem = if !known {
+            let ids: Vec<&str> = crate::policy::Rule::ALL.iter().map(|r| r.id()).collect();
+            Some(format!(
+                "unknown rule id `{id}` (one of: {})",
+                ids.join(", ")
+            ))
+        } else if text.trim().is_empty() || text.len() > 300 || text.contains('\n') {
+            Some(format!(
+                "message for `{id}` must be one line of 1 to 300 bytes"
+            ))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(err("messages", problem));
+        }
+        policy.messages.insert(id.clone(), text.clone());
+    }
+    if policy.min_length == 0 {
+        return Err(err("min_length", "must be at least 1".into()));
+    }
+    if p.max_length.is_none() && policy.min_length > policy.max_length {
+        return Err(err(
+            "min_length",
+            format!("must be at most max_length ({})", policy.max_length),
+        ));
+    }
+    if policy.max_length < policy.min_length || policy.max_length > 4096 {
+        return Err(err(
+            "max_length",
+            format!(
+                "must be between min_length ({}) and 4096",
+                policy.min_length
+            ),
+        ));
+    }
+    if let Some(words) = &p.banned_words {
+        policy.banned_words.extend(words.iter().map(String::as_str));
+    }
+    if let Some(list) = p.banned_words_file.clone().map(from_file_path) {
+        let text = std::fs::read_to_string(&list).map_err(|e| {
+            err(
+                "banned_words_file",
+                format!("cannot read {}: {e}", list.display()),
+            )
+        })?;
+        policy.banned_words.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#')),
+        );
+    }
+
+    Ok(policy)
+}
+
+/// The line of the `i`th `[[policy.scope]]` header, for error messages.
+fn scope_line(source: &str, i: usize) -> Option<usize> {
+    source
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            l.trim_start()
+                .trim_start_matches("[[")
+                .trim_end()
+                .starts_with("policy.scope")
+                && l.trim_start().starts_with("[[")
+        })
+        .nth(i)
+        .map(|(n, _)| n + 1)
+}
+
+/// A DN in a comparable form: lower case, no spaces around `,` and `=`.
+pub fn normalize_dn(dn: &str) -> String {
+    dn.split(',')
+        .map(|rdn| rdn.split('=').map(str::trim).collect::<Vec<_>>().join("="))
+        .collect::<Vec<_>>()
+        .join(",")
+        .to_lowercase()
+}
+
+/// A stricter (or different) policy for the accounts under some DNs.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub name: String,
+    /// Normalized DN suffixes (see [`normalize_dn`]).
+    pub dn_suffixes: Vec<String>,
+    pub mode: Mode,
+    pub policy: Policy,
 }
 
 impl FileConfig {
@@ -491,125 +646,77 @@ impl Config {
         let connect_timeout = Duration::from_secs(file.upstream.connect_timeout_secs.unwrap_or(5));
         let retry_after = Duration::from_secs(file.upstream.retry_after_secs.unwrap_or(30));
 
-        let p = file.policy;
-        // The preset gives the defaults; keys written in the file win.
-        let base = match p.preset.unwrap_or_default() {
+        let mut p = file.policy;
+        if p.name.is_some() || p.dn_suffix.is_some() {
+            return Err(at(
+                "policy",
+                if p.name.is_some() {
+                    "name"
+                } else {
+                    "dn_suffix"
+                },
+                true,
+                "only a [[policy.scope]] has a name and dn_suffix".into(),
+            ));
+        }
+        let scope_sections = p.scope.take().unwrap_or_default();
+        let global_base = match p.preset.unwrap_or_default() {
             Preset::Default => Policy::default(),
             Preset::Nist80063b => Policy::nist_800_63b(),
         };
-        let complexity = match (p.complexity_classes, p.complexity_until_length) {
-            (None, None) => base.complexity,
-            (Some(0), _) => None,
-            (classes, until) => {
-                let b = base.complexity.unwrap_or(crate::policy::DEFAULT_COMPLEXITY);
-                Some(LengthComplexity {
-                    classes: classes.unwrap_or(b.classes),
-                    until_length: until.unwrap_or(b.until_length),
-                })
-            }
-        };
-        let old_password_max_distance = match p.check_old_password {
-            Some(false) => None,
-            _ => p
-                .old_password_max_distance
-                .or(base.old_password_max_distance)
-                .or(Some(crate::policy::DEFAULT_OLD_PASSWORD_DISTANCE)),
-        };
-        let mut policy = Policy {
-            min_length: p.min_length.unwrap_or(base.min_length),
-            max_length: p.max_length.unwrap_or(base.max_length),
-            builtin_banned_words: p.builtin_banned_words.unwrap_or(base.builtin_banned_words),
-            banned_words: BannedWords::default(),
-            min_score: p.min_score.unwrap_or(base.min_score),
-            patterns: PatternOptions {
-                keyboard_walks: p.keyboard_walks.unwrap_or(base.patterns.keyboard_walks),
-                sequences: p.sequences.unwrap_or(base.patterns.sequences),
-                repetitions: p.repetitions.unwrap_or(base.patterns.repetitions),
-                dates: p.dates.unwrap_or(base.patterns.dates),
-                ..base.patterns
-            },
-            check_account_name: p.check_account_name.unwrap_or(base.check_account_name),
-            check_organisation_name: p
-                .check_organisation_name
-                .unwrap_or(base.check_organisation_name),
-            complexity,
-            required_classes: p.require.clone().unwrap_or(base.required_classes),
-            max_repeat: p.max_repeat.unwrap_or(base.max_repeat),
-            old_password_max_distance,
-            breached: None,
-            breached_fail_open: false,
-            messages: Default::default(),
-        };
-        for (id, text) in p.messages.iter().flatten() {
-            let known = crate::policy::Rule::ALL.iter().any(|r| r.id() == id);
-            let problem = if !known {
-                let ids: Vec<&str> = crate::policy::Rule::ALL.iter().map(|r| r.id()).collect();
-                Some(format!(
-                    "unknown rule id `{id}` (one of: {})",
-                    ids.join(", ")
-                ))
-            } else if text.trim().is_empty() || text.len() > 300 || text.contains('\n') {
-                Some(format!(
-                    "message for `{id}` must be one line of 1 to 300 bytes"
-                ))
-            } else {
-                None
+        let policy_error = |key: &str, message: String| at("policy", key, true, message);
+        let policy = build_policy(&p, global_base, &policy_error, &from_file_path)?;
+        let mode = o.mode.or(p.mode).unwrap_or_default();
+        let mut scopes = Vec::new();
+        for (i, section) in scope_sections.into_iter().enumerate() {
+            let name = section.name.clone().unwrap_or_default();
+            let scope_error = |key: &str, message: String| ConfigError {
+                file: path.map(Path::to_owned),
+                line: scope_line(source, i),
+                message: format!("policy.scope \"{name}\": {key}: {message}"),
             };
-            if let Some(problem) = problem {
-                return Err(ConfigError {
-                    file: path.map(Path::to_owned),
-                    line: line_of(source, "policy", "messages"),
-                    message: format!("policy.messages: {problem}"),
-                });
+            if name.trim().is_empty() {
+                return Err(scope_error("name", "every scope needs a name".into()));
             }
-            policy.messages.insert(id.clone(), text.clone());
+            if section.scope.is_some() {
+                return Err(scope_error("scope", "scopes do not nest".into()));
+            }
+            let suffixes: Vec<String> = section
+                .dn_suffix
+                .clone()
+                .unwrap_or_default()
+                .iter()
+                .map(|d| normalize_dn(d))
+                .filter(|d| !d.is_empty())
+                .collect();
+            if suffixes.is_empty() {
+                return Err(scope_error(
+                    "dn_suffix",
+                    "give at least one DN suffix".into(),
+                ));
+            }
+            if scopes.iter().any(|s: &Scope| s.name == name) {
+                return Err(scope_error("name", "two scopes have this name".into()));
+            }
+            let base = match section.preset {
+                None => policy.clone(),
+                Some(Preset::Default) => Policy::default(),
+                Some(Preset::Nist80063b) => Policy::nist_800_63b(),
+            };
+            let mut scoped = build_policy(&section, base, &scope_error, &from_file_path)?;
+            if section.banned_words.is_some() || section.banned_words_file.is_some() {
+                // A scope adds its words to the ones it inherits.
+                let mut words = policy.banned_words.clone();
+                words.merge(&scoped.banned_words);
+                scoped.banned_words = words;
+            }
+            scopes.push(Scope {
+                name,
+                dn_suffixes: suffixes,
+                mode: section.mode.unwrap_or(mode),
+                policy: scoped,
+            });
         }
-        if policy.min_length == 0 {
-            return Err(at(
-                "policy",
-                "min_length",
-                true,
-                "must be at least 1".into(),
-            ));
-        }
-        if p.max_length.is_none() && policy.min_length > policy.max_length {
-            return Err(at(
-                "policy",
-                "min_length",
-                true,
-                format!("must be at most max_length ({})", policy.max_length),
-            ));
-        }
-        if policy.max_length < policy.min_length || policy.max_length > 4096 {
-            return Err(at(
-                "policy",
-                "max_length",
-                true,
-                format!(
-                    "must be between min_length ({}) and 4096",
-                    policy.min_length
-                ),
-            ));
-        }
-        if let Some(words) = &p.banned_words {
-            policy.banned_words.extend(words.iter().map(String::as_str));
-        }
-        if let Some(list) = p.banned_words_file.map(from_file_path) {
-            let text = std::fs::read_to_string(&list).map_err(|e| {
-                at(
-                    "policy",
-                    "banned_words_file",
-                    true,
-                    format!("cannot read {}: {e}", list.display()),
-                )
-            })?;
-            policy.banned_words.extend(
-                text.lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty() && !l.starts_with('#')),
-            );
-        }
-
         let max_message_bytes = file
             .limits
             .max_message_bytes
@@ -715,8 +822,9 @@ impl Config {
                 connect_timeout,
                 retry_after,
             },
-            mode: o.mode.or(p.mode).unwrap_or_default(),
+            mode,
             policy,
+            scopes,
             allow_prehashed: p.allow_prehashed.unwrap_or(false),
             limits: Limits {
                 max_message_bytes,
@@ -734,6 +842,30 @@ impl Config {
 }
 
 impl Config {
+    /// The policy, mode and scope name that apply to an account: the scope
+    /// whose DN suffix is the longest match of `target_dn`, else the global
+    /// policy (scope name `default`).
+    pub fn policy_for(&self, target_dn: Option<&str>) -> (&str, &Policy, Mode) {
+        let Some(dn) = target_dn.map(normalize_dn) else {
+            return ("default", &self.policy, self.mode);
+        };
+        let mut best: Option<(usize, &Scope)> = None;
+        for scope in &self.scopes {
+            for suffix in &scope.dn_suffixes {
+                let matches = dn == *suffix
+                    || (dn.ends_with(suffix.as_str())
+                        && dn.as_bytes().get(dn.len() - suffix.len() - 1) == Some(&b','));
+                if matches && best.is_none_or(|(len, _)| suffix.len() > len) {
+                    best = Some((suffix.len(), scope));
+                }
+            }
+        }
+        match best {
+            Some((_, scope)) => (&scope.name, &scope.policy, scope.mode),
+            None => ("default", &self.policy, self.mode),
+        }
+    }
+
     /// The effective settings in plain words, one per line, for
     /// `pwgate config check`. Contains no secret.
     pub fn describe(&self) -> String {
@@ -809,6 +941,7 @@ impl Config {
             Some(d) => format!("  [similar_to_old] on, within {d} edits"),
             None => "  [similar_to_old] off".to_owned(),
         });
+        lines.push(format!("  [self_reset] {}", on_off(p.refuse_self_reset)));
         lines.push(format!(
             "  [prehashed] {}",
             if self.allow_prehashed {
@@ -817,6 +950,25 @@ impl Config {
                 "refused"
             }
         ));
+        for scope in &self.scopes {
+            let p = &scope.policy;
+            lines.push(format!(
+                "scope {:?} (mode {:?}) for DNs under: {}",
+                scope.name,
+                scope.mode,
+                scope.dn_suffixes.join(" | ")
+            ));
+            lines.push(format!(
+                "  [length] {} to {}, [complexity] {}, [banned_word] {} configured terms, min score {}, [self_reset] {}",
+                p.min_length,
+                p.max_length,
+                p.complexity
+                    .map_or("off".to_owned(), |c| format!("{} classes under {}", c.classes, c.until_length)),
+                p.banned_words.len(),
+                p.min_score,
+                on_off(p.refuse_self_reset)
+            ));
+        }
         let l = &self.limits;
         lines.push(format!(
             "limits: message {} bytes, {} connections, {} outstanding per connection, idle {}, message {} s, write {} s, TLS handshake {} s",
@@ -939,6 +1091,7 @@ mod tests {
             old_password: None,
             account_names: &[],
             organisation_names: &[],
+            actor_is_target: false,
         });
         assert_eq!(
             v.explanation().unwrap(),
@@ -949,6 +1102,43 @@ mod tests {
                 .unwrap_err();
         assert!(err.message.contains("unknown rule id `lenght`"), "{err}");
         assert_eq!(err.line, Some(3), "{err}");
+    }
+
+    #[test]
+    fn the_longest_matching_scope_decides() {
+        let c = load_str(
+            "[upstream]\nurls = [\"ldap://h\"]\n[policy]\nmode = \"audit\"\n\
+             [[policy.scope]]\nname = \"staff\"\ndn_suffix = [\"ou=people,dc=example,dc=com\"]\nmin_length = 14\n\
+             [[policy.scope]]\nname = \"admins\"\ndn_suffix = [\"OU=Admins, OU=People, DC=example, DC=com\"]\nmin_length = 20\nmode = \"enforce\"\n",
+        )
+        .unwrap();
+        let pick = |dn: &str| {
+            let (name, policy, mode) = c.policy_for(Some(dn));
+            (name.to_owned(), policy.min_length, mode)
+        };
+        assert_eq!(
+            pick("uid=a,ou=people,dc=example,dc=com"),
+            ("staff".into(), 14, Mode::Audit)
+        );
+        assert_eq!(
+            pick("uid=b,ou=admins,ou=people,dc=example,dc=com"),
+            ("admins".into(), 20, Mode::Enforce)
+        );
+        assert_eq!(
+            pick("uid=c,ou=apeople,dc=example,dc=com"),
+            ("default".into(), 12, Mode::Audit)
+        );
+        assert_eq!(c.policy_for(None).0, "default");
+        let err = load_str("[upstream]\nurls = [\"ldap://h\"]\n[[policy.scope]]\nname = \"x\"\n")
+            .unwrap_err();
+        assert_eq!(err.line, Some(3), "{err}");
+        assert!(err.message.contains("dn_suffix"), "{err}");
+        let err = load_str("[upstream]\nurls = [\"ldap://h\"]\n[[policy.scope]]\nname = \"x\"\ndn_suffix = [\"dc=x\"]\nmin_length = 0\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("policy.scope \"x\": min_length: must be at least 1"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -272,6 +272,7 @@ fn check(args: CheckArgs) -> ExitCode {
         .as_deref()
         .map(pwgate::proxy::intercept::organisation_names)
         .unwrap_or_default();
+    let first_dn = args.user.iter().find(|u| u.contains('=')).cloned();
     for user in args.user {
         if user.contains('=') {
             names.extend(pwgate::proxy::intercept::first_rdn_values(&user));
@@ -280,10 +281,13 @@ fn check(args: CheckArgs) -> ExitCode {
             names.push(user);
         }
     }
+    // The scope of the first account given as a DN decides the policy.
+    let dn = args.account.clone().or_else(|| first_dn.clone());
+    let (_, policy, _) = config.policy_for(dn.as_deref());
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let summary = pwgate::check::run(
-        &config.policy,
+        policy,
         &names,
         &organisation,
         &mut stdin.lock(),

@@ -28,10 +28,14 @@ fn binds(slapd: &Slapd, dn: &str, password: &str) -> bool {
 
 /// `ldappasswd` to `url` (no StartTLS) bound as `dn` with `password`, setting
 /// its own password to `new` without giving the old one.
+/// `ldappasswd` without StartTLS: `dn` changes its own password, giving
+/// the old one.
 fn set_own_password(url: &str, dn: &str, password: &str, new: &str) -> Output {
     ldap_tool(
         "ldappasswd",
-        &["-x", "-H", url, "-D", dn, "-w", password, "-s", new],
+        &[
+            "-x", "-H", url, "-D", dn, "-w", password, "-a", password, "-s", new,
+        ],
     )
 }
 
@@ -466,5 +470,58 @@ fn a_change_too_close_to_the_old_password_is_refused() {
     assert_ok(
         "unrelated change",
         &passwd_starttls(&url, &alice, "Zq8#unique-Str9", STRONG, &[]),
+    );
+}
+
+#[test]
+fn resetting_your_own_password_without_the_old_one_is_refused() {
+    let slapd = Slapd::start();
+    let gate = Pwgate::start(&slapd.ldap_url());
+    let dn = user_dn("alice");
+    // ldappasswd without -a: a reset of the bound user's own password.
+    let reset = |url: &str| {
+        ldap_tool(
+            "ldappasswd",
+            &[
+                "-x",
+                "-ZZ",
+                "-H",
+                url,
+                "-D",
+                &dn,
+                "-w",
+                "Alice-Passw0rd",
+                "-s",
+                STRONG,
+            ],
+        )
+    };
+    assert_ldap_error(&reset(&gate.ldap_url()), 19, "[self_reset]");
+    assert!(binds(&slapd, &dn, "Alice-Passw0rd"));
+    // The rule can be turned off.
+    let lenient = Pwgate::start_with(&slapd.ldap_url(), "[policy]\nrefuse_self_reset = false\n");
+    assert_ok("self reset allowed by config", &reset(&lenient.ldap_url()));
+    assert!(binds(&slapd, &dn, STRONG));
+}
+
+#[test]
+fn a_scope_applies_a_stricter_policy_under_its_dn_suffix() {
+    let slapd = Slapd::start();
+    let gate = Pwgate::start_with(
+        &slapd.ldap_url(),
+        "[[policy.scope]]\nname = \"people\"\ndn_suffix = [\"OU=People, DC=example, DC=com\"]\nmin_length = 20\n",
+    );
+    let url = gate.ldap_url();
+    // Alice is under ou=people: 20 characters needed.
+    let out = passwd_starttls(&url, &user_dn("alice"), "Alice-Passw0rd", STRONG_2, &[]);
+    assert_ldap_error(&out, 19, "too short (20 characters minimum) [length]");
+    // An entry elsewhere gets the global policy (12).
+    let ldif = format!(
+        "dn: uid=erin,{}\nchangetype: add\nobjectClass: inetOrgPerson\nuid: erin\ncn: Erin\nsn: Erin\nuserPassword: {STRONG_2}\n",
+        slapd::BASE_DN
+    );
+    assert_ok(
+        "add outside the scope",
+        &modify_starttls(&url, slapd::ADMIN_DN, slapd::ADMIN_PW, &ldif),
     );
 }

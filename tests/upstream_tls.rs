@@ -36,6 +36,8 @@ fn strong_change_works(gate: &Pwgate, slapd: &Slapd) {
             &dn,
             "-w",
             "Bob-Passw0rd",
+            "-a",
+            "Bob-Passw0rd",
             "-s",
             "tangerine-Otter-42-lamp",
         ],

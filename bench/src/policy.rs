@@ -70,6 +70,7 @@ fn measure(policy: &Policy, corpus: &[Password], rounds: usize) -> (Histogram<u6
                 old_password: Some(&old),
                 account_names: &names,
                 organisation_names: &org,
+                actor_is_target: false,
             });
             let ns = started.elapsed().as_nanos() as u64;
             let _ = h.record(ns.max(1));

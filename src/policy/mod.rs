@@ -51,6 +51,8 @@ pub struct PasswordChange<'a> {
     pub account_names: &'a [String],
     /// Names of the organisation (from the directory's base DN).
     pub organisation_names: &'a [String],
+    /// The account that asks is the account whose password changes.
+    pub actor_is_target: bool,
 }
 
 /// The stable identifiers of the rules.
@@ -74,13 +76,16 @@ pub enum Rule {
     SimilarToOld,
     /// Known from breaches (or the breached list could not answer).
     Breached,
+    /// A reset of one's own password, without the old one.
+    SelfReset,
     /// A `userPassword` value that is already hashed cannot be checked.
     PreHashed,
 }
 
 impl Rule {
     /// Every rule, in evaluation order.
-    pub const ALL: [Rule; 14] = [
+    pub const ALL: [Rule; 15] = [
+        Rule::SelfReset,
         Rule::Length,
         Rule::Complexity,
         Rule::CharacterClasses,
@@ -113,6 +118,7 @@ impl Rule {
             Rule::MaxRepeat => "max_repeat",
             Rule::SimilarToOld => "similar_to_old",
             Rule::Breached => "breached",
+            Rule::SelfReset => "self_reset",
             Rule::PreHashed => "prehashed",
         }
     }
@@ -213,6 +219,9 @@ pub struct Policy {
     /// Refuse a new password this close (edit distance, after case folding)
     /// to the old one, when the change carries it (None: off).
     pub old_password_max_distance: Option<usize>,
+    /// Refuse a reset (a new password without the old one) of the actor's
+    /// own password: changing one's own password must prove the old one.
+    pub refuse_self_reset: bool,
     /// The breached-password corpus, when one is configured.
     pub breached: Option<Arc<dyn BreachedCorpus>>,
     /// Let a change through when the corpus cannot answer (default: refuse).
@@ -237,6 +246,7 @@ impl Default for Policy {
             required_classes: ClassRequirements::default(),
             max_repeat: 0,
             old_password_max_distance: Some(DEFAULT_OLD_PASSWORD_DISTANCE),
+            refuse_self_reset: true,
             breached: None,
             breached_fail_open: false,
             messages: BTreeMap::new(),
@@ -260,6 +270,13 @@ impl Policy {
     pub fn evaluate(&self, change: &PasswordChange<'_>) -> Verdict {
         let password = change.new_password;
         let mut violations = Vec::new();
+        if self.refuse_self_reset && change.kind == ChangeKind::Reset && change.actor_is_target {
+            violations.push(Violation::new(
+                Rule::SelfReset,
+                "sets your own password without the old one; change it giving the old password"
+                    .to_owned(),
+            ));
+        }
         let length = rules::length::check(password, self.min_length, self.max_length);
         // Word rules are quadratic in the length: skip them for an over-long
         // password, which is refused for its length anyway.
@@ -346,6 +363,7 @@ mod tests {
             old_password: None,
             account_names: &names,
             organisation_names: &[],
+            actor_is_target: false,
         })
     }
 
@@ -404,6 +422,7 @@ mod tests {
                         old_password: None,
                         account_names: &[],
                         organisation_names: &[],
+                        actor_is_target: false,
                     })
                     .is_accept()
             })

@@ -24,7 +24,7 @@ use tracing::{debug, info, warn};
 use zeroize::Zeroize;
 
 use crate::audit::{self, ChangeRecord, Decision};
-use crate::config::{Flavor, Mode};
+use crate::config::{normalize_dn, Flavor, Mode};
 use crate::policy::{PasswordChange, Rule, Verdict, Violation};
 use crate::proxy::frame::{self, op, FrameError, Peek};
 use crate::proxy::intercept::{
@@ -643,6 +643,7 @@ impl Session {
                         _ => intercept::PasswordAttribute::UserPassword,
                     },
                     msgid: u.msgid,
+                    scope: "default".to_owned(),
                 };
                 audit::decision(&record, Decision::Refused, "undecodable");
                 let text = format!("pwgate cannot check this password operation: {}", u.reason);
@@ -692,6 +693,11 @@ impl Session {
             (Target::AuthzId(user), None) => format!("u:{user}"),
             _ => "unknown".to_owned(),
         };
+        let (scope, policy, mode) = config.policy_for(target_dn.as_deref());
+        let actor_is_target = match (&bound, &target_dn) {
+            (Identity::Simple(actor), Some(target)) => normalize_dn(actor) == normalize_dn(target),
+            _ => false,
+        };
         let record = ChangeRecord {
             client: self.peer,
             actor: bound.describe(),
@@ -699,6 +705,7 @@ impl Session {
             kind: operation.kind,
             attribute: operation.attribute,
             msgid: operation.msgid,
+            scope: scope.to_owned(),
         };
         let refuse = |code: ResultCode, text: String, controls: Vec<Vec<u8>>| Action::Reply {
             bytes: reply::result_message(
@@ -731,7 +738,7 @@ impl Session {
             .as_deref()
             .map(intercept::organisation_names)
             .unwrap_or_default();
-        let checks_names = config.policy.check_account_name;
+        let checks_names = policy.check_account_name;
         if checks_names && names.is_empty() {
             audit::decision(&record, Decision::Refused, "unknown_target");
             return refuse(
@@ -746,12 +753,13 @@ impl Session {
         let mut violations: Vec<Violation> = Vec::new();
         for new in &operation.new_passwords {
             let found = match new {
-                NewPassword::Clear(password) => config.policy.evaluate(&PasswordChange {
+                NewPassword::Clear(password) => policy.evaluate(&PasswordChange {
                     kind: operation.kind,
                     new_password: password,
                     old_password: operation.old_password.as_ref(),
                     account_names: &names,
                     organisation_names: &organisation,
+                    actor_is_target,
                 }),
                 NewPassword::PreHashed if !config.allow_prehashed => {
                     Verdict::Reject(vec![Violation::new(
@@ -776,7 +784,7 @@ impl Session {
         } else {
             Verdict::Reject(violations)
         };
-        let enforce = config.mode == Mode::Enforce;
+        let enforce = mode == Mode::Enforce;
         let decision = match (&verdict, enforce) {
             (Verdict::Accept, _) => Decision::Accepted,
             (Verdict::Reject(_), true) => Decision::Refused,

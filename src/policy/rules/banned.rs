@@ -94,6 +94,14 @@ impl BannedWords {
         self.terms.len()
     }
 
+    /// Adds every term of `other`.
+    pub fn merge(&mut self, other: &BannedWords) {
+        self.terms.extend(other.terms.iter().cloned());
+        self.deletes.extend(other.deletes.iter().cloned());
+        self.prefixes.extend(other.prefixes.iter().cloned());
+        self.longest = self.longest.max(other.longest);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.terms.is_empty()
     }
