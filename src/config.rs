@@ -61,6 +61,15 @@ pub struct FileConfig {
     pub limits: LimitsSection,
     #[serde(default)]
     pub log: LogSection,
+    #[serde(default)]
+    pub metrics: MetricsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Address for `/metrics`, `/healthz` and `/readyz` (off when unset).
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -197,6 +206,7 @@ pub struct Overrides {
     pub allow_cleartext_password_changes: bool,
     pub log_format: Option<LogFormat>,
     pub log_level: Option<String>,
+    pub metrics_listen: Option<String>,
 }
 
 /// `ldap://host:port` or `ldaps://host:port` of a directory server.
@@ -327,6 +337,8 @@ pub struct Config {
     pub limits: Limits,
     pub log_format: LogFormat,
     pub log_level: Option<String>,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served (None: off).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// The line where `section.key` is written in the file, for errors about
@@ -742,6 +754,12 @@ impl Config {
             ));
         }
 
+        let metrics_listen = addr(
+            "metrics",
+            "listen",
+            o.metrics_listen.as_ref(),
+            file.metrics.listen,
+        )?;
         let log_level = o.log_level.clone().or(file.log.level);
         if let Some(level) = &log_level {
             if let Err(e) = tracing_subscriber::EnvFilter::try_new(level) {
@@ -837,6 +855,7 @@ impl Config {
             },
             log_format: o.log_format.or(file.log.format).unwrap_or_default(),
             log_level,
+            metrics_listen,
         })
     }
 }

@@ -27,6 +27,8 @@
 //! - [`proxy::upstream`] and [`proxy::tls`] connect to the directory (plain,
 //!   LDAPS or StartTLS, CA-verified) with failover over several URLs.
 //! - [`audit`] writes one event per decision and per directory answer.
+//! - [`metrics`] counts connections, forwarded requests, decisions and
+//!   upstream connects, and serves `/metrics`, `/healthz` and `/readyz`.
 //! - [`config`] reads and validates the TOML file and command-line flags.
 //! - [`check`] runs `pwgate check`: lists of candidates through the policy.
 //! - [`secret`] holds passwords in memory that is wiped and never printed.
@@ -42,6 +44,7 @@ pub mod config;
 pub mod fuzzing;
 pub mod hardening;
 pub mod logging;
+pub mod metrics;
 pub mod policy;
 pub mod proxy;
 pub mod secret;

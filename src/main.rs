@@ -94,6 +94,10 @@ struct ServeArgs {
     /// Overrides RUST_LOG and the config file.
     #[arg(long, value_name = "FILTER")]
     log_level: Option<String>,
+    /// Address for the Prometheus `/metrics`, `/healthz` and `/readyz`
+    /// endpoints (off by default; keep it on loopback or a management network).
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics_listen: Option<String>,
 }
 
 #[derive(Args)]
@@ -146,6 +150,7 @@ fn serve(args: ServeArgs, core_dumps: Result<(), String>) -> ExitCode {
         allow_cleartext_password_changes: args.allow_cleartext_password_changes,
         log_format: args.log_format,
         log_level: args.log_level,
+        metrics_listen: args.metrics_listen,
     };
     let config_path = args.config.clone();
     let config = match Config::load(config_path.as_deref(), &overrides) {
@@ -158,6 +163,7 @@ fn serve(args: ServeArgs, core_dumps: Result<(), String>) -> ExitCode {
     if let Err(e) = &core_dumps {
         tracing::warn!(error = %e, "could not forbid core dumps");
     }
+    let metrics_listen = config.metrics_listen;
     let gate = match Gate::new(config) {
         Ok(g) => g,
         Err(e) => return usage_error(e),
@@ -177,6 +183,15 @@ fn serve(args: ServeArgs, core_dumps: Result<(), String>) -> ExitCode {
             Ok(s) => s,
             Err(e) => return usage_error(e),
         };
+        if let Some(addr) = metrics_listen {
+            match pwgate::metrics::bind(addr).await {
+                Ok(listener) => {
+                    tracing::info!(listen = %addr, "serving /metrics, /healthz and /readyz");
+                    tokio::spawn(pwgate::metrics::serve(listener, server.gate_cell()));
+                }
+                Err(e) => return usage_error(e),
+            }
+        }
         reload_on_hangup(server.gate_cell(), config_path, overrides);
         server.run(shutdown_signal(), Duration::from_secs(10)).await;
         ExitCode::SUCCESS

@@ -129,7 +129,10 @@ fn parse_args() -> Result<Args, String> {
             std::process::exit(0);
         }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let num = |v: &str| v.parse::<f64>().map_err(|_| format!("{flag}: `{v}` is not a number"));
+        let num = |v: &str| {
+            v.parse::<f64>()
+                .map_err(|_| format!("{flag}: `{v}` is not a number"))
+        };
         match flag.as_str() {
             "--target" => {
                 target = Some(
@@ -149,9 +152,7 @@ fn parse_args() -> Result<Args, String> {
             "--label" => a.label = value,
             "--json" => a.json = Some(value),
             "--pid" => {
-                let (name, pid) = value
-                    .split_once('=')
-                    .ok_or("--pid takes NAME=PID")?;
+                let (name, pid) = value.split_once('=').ok_or("--pid takes NAME=PID")?;
                 let pid = pid.parse().map_err(|_| format!("--pid: bad PID `{pid}`"))?;
                 a.pids.push((name.to_owned(), pid));
             }
@@ -274,23 +275,31 @@ impl Conn {
     }
 
     fn next_id(&mut self) -> i32 {
-        self.msgid = if self.msgid == i32::MAX { 1 } else { self.msgid + 1 };
+        self.msgid = if self.msgid == i32::MAX {
+            1
+        } else {
+            self.msgid + 1
+        };
         self.msgid
     }
 
     /// Sends a request and reads up to the message that ends it, checking
     /// that every answer carries the request's message ID.
     async fn call(&mut self, request: &[u8], msgid: i32) -> Result<Answer, String> {
-        self.tcp.write_all(request).await.map_err(|e| e.to_string())?;
+        self.tcp
+            .write_all(request)
+            .await
+            .map_err(|e| e.to_string())?;
         let mut entries = 0;
         loop {
-            while let Some(len) =
-                frame::frame_len(&self.buf, 1 << 24).map_err(|e| e.to_string())?
-            {
+            while let Some(len) = frame::frame_len(&self.buf, 1 << 24).map_err(|e| e.to_string())? {
                 let message = self.buf.split_to(len);
                 let peek = frame::peek(&message).map_err(|e| e.to_string())?;
                 if peek.msgid != msgid {
-                    return Err(format!("answer for msgid {} while waiting for {msgid}", peek.msgid));
+                    return Err(format!(
+                        "answer for msgid {} while waiting for {msgid}",
+                        peek.msgid
+                    ));
                 }
                 if peek.op == 0x64 {
                     entries += 1;
@@ -299,7 +308,11 @@ impl Conn {
                     return Ok(Answer { code, entries });
                 }
             }
-            let n = self.tcp.read_buf(&mut self.buf).await.map_err(|e| e.to_string())?;
+            let n = self
+                .tcp
+                .read_buf(&mut self.buf)
+                .await
+                .map_err(|e| e.to_string())?;
             if n == 0 {
                 return Err("connection closed".into());
             }
@@ -376,7 +389,9 @@ async fn worker(shared: Arc<Shared>, k: usize) {
                 }
             }
             if !bound {
-                shared.error(format!("cannot bind as {pw_dn} with either benchmark password"));
+                shared.error(format!(
+                    "cannot bind as {pw_dn} with either benchmark password"
+                ));
                 conn = None;
             }
         }
@@ -403,21 +418,39 @@ async fn worker(shared: Arc<Shared>, k: usize) {
         };
         let started = Instant::now();
         let outcome = match op {
-            Op::ConnBind => async {
-                let mut c = Conn::open(args.target).await.map_err(|e| e.to_string())?;
-                let a = c.bind(&format!("uid=user{user},{PEOPLE}"), &format!("pass{user}")).await?;
-                let id = c.next_id();
-                c.tcp.write_all(&unbind_request(id)).await.map_err(|e| e.to_string())?;
-                Ok(a)
+            Op::ConnBind => {
+                async {
+                    let mut c = Conn::open(args.target).await.map_err(|e| e.to_string())?;
+                    let a = c
+                        .bind(&format!("uid=user{user},{PEOPLE}"), &format!("pass{user}"))
+                        .await?;
+                    let id = c.next_id();
+                    c.tcp
+                        .write_all(&unbind_request(id))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    Ok(a)
+                }
+                .await
             }
-            .await,
             _ => {
                 let Some(c) = conn.as_mut() else { break };
                 let id = c.next_id();
                 let request = match op {
-                    Op::Base => search_request(id, &format!("uid=user{user},{PEOPLE}"), 0, &present("objectClass")),
-                    Op::Sub => search_request(id, PEOPLE, 2, &equality("uid", &format!("user{user}"))),
-                    Op::Bind => bind_request(id, &format!("uid=user{user},{PEOPLE}"), &format!("pass{user}")),
+                    Op::Base => search_request(
+                        id,
+                        &format!("uid=user{user},{PEOPLE}"),
+                        0,
+                        &present("objectClass"),
+                    ),
+                    Op::Sub => {
+                        search_request(id, PEOPLE, 2, &equality("uid", &format!("user{user}")))
+                    }
+                    Op::Bind => bind_request(
+                        id,
+                        &format!("uid=user{user},{PEOPLE}"),
+                        &format!("pass{user}"),
+                    ),
                     Op::Passwd => {
                         let next = if current == PW_A { PW_B } else { PW_A };
                         password_modify(id, &pw_dn, current, next)
@@ -480,7 +513,11 @@ fn cpu_ticks(pid: &str) -> Option<u64> {
 fn machine_busy_ticks() -> Option<u64> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let cpu = stat.lines().next()?;
-    let v: Vec<u64> = cpu.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let v: Vec<u64> = cpu
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
     // user nice system idle iowait irq softirq steal
     Some(v.iter().take(8).sum::<u64>() - v.get(3)? - v.get(4)?)
 }
@@ -498,7 +535,9 @@ fn main() {
         }
     };
     let runtime = if args.threads == 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(args.threads)
@@ -511,7 +550,9 @@ fn main() {
 
 async fn run(args: Args) {
     let shared = Arc::new(Shared {
-        histogram: Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds")),
+        histogram: Mutex::new(
+            Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds"),
+        ),
         measuring: AtomicBool::new(false),
         stop: AtomicBool::new(false),
         ops: AtomicU64::new(0),

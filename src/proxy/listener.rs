@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -92,7 +93,10 @@ impl Server {
                     continue;
                 }
             };
+            let metrics = self.cell.metrics();
+            metrics.connections_total.fetch_add(1, Ordering::Relaxed);
             let Ok(permit) = limit.clone().try_acquire_owned() else {
+                metrics.connections_refused.fetch_add(1, Ordering::Relaxed);
                 warn!(client = %peer, "connection limit reached; refusing client");
                 let notice = reply::notice_of_disconnection(
                     ResultCode::Unavailable,
@@ -107,8 +111,12 @@ impl Server {
                 continue;
             };
             let cell = self.cell.clone();
+            metrics.connections_open.fetch_add(1, Ordering::Relaxed);
             sessions.spawn(async move {
-                session::serve(cell, tcp, peer, implicit_tls).await;
+                session::serve(cell.clone(), tcp, peer, implicit_tls).await;
+                cell.metrics()
+                    .connections_open
+                    .fetch_sub(1, Ordering::Relaxed);
                 drop(permit);
             });
         }

@@ -20,6 +20,7 @@ use std::sync::{Arc, RwLock};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::Config;
+use crate::metrics::Metrics;
 use upstream::Upstream;
 
 /// What all sessions of one server share. Immutable once built.
@@ -55,18 +56,29 @@ impl Gate {
 /// directory they talk to, their limits) and load the current one for each
 /// decision (policy, mode, flavor) and for StartTLS (certificate), so a new
 /// policy or certificate applies to open connections at once.
-pub struct GateCell(RwLock<Arc<Gate>>);
+pub struct GateCell {
+    gate: RwLock<Arc<Gate>>,
+    /// Counters that outlive reloads.
+    metrics: Arc<Metrics>,
+}
 
 impl GateCell {
     pub fn new(gate: Gate) -> Self {
-        GateCell(RwLock::new(Arc::new(gate)))
+        GateCell {
+            gate: RwLock::new(Arc::new(gate)),
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     pub fn load(&self) -> Arc<Gate> {
-        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.gate.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn store(&self, gate: Gate) {
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(gate);
+        *self.gate.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(gate);
     }
 }

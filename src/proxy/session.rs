@@ -159,7 +159,12 @@ async fn run(
     } else {
         Stream::Plain(tcp)
     };
-    let upstream = match gate.upstream.connect().await {
+    let metrics = cell.metrics();
+    let upstream = match gate
+        .upstream
+        .connect(|url, outcome| metrics.upstream_connect(&url.to_string(), outcome))
+        .await
+    {
         Ok((stream, url)) => {
             debug!(client = %peer, upstream = %url, "upstream connected");
             stream
@@ -465,6 +470,7 @@ impl Session {
     /// Notes a request sent to the directory: its answer is now awaited, or
     /// (Abandon) the abandoned one no longer is.
     fn track_forwarded(&self, frame: &[u8], peek: Peek) {
+        self.cell.metrics().forwarded(peek.op);
         let mut t = self.lock_tracking();
         t.last_activity = Instant::now();
         if peek.op == op::ABANDON_REQUEST {
@@ -645,7 +651,7 @@ impl Session {
                     msgid: u.msgid,
                     scope: "default".to_owned(),
                 };
-                audit::decision(&record, Decision::Refused, "undecodable");
+                self.decided(&record, Decision::Refused, "undecodable");
                 let text = format!("pwgate cannot check this password operation: {}", u.reason);
                 Action::Reply {
                     bytes: reply::result_message(
@@ -661,6 +667,14 @@ impl Session {
             }
             Inspection::Password(operation) => self.decide(*operation),
         }
+    }
+
+    /// Writes the audit event and counts the decision.
+    fn decided(&self, record: &ChangeRecord, decision: Decision, rules: &str) {
+        audit::decision(record, decision, rules);
+        self.cell
+            .metrics()
+            .decision(decision.as_str(), rules, &record.scope);
     }
 
     fn actor(&self) -> String {
@@ -720,7 +734,7 @@ impl Session {
         };
 
         if !self.client_tls.load(Ordering::Relaxed) && !config.allow_cleartext_password_changes {
-            audit::decision(&record, Decision::Refused, "cleartext");
+            self.decided(&record, Decision::Refused, "cleartext");
             return refuse(
                 ResultCode::ConfidentialityRequired,
                 "pwgate: password changes require an encrypted connection (LDAPS or StartTLS)"
@@ -740,7 +754,7 @@ impl Session {
             .unwrap_or_default();
         let checks_names = policy.check_account_name;
         if checks_names && names.is_empty() {
-            audit::decision(&record, Decision::Refused, "unknown_target");
+            self.decided(&record, Decision::Refused, "unknown_target");
             return refuse(
                 ResultCode::UnwillingToPerform,
                 "pwgate: cannot tell whose password this is; bind with a simple bind \
@@ -790,7 +804,7 @@ impl Session {
             (Verdict::Reject(_), true) => Decision::Refused,
             (Verdict::Reject(_), false) => Decision::WouldRefuse,
         };
-        audit::decision(&record, decision, &verdict.rule_ids());
+        self.decided(&record, decision, &verdict.rule_ids());
         if decision == Decision::Refused {
             let explanation = verdict.explanation().unwrap_or_default();
             let text = match config.upstream.flavor {

@@ -86,11 +86,16 @@ impl Upstream {
         down[index] = (!healthy).then(|| Instant::now() + self.config.retry_after);
     }
 
-    /// Connects to the first directory that answers.
-    pub async fn connect(&self) -> Result<(Stream, &UpstreamUrl), UpstreamError> {
+    /// Connects to the first directory that answers. `on_attempt` hears of
+    /// every attempt: the URL and how long a successful connect took.
+    pub async fn connect(
+        &self,
+        on_attempt: impl Fn(&UpstreamUrl, Result<Duration, ()>),
+    ) -> Result<(Stream, &UpstreamUrl), UpstreamError> {
         let mut errors = Vec::new();
         for index in self.attempt_order() {
             let url = &self.config.urls[index];
+            let started = Instant::now();
             let error = match tokio::time::timeout(
                 self.config.connect_timeout,
                 self.connect_one(url),
@@ -99,6 +104,7 @@ impl Upstream {
             {
                 Ok(Ok(stream)) => {
                     self.mark(index, true);
+                    on_attempt(url, Ok(started.elapsed()));
                     return Ok((stream, url));
                 }
                 Ok(Err(e)) => e,
@@ -109,6 +115,7 @@ impl Upstream {
             };
             tracing::warn!(upstream = %url, error = %error, "directory unreachable; trying it last for a while");
             self.mark(index, false);
+            on_attempt(url, Err(()));
             errors.push(error.to_string());
         }
         Err(UpstreamError::AllFailed(errors.join("; ")))

@@ -1,0 +1,327 @@
+//! Counters for operators, served in the Prometheus text format, and the
+//! `/healthz` and `/readyz` endpoints for load balancers.
+//!
+//! The counters live as long as the process (a reload does not reset them).
+//! Labels carry only rule ids, verdicts, operation names, upstream URLs and
+//! configured scope names: never a DN, a user name or anything derived from
+//! a password, so their number stays small and nothing leaks.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tracing::{debug, warn};
+
+use crate::proxy::frame::op;
+use crate::proxy::GateCell;
+
+/// LDAP request types counted separately; everything else is `other`.
+const OPS: [(&str, u8); 10] = [
+    ("bind", op::BIND_REQUEST),
+    ("unbind", op::UNBIND_REQUEST),
+    ("search", op::SEARCH_REQUEST),
+    ("modify", op::MODIFY_REQUEST),
+    ("add", op::ADD_REQUEST),
+    ("delete", 0x4a),
+    ("modrdn", 0x6c),
+    ("compare", 0x6e),
+    ("abandon", op::ABANDON_REQUEST),
+    ("extended", op::EXTENDED_REQUEST),
+];
+
+/// Upper bounds (seconds) of the upstream connect latency histogram.
+const CONNECT_BUCKETS: [f64; 8] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0];
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub connections_open: AtomicU64,
+    pub connections_total: AtomicU64,
+    pub connections_refused: AtomicU64,
+    forwarded: [AtomicU64; OPS.len() + 1],
+    /// (verdict, rule, scope) -> count.
+    decisions: Mutex<BTreeMap<(String, String, String), u64>>,
+    /// upstream URL -> (connect errors, latency bucket counts, sum, count).
+    upstream: Mutex<BTreeMap<String, UpstreamStats>>,
+    pub reloads_ok: AtomicU64,
+    pub reloads_failed: AtomicU64,
+}
+
+#[derive(Debug, Default, Clone)]
+struct UpstreamStats {
+    errors: u64,
+    buckets: [u64; CONNECT_BUCKETS.len()],
+    sum_seconds: f64,
+    count: u64,
+}
+
+impl Metrics {
+    /// One request forwarded to the directory.
+    pub fn forwarded(&self, op_tag: u8) {
+        let i = OPS
+            .iter()
+            .position(|(_, t)| *t == op_tag)
+            .unwrap_or(OPS.len());
+        self.forwarded[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One password decision: `rules` are the failed rule ids (or a reason
+    /// id), comma separated; an accepted change counts under rule `none`.
+    pub fn decision(&self, verdict: &str, rules: &str, scope: &str) {
+        let mut d = self.decisions.lock().unwrap_or_else(|p| p.into_inner());
+        let rules: Vec<&str> = if rules.is_empty() {
+            vec!["none"]
+        } else {
+            rules.split(',').collect()
+        };
+        for rule in rules {
+            *d.entry((verdict.to_owned(), rule.to_owned(), scope.to_owned()))
+                .or_default() += 1;
+        }
+    }
+
+    /// One attempt to connect to an upstream URL.
+    pub fn upstream_connect(&self, url: &str, outcome: Result<Duration, ()>) {
+        let mut u = self.upstream.lock().unwrap_or_else(|p| p.into_inner());
+        let stats = u.entry(url.to_owned()).or_default();
+        match outcome {
+            Err(()) => stats.errors += 1,
+            Ok(latency) => {
+                let s = latency.as_secs_f64();
+                for (i, bound) in CONNECT_BUCKETS.iter().enumerate() {
+                    if s <= *bound {
+                        stats.buckets[i] += 1;
+                    }
+                }
+                stats.sum_seconds += s;
+                stats.count += 1;
+            }
+        }
+    }
+
+    /// The Prometheus text exposition of every counter.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let gauge = |out: &mut String, name: &str, help: &str, kind: &str, v: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+            );
+        };
+        gauge(
+            &mut out,
+            "pwgate_connections_open",
+            "Client connections open now.",
+            "gauge",
+            self.connections_open.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "pwgate_connections_total",
+            "Client connections accepted.",
+            "counter",
+            self.connections_total.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "pwgate_connections_refused_total",
+            "Client connections refused by the connection limit.",
+            "counter",
+            self.connections_refused.load(Ordering::Relaxed),
+        );
+        let _ = writeln!(out, "# HELP pwgate_forwarded_requests_total Requests forwarded to the directory, by operation.\n# TYPE pwgate_forwarded_requests_total counter");
+        for (i, (name, _)) in OPS.iter().chain(std::iter::once(&("other", 0))).enumerate() {
+            let _ = writeln!(
+                out,
+                "pwgate_forwarded_requests_total{{op=\"{name}\"}} {}",
+                self.forwarded[i].load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(out, "# HELP pwgate_password_decisions_total Password decisions, by verdict, rule and scope.\n# TYPE pwgate_password_decisions_total counter");
+        for ((verdict, rule, scope), n) in self
+            .decisions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(out, "pwgate_password_decisions_total{{verdict=\"{verdict}\",rule=\"{rule}\",scope=\"{}\"}} {n}", escape(scope));
+        }
+        let upstream = self
+            .upstream
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let _ = writeln!(out, "# HELP pwgate_upstream_connect_errors_total Failed connections to a directory.\n# TYPE pwgate_upstream_connect_errors_total counter");
+        for (url, s) in &upstream {
+            let _ = writeln!(
+                out,
+                "pwgate_upstream_connect_errors_total{{upstream=\"{}\"}} {}",
+                escape(url),
+                s.errors
+            );
+        }
+        let _ = writeln!(out, "# HELP pwgate_upstream_connect_seconds Time to connect to a directory (TLS included).\n# TYPE pwgate_upstream_connect_seconds histogram");
+        for (url, s) in &upstream {
+            let url = escape(url);
+            for (i, bound) in CONNECT_BUCKETS.iter().enumerate() {
+                let _ = writeln!(out, "pwgate_upstream_connect_seconds_bucket{{upstream=\"{url}\",le=\"{bound}\"}} {}", s.buckets[i]);
+            }
+            let _ = writeln!(
+                out,
+                "pwgate_upstream_connect_seconds_bucket{{upstream=\"{url}\",le=\"+Inf\"}} {}",
+                s.count
+            );
+            let _ = writeln!(
+                out,
+                "pwgate_upstream_connect_seconds_sum{{upstream=\"{url}\"}} {}",
+                s.sum_seconds
+            );
+            let _ = writeln!(
+                out,
+                "pwgate_upstream_connect_seconds_count{{upstream=\"{url}\"}} {}",
+                s.count
+            );
+        }
+        let _ = writeln!(out, "# HELP pwgate_config_reloads_total Configuration reloads, by result.\n# TYPE pwgate_config_reloads_total counter");
+        let _ = writeln!(
+            out,
+            "pwgate_config_reloads_total{{result=\"ok\"}} {}",
+            self.reloads_ok.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "pwgate_config_reloads_total{{result=\"error\"}} {}",
+            self.reloads_failed.load(Ordering::Relaxed)
+        );
+        out
+    }
+}
+
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` on `listener` until the
+/// process ends. `/readyz` is 200 when a directory accepts a connection now.
+pub async fn serve(listener: TcpListener, cell: Arc<GateCell>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(error = %e, "metrics listener: accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let cell = cell.clone();
+        tokio::spawn(async move {
+            if let Err(e) = answer(stream, cell).await {
+                debug!(client = %peer, error = %e, "metrics request failed");
+            }
+        });
+    }
+}
+
+async fn answer(mut stream: TcpStream, cell: Arc<GateCell>) -> std::io::Result<()> {
+    // Read the request head, bounded in size and time.
+    let mut head = Vec::with_capacity(512);
+    let read = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+            let n = stream.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        Ok::<(), std::io::Error>(())
+    })
+    .await;
+    if read.is_err() {
+        return Ok(());
+    }
+    let line =
+        String::from_utf8_lossy(head.split(|b| *b == b'\n').next().unwrap_or(&[])).into_owned();
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let (status, content_type, body) = match (method, path) {
+        ("GET", "/metrics") => (
+            "200 OK",
+            "text/plain; version=0.0.4",
+            cell.metrics().render(),
+        ),
+        ("GET", "/healthz") => ("200 OK", "text/plain", "ok\n".to_owned()),
+        ("GET", "/readyz") => {
+            let gate = cell.load();
+            match gate.upstream.connect(|_, _| {}).await {
+                Ok(_) => ("200 OK", "text/plain", "ready\n".to_owned()),
+                Err(e) => (
+                    "503 Service Unavailable",
+                    "text/plain",
+                    format!("not ready: {e}\n"),
+                ),
+            }
+        }
+        ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_owned()),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain",
+            "GET only\n".to_owned(),
+        ),
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+/// Binds the metrics listener (port 0 picks a free port).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot listen for metrics on {addr}: {e}"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_render_as_prometheus_text_with_small_labels() {
+        let m = Metrics::default();
+        m.forwarded(op::SEARCH_REQUEST);
+        m.forwarded(op::SEARCH_REQUEST);
+        m.forwarded(0x4a);
+        m.forwarded(0x99);
+        m.decision("refused", "length,banned_word", "default");
+        m.decision("accepted", "", "admins");
+        m.upstream_connect("ldap://127.0.0.1:389", Ok(Duration::from_micros(700)));
+        m.upstream_connect("ldap://127.0.0.1:389", Err(()));
+        let text = m.render();
+        for line in [
+            "pwgate_forwarded_requests_total{op=\"search\"} 2",
+            "pwgate_forwarded_requests_total{op=\"delete\"} 1",
+            "pwgate_forwarded_requests_total{op=\"other\"} 1",
+            "pwgate_password_decisions_total{verdict=\"refused\",rule=\"length\",scope=\"default\"} 1",
+            "pwgate_password_decisions_total{verdict=\"refused\",rule=\"banned_word\",scope=\"default\"} 1",
+            "pwgate_password_decisions_total{verdict=\"accepted\",rule=\"none\",scope=\"admins\"} 1",
+            "pwgate_upstream_connect_errors_total{upstream=\"ldap://127.0.0.1:389\"} 1",
+            "pwgate_upstream_connect_seconds_bucket{upstream=\"ldap://127.0.0.1:389\",le=\"0.001\"} 1",
+            "pwgate_upstream_connect_seconds_bucket{upstream=\"ldap://127.0.0.1:389\",le=\"0.0005\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
+        }
+    }
+}
