@@ -125,12 +125,27 @@ pub struct PolicySection {
     pub old_password_max_distance: Option<usize>,
     /// Refuse a reset (no old password) of the actor's own password.
     pub refuse_self_reset: Option<bool>,
+    /// The breached-password store (`pwgate store build`), `[policy]` only.
+    pub breached_store: Option<PathBuf>,
+    /// What to do when the store cannot answer: refuse the change (default)
+    /// or allow it.
+    pub on_store_error: Option<OnStoreError>,
     /// `[[policy.scope]]`: stricter or different policies by DN suffix.
     pub scope: Option<Vec<PolicySection>>,
     /// A scope's name (scopes only).
     pub name: Option<String>,
     /// The DN suffixes a scope applies to (scopes only).
     pub dn_suffix: Option<Vec<String>>,
+}
+
+/// What a password change gets when the breached-password store cannot
+/// answer (missing, truncated, failing its checksum).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnStoreError {
+    #[default]
+    Refuse,
+    Allow,
 }
 
 /// Starting points for a policy; keys in the file override them.
@@ -333,6 +348,8 @@ pub struct Config {
     pub policy: Policy,
     /// Policies for accounts under given DNs; the longest suffix wins.
     pub scopes: Vec<Scope>,
+    /// The breached-password store file, opened by [`crate::proxy::Gate`].
+    pub breached_store: Option<PathBuf>,
     pub allow_prehashed: bool,
     pub limits: Limits,
     pub log_format: LogFormat,
@@ -672,12 +689,14 @@ impl Config {
             ));
         }
         let scope_sections = p.scope.take().unwrap_or_default();
+        let breached_store = p.breached_store.take().map(&from_file_path);
         let global_base = match p.preset.unwrap_or_default() {
             Preset::Default => Policy::default(),
             Preset::Nist80063b => Policy::nist_800_63b(),
         };
         let policy_error = |key: &str, message: String| at("policy", key, true, message);
-        let policy = build_policy(&p, global_base, &policy_error, &from_file_path)?;
+        let mut policy = build_policy(&p, global_base, &policy_error, &from_file_path)?;
+        policy.breached_fail_open = p.on_store_error == Some(OnStoreError::Allow);
         let mode = o.mode.or(p.mode).unwrap_or_default();
         let mut scopes = Vec::new();
         for (i, section) in scope_sections.into_iter().enumerate() {
@@ -692,6 +711,12 @@ impl Config {
             }
             if section.scope.is_some() {
                 return Err(scope_error("scope", "scopes do not nest".into()));
+            }
+            if section.breached_store.is_some() || section.on_store_error.is_some() {
+                return Err(scope_error(
+                    "breached_store",
+                    "the breached-password store is set once, in [policy]".into(),
+                ));
             }
             let suffixes: Vec<String> = section
                 .dn_suffix
@@ -843,6 +868,7 @@ impl Config {
             mode,
             policy,
             scopes,
+            breached_store,
             allow_prehashed: p.allow_prehashed.unwrap_or(false),
             limits: Limits {
                 max_message_bytes,
@@ -961,6 +987,21 @@ impl Config {
             None => "  [similar_to_old] off".to_owned(),
         });
         lines.push(format!("  [self_reset] {}", on_off(p.refuse_self_reset)));
+        lines.push(format!(
+            "  [breached] {}",
+            match &self.breached_store {
+                Some(path) => format!(
+                    "store {} (on error: {})",
+                    path.display(),
+                    if p.breached_fail_open {
+                        "allow"
+                    } else {
+                        "refuse"
+                    }
+                ),
+                None => "no store configured".to_owned(),
+            }
+        ));
         lines.push(format!(
             "  [prehashed] {}",
             if self.allow_prehashed {

@@ -39,6 +39,7 @@
 
 pub mod audit;
 pub mod ber;
+pub mod breached;
 pub mod check;
 pub mod config;
 pub mod fuzzing;

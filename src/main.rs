@@ -35,6 +35,46 @@ enum Command {
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Build and inspect breached-password stores.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Build a store from Pwned Passwords downloads (`HASH:COUNT` lines, one
+    /// file or a directory of range files, plain or gzip) or a wordlist.
+    Build {
+        /// sha1 or ntlm: hex hashes; plain: one password per line, hashed
+        /// with --hash.
+        #[arg(long, value_name = "sha1|ntlm|plain")]
+        format: String,
+        /// The hash a plain wordlist is stored as.
+        #[arg(long, value_name = "sha1|ntlm", default_value = "sha1")]
+        hash: String,
+        /// Input files, range-file directories, or `-` for standard input.
+        #[arg(required = true, value_name = "INPUT")]
+        inputs: Vec<PathBuf>,
+        /// The store file to write (written beside, then renamed).
+        #[arg(short = 'o', long, value_name = "STORE")]
+        output: PathBuf,
+        /// Keep only hashes seen at least this many times.
+        #[arg(long, default_value_t = 1)]
+        min_count: u64,
+        /// Most bad lines tolerated (default: 1% of the lines or 1000).
+        #[arg(long)]
+        max_bad_lines: Option<u64>,
+        /// No progress line on standard error.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Print a store's format, size and false-positive rate.
+    Info { store: PathBuf },
+    /// Say whether the password on standard input (first line) is in the
+    /// store, without echoing it. Exit status 1 when it is.
+    Check { store: PathBuf },
+    /// Verify a store's checksum (reads the whole file).
+    Verify { store: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -128,6 +168,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args, core_dumps),
         Command::Check(args) => check(args),
         Command::Config(ConfigCommand::Check { file }) => config_check(&file),
+        Command::Store(command) => store(command),
     }
 }
 
@@ -329,4 +370,113 @@ fn config_check(file: &std::path::Path) -> ExitCode {
     println!("{}: valid", file.display());
     print!("{description}");
     ExitCode::SUCCESS
+}
+
+fn store(command: StoreCommand) -> ExitCode {
+    use pwgate::breached::{self, BreachedStore, BuildOptions, HashKind, InputFormat};
+    match command {
+        StoreCommand::Build {
+            format,
+            hash,
+            inputs,
+            output,
+            min_count,
+            max_bad_lines,
+            quiet,
+        } => {
+            let (kind, input_format) = match format.as_str() {
+                "plain" => match hash.parse::<HashKind>() {
+                    Ok(kind) => (kind, InputFormat::Plain),
+                    Err(e) => return usage_error(e),
+                },
+                other => match other.parse::<HashKind>() {
+                    Ok(kind) => (kind, InputFormat::Hashes),
+                    Err(_) => {
+                        return usage_error(format!("--format `{other}`: use sha1, ntlm or plain"))
+                    }
+                },
+            };
+            let options = BuildOptions {
+                kind,
+                input_format,
+                min_count,
+                max_bad_lines,
+                progress: !quiet,
+                ..BuildOptions::default()
+            };
+            match breached::build(&inputs, &output, &options) {
+                Ok(s) => {
+                    println!(
+                        "{}: {} hashes kept ({} lines read, {} duplicates, {} below min count, {} bad lines), {} bytes, {:.2} bytes per hash, {:.1} s",
+                        output.display(),
+                        s.hashes_kept,
+                        s.lines,
+                        s.duplicates,
+                        s.below_min_count,
+                        s.bad_lines,
+                        s.bytes,
+                        s.bytes_per_hash(),
+                        s.seconds
+                    );
+                    for bad in &s.first_bad_lines {
+                        println!("bad line: {bad}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => usage_error(e),
+            }
+        }
+        StoreCommand::Info { store } => match BreachedStore::open(&store) {
+            Ok(s) => {
+                let i = s.info();
+                println!("store: {}", i.path.display());
+                println!("hash: {}", i.kind);
+                println!("hashes: {}", i.keys);
+                println!("shards: {}", i.shards);
+                println!(
+                    "size: {} bytes ({:.2} bytes per hash)",
+                    i.file_bytes, i.bytes_per_hash
+                );
+                println!(
+                    "false-positive rate: {:.2e} (about 1 in {:.0}; {}-bit fingerprints)",
+                    i.false_positive_rate,
+                    1.0 / i.false_positive_rate,
+                    i.fingerprint_bits
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => usage_error(e),
+        },
+        StoreCommand::Verify { store } => {
+            match BreachedStore::open(&store).and_then(|s| s.verify()) {
+                Ok(()) => {
+                    println!("{}: checksum verified", store.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => usage_error(e),
+            }
+        }
+        StoreCommand::Check { store } => {
+            let s = match BreachedStore::open(&store) {
+                Ok(s) => s,
+                Err(e) => return usage_error(e),
+            };
+            let mut line = zeroize::Zeroizing::new(String::new());
+            if let Err(e) = std::io::stdin().read_line(&mut line) {
+                return usage_error(format!("cannot read standard input: {e}"));
+            }
+            let password = line.trim_end_matches(['\n', '\r']);
+            if password.is_empty() {
+                return usage_error("no password on standard input");
+            }
+            let password = pwgate::secret::Password::new(password.to_owned());
+            if s.contains_password(&password) {
+                println!("in the store (breached, or one of about 1 in 65,536 false positives)");
+                ExitCode::from(1)
+            } else {
+                println!("not in the store");
+                ExitCode::SUCCESS
+            }
+        }
+    }
 }

@@ -525,3 +525,65 @@ fn a_scope_applies_a_stricter_policy_under_its_dn_suffix() {
         &modify_starttls(&url, slapd::ADMIN_DN, slapd::ADMIN_PW, &ldif),
     );
 }
+
+/// Builds a SHA-1 store from a wordlist in `dir`; returns its path.
+fn breached_store(dir: &std::path::Path, words: &[&str]) -> std::path::PathBuf {
+    use pwgate::breached::{build, BuildOptions, HashKind, InputFormat};
+    let list = dir.join("words.txt");
+    std::fs::write(&list, words.join("\n")).expect("write wordlist");
+    let store = dir.join("breached.store");
+    let options = BuildOptions {
+        kind: HashKind::Sha1,
+        input_format: InputFormat::Plain,
+        ..BuildOptions::default()
+    };
+    build(&[list], &store, &options).expect("build the store");
+    store
+}
+
+#[test]
+fn a_password_in_the_breached_store_is_refused_and_a_missing_store_fails_closed() {
+    let slapd = Slapd::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let breached = "Correct-Horse-Battery-9";
+    let store = breached_store(dir.path(), &[breached, "another-leaked-one"]);
+    let toml = |path: &std::path::Path, extra: &str| {
+        format!("[policy]\nbreached_store = \"{}\"\n{extra}", path.display())
+    };
+    let gate = Pwgate::start_with(&slapd.ldap_url(), &toml(&store, ""));
+    let alice = user_dn("alice");
+    let out = passwd_starttls(&gate.ldap_url(), &alice, "Alice-Passw0rd", breached, &[]);
+    assert_ldap_error(
+        &out,
+        19,
+        "appears in a list of breached passwords [breached]",
+    );
+    assert!(binds(&slapd, &alice, "Alice-Passw0rd"));
+    drop(gate);
+
+    // A store that cannot be opened: password changes are refused...
+    let missing = dir.path().join("missing.store");
+    let gate = Pwgate::start_with(&slapd.ldap_url(), &toml(&missing, ""));
+    let out = passwd_starttls(&gate.ldap_url(), &alice, "Alice-Passw0rd", STRONG, &[]);
+    assert_ldap_error(
+        &out,
+        19,
+        "cannot be checked against the breached-password list",
+    );
+    // ...while other traffic flows.
+    assert_ok(
+        "search with a missing store",
+        &common::tools::search_alice(&gate.ldap_url()),
+    );
+    drop(gate);
+
+    // Unless the configuration says to let them through.
+    let gate = Pwgate::start_with(
+        &slapd.ldap_url(),
+        &toml(&missing, "on_store_error = \"allow\"\n"),
+    );
+    assert_ok(
+        "change with on_store_error = allow",
+        &passwd_starttls(&gate.ldap_url(), &alice, "Alice-Passw0rd", STRONG, &[]),
+    );
+}

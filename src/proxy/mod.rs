@@ -19,8 +19,11 @@ use std::sync::{Arc, RwLock};
 
 use tokio_rustls::TlsAcceptor;
 
+use crate::breached::BreachedStore;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::policy::rules::breached::BreachedCorpus;
+use crate::secret::Password;
 use upstream::Upstream;
 
 /// What all sessions of one server share. Immutable once built.
@@ -42,6 +45,15 @@ impl Gate {
             None => None,
         };
         let upstream = Upstream::new(&config.upstream)?;
+        let mut config = config;
+        if let Some(path) = config.breached_store.clone() {
+            let corpus = open_breached_store(&path);
+            config.policy.breached = Some(corpus.clone());
+            for scope in &mut config.scopes {
+                scope.policy.breached = Some(corpus.clone());
+                scope.policy.breached_fail_open = config.policy.breached_fail_open;
+            }
+        }
         Ok(Gate {
             config,
             acceptor,
@@ -80,5 +92,52 @@ impl GateCell {
 
     pub fn store(&self, gate: Gate) {
         *self.gate.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(gate);
+    }
+}
+
+/// A breached-password store that could not be opened: every question gets
+/// the reason, so password changes are refused (or allowed, if configured)
+/// while all other traffic flows.
+#[derive(Debug)]
+struct UnavailableStore(String);
+
+impl BreachedCorpus for UnavailableStore {
+    fn contains(&self, _: &Password) -> Result<bool, String> {
+        Err(self.0.clone())
+    }
+}
+
+/// Opens the store (header and shard index only) and verifies its checksum
+/// in the background; a store that cannot be opened answers with errors.
+fn open_breached_store(path: &std::path::Path) -> Arc<dyn BreachedCorpus> {
+    match BreachedStore::open(path) {
+        Ok(store) => {
+            let store = Arc::new(store);
+            let info = store.info();
+            tracing::info!(
+                store = %path.display(),
+                hashes = info.keys,
+                kind = %info.kind,
+                "breached-password store opened; verifying its checksum in the background"
+            );
+            let verifying = store.clone();
+            let spawned = std::thread::Builder::new()
+                .name("store-verify".into())
+                .spawn(move || match verifying.verify() {
+                    Ok(()) => tracing::info!("breached-password store checksum verified"),
+                    Err(e) => tracing::error!(
+                        error = %e,
+                        "breached-password store is corrupt; password changes are refused"
+                    ),
+                });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "cannot verify the breached-password store in the background");
+            }
+            store
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "breached-password store unavailable; password changes are refused unless on_store_error = \"allow\"");
+            Arc::new(UnavailableStore(e.to_string()))
+        }
     }
 }
