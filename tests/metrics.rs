@@ -3,28 +3,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
-
 use common::process::PwgateProcess;
 use common::slapd::{user_dn, Slapd};
-use common::tools::{assert_ldap_error, assert_ok, passwd_starttls, search_alice, two_free_ports};
-
-/// `GET path` over a plain HTTP/1.1 connection: (status line, body).
-fn get(port: u16, path: &str) -> (String, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the metrics port");
-    s.set_read_timeout(Some(Duration::from_secs(15)))
-        .expect("timeout");
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").expect("send request");
-    let mut response = String::new();
-    s.read_to_string(&mut response).expect("read response");
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    (
-        head.lines().next().unwrap_or("").to_owned(),
-        body.to_owned(),
-    )
-}
+use common::tools::{
+    assert_ldap_error, assert_ok, http_get as get, passwd_starttls, search_alice, two_free_ports,
+};
 
 #[test]
 fn metrics_count_connections_requests_and_decisions() {

@@ -21,8 +21,8 @@ use common::slapd::{
     PEOPLE_DN,
 };
 use common::tools::{
-    assert_ldap_error, assert_ok, base64, hex, modify_starttls, passwd_starttls, run_bounded,
-    stdout, unicode_pwd, utf16le,
+    assert_ldap_error, assert_ok, base64, hex, http_get, modify_starttls, passwd_starttls,
+    run_bounded, stdout, two_free_ports, unicode_pwd, utf16le,
 };
 
 // Passwords of the scenario. The weak ones are refused by pwgate's built-in
@@ -247,12 +247,30 @@ fn no_secrets_in_log(log_format: Option<&str>) {
         .tempdir()
         .expect("cannot create a temp dir");
     let upstream = slapd.ldap_url();
-    let mut args = vec!["--upstream", &upstream, "--log-level", "trace"];
+    let (metrics_port, _) = two_free_ports();
+    let metrics_listen = format!("127.0.0.1:{metrics_port}");
+    let mut args = vec![
+        "--upstream",
+        &upstream,
+        "--log-level",
+        "trace",
+        "--metrics-listen",
+        &metrics_listen,
+    ];
     if let Some(format) = log_format {
         args.extend(["--log-format", format]);
     }
     let mut pwgate = PwgateProcess::start(&args, dir.path());
     let passwords = password_operations(&pwgate.ldap_url());
+    // The metrics must not carry a password either.
+    let (status_line, metrics) = http_get(metrics_port, "/metrics");
+    assert_eq!(status_line, "HTTP/1.1 200 OK");
+    assert!(
+        metrics.contains("pwgate_password_decisions_total"),
+        "{metrics}"
+    );
+    let in_metrics = leaks(metrics.as_bytes(), &passwords);
+    assert!(in_metrics.is_empty(), "secrets in /metrics: {in_metrics:?}");
     let status = pwgate.stop();
     assert!(
         status.is_some(),
