@@ -9,6 +9,8 @@
 
 pub mod normalize;
 pub mod rules;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -352,6 +354,7 @@ impl Policy {
 
 #[cfg(test)]
 mod tests {
+    use super::test_support::XorShift;
     use super::*;
 
     fn evaluate(password: &str, names: &[&str]) -> Verdict {
@@ -396,17 +399,6 @@ mod tests {
     fn explanation_never_contains_the_password() {
         let v = evaluate("alicealicealice", &["alice"]);
         assert!(!v.explanation().unwrap().contains("alicealice"));
-    }
-
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
     }
 
     /// Share of `candidates` the policy accepts.

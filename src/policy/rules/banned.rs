@@ -429,18 +429,10 @@ mod tests {
 
     #[test]
     fn scoring_takes_arbitrary_unicode() {
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rng = crate::policy::test_support::XorShift(0x9E37_79B9_7F4A_7C15);
         let alphabet: Vec<char> = "pas0@1!wörd字😀e\u{301}２ -qwe".chars().collect();
         for _ in 0..2000 {
-            let len = (x % 30) as usize;
-            let s: String = (0..len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    alphabet[(x % alphabet.len() as u64) as usize]
-                })
-                .collect();
+            let s = rng.string(&alphabet, 29);
             let _ = refusal(&s);
         }
     }

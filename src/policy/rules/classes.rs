@@ -287,6 +287,7 @@ pub fn check_max_run(password: &str, max_run: usize) -> Option<ClassProblem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::test_support::XorShift;
 
     fn counts(
         lower: usize,
@@ -609,24 +610,6 @@ mod tests {
         assert!(unknown.is_err());
     }
 
-    /// A small deterministic xorshift generator.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0 = x;
-            x
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
-
     /// Characters to build random passwords from: ASCII, accented and
     /// full-width letters and digits, CJK, emoji, combining marks, joiners.
     const ALPHABET: &[char] = &[
@@ -637,10 +620,7 @@ mod tests {
     ];
 
     fn random_password(rng: &mut XorShift) -> String {
-        let len = rng.below(24);
-        (0..len)
-            .map(|_| ALPHABET[rng.below(ALPHABET.len())])
-            .collect()
+        rng.string(ALPHABET, 23)
     }
 
     #[test]

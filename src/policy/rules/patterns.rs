@@ -463,18 +463,10 @@ mod tests {
 
     #[test]
     fn detectors_take_arbitrary_unicode() {
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut rng = crate::policy::test_support::XorShift(0x2545_F491_4F6C_DD1D);
         let alphabet: Vec<char> = "aq1!é\u{301}字😀/-.09zZ ".chars().collect();
         for _ in 0..2000 {
-            let len = (x % 40) as usize;
-            let s: Vec<char> = (0..len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    alphabet[(x % alphabet.len() as u64) as usize]
-                })
-                .collect();
+            let s: Vec<char> = rng.string(&alphabet, 39).chars().collect();
             for (r, _) in find(&s, &PatternOptions::default()) {
                 assert!(r.start < r.end && r.end <= s.len());
             }

@@ -172,6 +172,7 @@ pub fn levenshtein(a: &[char], b: &[char], cap: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::test_support::XorShift;
 
     fn chars(s: &str) -> Vec<char> {
         s.chars().collect()
@@ -342,24 +343,6 @@ mod tests {
         }
     }
 
-    /// A small deterministic xorshift generator.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0 = x;
-            x
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
-
     /// Characters to build random passwords from: ASCII, accented and
     /// full-width letters and digits, CJK, emoji, combining marks.
     const ALPHABET: &[char] = &[
@@ -368,10 +351,7 @@ mod tests {
     ];
 
     fn random_password(rng: &mut XorShift, max_len: usize) -> String {
-        let len = rng.below(max_len + 1);
-        (0..len)
-            .map(|_| ALPHABET[rng.below(ALPHABET.len())])
-            .collect()
+        rng.string(ALPHABET, max_len)
     }
 
     /// A random edit of a password: bump a digit, change case, swap, insert.
