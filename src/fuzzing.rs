@@ -62,3 +62,26 @@ pub fn config(data: &[u8]) {
         let _ = Config::from_parts(file, text, Some(path), &Overrides::default());
     }
 }
+
+/// The breached-password store loader on arbitrary file contents: opening
+/// either fails with an error or gives a store whose lookups and
+/// verification stay inside the file.
+pub fn store(data: &[u8]) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!("pwgate-fuzz-store-{}", std::process::id()));
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    let path = dir.join(format!("{}.store", N.fetch_add(1, Ordering::Relaxed) % 4));
+    if std::fs::write(&path, data).is_err() {
+        return;
+    }
+    if let Ok(store) = crate::breached::BreachedStore::open(&path) {
+        let _ = store.info();
+        for key in [0u64, 1, u64::MAX, 0x5BAA_61E4_C9B9_3F3F] {
+            let _ = store.contains_key(key);
+        }
+        let _ = store.verify();
+    }
+}

@@ -58,6 +58,14 @@ fn intercept_corpus_replays_without_panics() {
 }
 
 #[test]
+fn store_corpus_replays_without_panics() {
+    assert!(
+        replay("store", pwgate::fuzzing::store) >= 2,
+        "store seeds missing"
+    );
+}
+
+#[test]
 fn config_corpus_replays_without_panics() {
     assert!(
         replay("config", pwgate::fuzzing::config) >= 1,
