@@ -24,6 +24,7 @@ pub mod op {
     pub const EXTENDED_REQUEST: u8 = 0x77;
     pub const EXTENDED_RESPONSE: u8 = 0x78;
     pub const SEARCH_RESULT_DONE: u8 = 0x65;
+    pub const MODDN_REQUEST: u8 = 0x6c;
     pub const DEL_RESPONSE: u8 = 0x6b;
     pub const MODDN_RESPONSE: u8 = 0x6d;
     pub const COMPARE_RESPONSE: u8 = 0x6f;

@@ -10,9 +10,7 @@
 
 use ldap3_lber::parse::Parser;
 use ldap3_proto::control::LdapControl;
-use ldap3_proto::proto::{
-    LdapMsg, LdapOp, LdapPartialAttribute, LdapPasswordModifyRequest, OID_PASSWORD_MODIFY,
-};
+use ldap3_proto::proto::{LdapMsg, LdapOp, LdapPartialAttribute, OID_PASSWORD_MODIFY};
 use zeroize::Zeroize;
 
 use crate::ber::{tag, BerError, Reader};
@@ -100,11 +98,34 @@ pub enum Inspection {
     Undecodable(Undecodable),
 }
 
-/// Attribute names (lower case) whose values are passwords pwgate checks.
-fn password_attribute(description: &str) -> Option<PasswordAttribute> {
-    // Options such as `;binary` do not change the attribute.
+/// An attribute description in comparable form: options (`;binary`)
+/// removed, lower case, an `OID.` prefix removed, and a numeric OID with
+/// leading zeros in its arcs written without them (`2.5.4.035` is
+/// `2.5.4.35`).
+fn attribute_type(description: &str) -> String {
     let name = description.split(';').next().unwrap_or(description).trim();
-    match name.to_ascii_lowercase().as_str() {
+    let name = name.to_ascii_lowercase();
+    let name = name.strip_prefix("oid.").unwrap_or(&name);
+    let numeric = !name.is_empty() && name.chars().all(|c| c.is_ascii_digit() || c == '.');
+    if !numeric {
+        return name.to_owned();
+    }
+    name.split('.')
+        .map(|arc| {
+            let trimmed = arc.trim_start_matches('0');
+            if trimmed.is_empty() {
+                "0"
+            } else {
+                trimmed
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// Attribute names whose values are passwords pwgate checks.
+fn password_attribute(description: &str) -> Option<PasswordAttribute> {
+    match attribute_type(description).as_str() {
         "unicodepwd" | "1.2.840.113556.1.4.90" => Some(PasswordAttribute::UnicodePwd),
         "userpassword" | "2.5.4.35" => Some(PasswordAttribute::UserPassword),
         _ => None,
@@ -114,31 +135,76 @@ fn password_attribute(description: &str) -> Option<PasswordAttribute> {
 /// Attributes that also set a password but whose values pwgate cannot
 /// check: writing them is refused rather than let through unseen.
 fn unverifiable_password_attribute(description: &str) -> bool {
-    let name = description.split(';').next().unwrap_or(description).trim();
     matches!(
-        name.to_ascii_lowercase().as_str(),
-        "cleartextpassword" | "authpassword" | "1.3.6.1.4.1.4203.1.3.4"
+        attribute_type(description).as_str(),
+        "cleartextpassword"
+            | "authpassword"
+            | "1.3.6.1.4.1.4203.1.3.4"
+            | "sambantpassword"
+            | "sambalmpassword"
+            | "supplementalcredentials"
+            | "dbcspwd"
+            | "ntpwdhistory"
+            | "lmpwdhistory"
     )
 }
 
-/// Byte patterns (lower case) that any request touching a password
-/// attribute must contain. Requests without them skip decoding entirely.
-const PASSWORD_MARKERS: &[&[u8]] = &[
-    b"unicodepwd",
-    b"userpassword",
-    b"cleartextpassword",
-    b"authpassword",
-    b"2.5.4.35",
-    b"1.2.840.113556.1.4.90",
-    b"1.3.6.1.4.1.4203.1.3.4",
-];
+/// Whether a DN's first RDN (the one an Add or ModifyDN turns into
+/// attribute values) names a password attribute: `uid=x+userPassword=y`
+/// would set a password without any Modify of it.
+fn rdn_sets_password(rdn_or_dn: &str) -> bool {
+    let mut in_value = false;
+    let mut escaped = false;
+    let mut current = String::new();
+    for c in rdn_or_dn.chars() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' => escaped = true,
+            '=' if !in_value => {
+                if password_attribute(&current).is_some()
+                    || unverifiable_password_attribute(&current)
+                {
+                    return true;
+                }
+                current.clear();
+                in_value = true;
+            }
+            '+' if in_value => in_value = false,
+            ',' | ';' if in_value => return false,
+            _ if !in_value => current.push(c),
+            _ => {}
+        }
+    }
+    false
+}
 
-fn mentions_password_attribute(frame: &[u8]) -> bool {
-    PASSWORD_MARKERS.iter().any(|marker| {
-        frame
-            .windows(marker.len())
-            .any(|w| w.eq_ignore_ascii_case(marker))
-    })
+/// Inspects a ModifyDN request: a new RDN that names a password attribute
+/// is refused (pwgate cannot check a password set that way).
+pub fn inspect_modify_dn(frame: &[u8], peek: Peek) -> Inspection {
+    let undecodable = |reason| {
+        Inspection::Undecodable(Undecodable {
+            msgid: peek.msgid,
+            response_op: op::MODDN_RESPONSE,
+            reason,
+        })
+    };
+    let parsed = (|| -> Result<String, BerError> {
+        let mut fields = Reader::new(frame).expect(tag::SEQUENCE)?.children();
+        fields.expect(tag::INTEGER)?;
+        let mut req = fields.expect(op::MODDN_REQUEST)?.children();
+        primitive(req.next_tlv()?)?;
+        Ok(String::from_utf8_lossy(primitive(req.next_tlv()?)?).into_owned())
+    })();
+    match parsed {
+        Err(_) => undecodable("the ModifyDN request could not be decoded"),
+        Ok(newrdn) if rdn_sets_password(&newrdn) => {
+            undecodable("a password attribute in an RDN cannot be checked")
+        }
+        Ok(_) => Inspection::NotPassword,
+    }
 }
 
 fn decode(frame: &[u8], max_depth: usize) -> Option<LdapMsg> {
@@ -165,9 +231,6 @@ pub fn inspect_modify_or_add(frame: &[u8], peek: Peek) -> Inspection {
     } else {
         op::MODIFY_RESPONSE
     };
-    if !mentions_password_attribute(frame) {
-        return Inspection::NotPassword;
-    }
     let undecodable = |reason| {
         Inspection::Undecodable(Undecodable {
             msgid: peek.msgid,
@@ -175,6 +238,8 @@ pub fn inspect_modify_or_add(frame: &[u8], peek: Peek) -> Inspection {
             reason,
         })
     };
+    // Every Modify and Add is decoded: one pwgate cannot read could carry
+    // a password in a form it would miss, so it is refused.
     let Some(msg) = decode(frame, MAX_DEPTH) else {
         return undecodable("the request could not be decoded");
     };
@@ -195,6 +260,9 @@ pub fn inspect_modify_or_add(frame: &[u8], peek: Peek) -> Inspection {
                 })
                 .collect();
             (req.dn, None, changes)
+        }
+        LdapOp::AddRequest(req) if rdn_sets_password(&req.dn) => {
+            return undecodable("a password attribute in an RDN cannot be checked")
         }
         LdapOp::AddRequest(req) => {
             let changes = req
@@ -389,26 +457,85 @@ pub enum Extended {
 }
 
 /// Reads the requestName of an ExtendedRequest without decoding the value.
-fn extended_name(frame: &[u8]) -> Result<&[u8], BerError> {
+/// The requestName and requestValue of an ExtendedRequest. slapd reads the
+/// name whatever its tag, so any primitive tag is accepted here too.
+fn extended_parts(frame: &[u8]) -> Result<(&[u8], Option<&[u8]>), BerError> {
     let mut fields = Reader::new(frame).expect(tag::SEQUENCE)?.children();
     fields.expect(tag::INTEGER)?;
-    let request = fields.expect(op::EXTENDED_REQUEST)?;
-    Ok(request.children().expect(0x80)?.value)
+    let mut request = fields.expect(op::EXTENDED_REQUEST)?.children();
+    let name = primitive(request.next_tlv()?)?;
+    let value = if request.is_empty() {
+        None
+    } else {
+        Some(primitive(request.next_tlv()?)?)
+    };
+    if !request.is_empty() {
+        return Err(BerError::Truncated);
+    }
+    Ok((name, value))
+}
+
+/// The content of a primitive element, whatever its tag.
+fn primitive(tlv: crate::ber::Tlv<'_>) -> Result<&[u8], BerError> {
+    if tlv.tag & 0x20 != 0 {
+        return Err(BerError::UnexpectedTag {
+            expected: tag::OCTET_STRING,
+            found: tlv.tag,
+        });
+    }
+    Ok(tlv.value)
+}
+
+/// The fields of an RFC 3062 PasswdModifyRequestValue, read strictly: the
+/// three optional fields with their exact tags, in order, once each, and
+/// nothing after them. Anything else is refused rather than guessed at,
+/// so pwgate never checks one value while the directory uses another.
+struct PasswdModify<'a> {
+    user_identity: Option<&'a [u8]>,
+    old_password: Option<&'a [u8]>,
+    new_password: Option<&'a [u8]>,
+}
+
+fn passwd_modify_value(value: &[u8]) -> Result<PasswdModify<'_>, BerError> {
+    let mut outer = Reader::new(value);
+    let seq = outer.expect(tag::SEQUENCE)?;
+    if !outer.is_empty() {
+        return Err(BerError::Truncated);
+    }
+    let mut fields = seq.children();
+    let mut out = PasswdModify {
+        user_identity: None,
+        old_password: None,
+        new_password: None,
+    };
+    let mut last = 0x7fu8;
+    while !fields.is_empty() {
+        let tlv = fields.next_tlv()?;
+        let slot = match tlv.tag {
+            0x80 => &mut out.user_identity,
+            0x81 => &mut out.old_password,
+            0x82 => &mut out.new_password,
+            found => {
+                return Err(BerError::UnexpectedTag {
+                    expected: 0x80,
+                    found,
+                })
+            }
+        };
+        if last != 0x7f && tlv.tag <= last {
+            return Err(BerError::UnexpectedTag {
+                expected: last + 1,
+                found: tlv.tag,
+            });
+        }
+        last = tlv.tag;
+        *slot = Some(tlv.value);
+    }
+    Ok(out)
 }
 
 /// Inspects an ExtendedRequest: StartTLS, Password Modify, or other.
 pub fn inspect_extended(frame: &[u8], peek: Peek) -> Extended {
-    let name = match extended_name(frame) {
-        Ok(name) => name,
-        // Not ours to judge: the server answers malformed requests.
-        Err(_) => return Extended::Other,
-    };
-    if name == OID_START_TLS.as_bytes() {
-        return Extended::StartTls;
-    }
-    if name != OID_PASSWORD_MODIFY.as_bytes() {
-        return Extended::Other;
-    }
     let undecodable = |reason| {
         Extended::Password(Inspection::Undecodable(Undecodable {
             msgid: peek.msgid,
@@ -416,45 +543,66 @@ pub fn inspect_extended(frame: &[u8], peek: Peek) -> Extended {
             reason,
         }))
     };
+    let Ok((name, value)) = extended_parts(frame) else {
+        // An extended request pwgate cannot read could be a Password
+        // Modify in disguise: refused, never forwarded.
+        return undecodable("the extended request could not be decoded");
+    };
+    if name == OID_START_TLS.as_bytes() {
+        return Extended::StartTls;
+    }
+    if name != OID_PASSWORD_MODIFY.as_bytes() {
+        return Extended::Other;
+    }
+    // Controls (the Password Policy request) come from the full decode.
     let Some(msg) = decode(frame, MAX_DEPTH) else {
         return undecodable("the request could not be decoded");
     };
     let ppolicy_requested = wants_ppolicy(&msg);
-    let LdapOp::ExtendedRequest(mut req) = msg.op else {
-        return undecodable("the request could not be decoded");
-    };
-    let parsed = if req.value.is_none() {
-        // RFC 3062: the value is optional; absent means "generate a
-        // password for the bound identity".
-        Ok(LdapPasswordModifyRequest {
+    if let LdapOp::ExtendedRequest(mut req) = msg.op {
+        // The decoder's copy of the value holds the passwords.
+        if let Some(v) = req.value.as_mut() {
+            v.zeroize();
+        }
+    }
+    let fields = match value {
+        // RFC 3062: no value means "generate a password for the bound
+        // identity".
+        None => PasswdModify {
             user_identity: None,
             old_password: None,
             new_password: None,
-        })
-    } else {
-        LdapPasswordModifyRequest::try_from(&req)
+        },
+        Some(v) => match passwd_modify_value(v) {
+            Ok(f) => f,
+            Err(_) => return undecodable("the Password Modify request could not be decoded"),
+        },
     };
-    if let Some(v) = req.value.as_mut() {
-        v.zeroize();
-    }
-    let Ok(pm) = parsed else {
-        return undecodable("the Password Modify request could not be decoded");
-    };
-    let target = match pm.user_identity.as_deref() {
-        None | Some("") => Target::BoundIdentity,
-        Some(id) => match (id.strip_prefix("dn:"), id.strip_prefix("u:")) {
-            (Some(dn), _) => Target::Dn(dn.to_owned()),
-            (_, Some(user)) => Target::AuthzId(user.to_owned()),
-            _ => Target::Dn(id.to_owned()),
+    let utf8 = |b: &[u8]| std::str::from_utf8(b).map(str::to_owned).ok();
+    let target = match fields.user_identity {
+        None => Target::BoundIdentity,
+        Some(raw) => match utf8(raw) {
+            None => return undecodable("userIdentity is not valid UTF-8"),
+            Some(id) if id.is_empty() => Target::BoundIdentity,
+            Some(id) => match (id.strip_prefix("dn:"), id.strip_prefix("u:")) {
+                (Some(dn), _) => Target::Dn(dn.to_owned()),
+                (_, Some(user)) => Target::AuthzId(user.to_owned()),
+                _ => Target::Dn(id),
+            },
         },
     };
     let request_names = match &target {
         Target::AuthzId(user) => vec![user.clone()],
         _ => Vec::new(),
     };
-    let old_password = pm.old_password.map(Password::new);
-    let new_password = match pm.new_password {
-        Some(p) => NewPassword::Clear(Password::new(p)),
+    let old_password = match fields.old_password.map(Password::from_utf8) {
+        Some(None) => return undecodable("oldPasswd is not valid UTF-8"),
+        Some(p) => p,
+        None => None,
+    };
+    let new_password = match fields.new_password.map(Password::from_utf8) {
+        Some(None) => return undecodable("newPasswd is not valid UTF-8"),
+        Some(Some(p)) => NewPassword::Clear(p),
         None => NewPassword::ServerGenerated,
     };
     let kind = if old_password.is_some() {
@@ -489,12 +637,13 @@ pub fn inspect_bind(frame: &[u8]) -> Result<(String, BindMethod), BerError> {
     fields.expect(tag::INTEGER)?;
     let mut bind = fields.expect(op::BIND_REQUEST)?.children();
     bind.expect(tag::INTEGER)?;
-    let name = String::from_utf8_lossy(bind.expect(tag::OCTET_STRING)?.value).into_owned();
+    // slapd reads the name and the SASL mechanism whatever their tag.
+    let name = String::from_utf8_lossy(primitive(bind.next_tlv()?)?).into_owned();
     let auth = bind.next_tlv()?;
     let method = match auth.tag {
         0x80 => BindMethod::Simple,
         0xa3 => {
-            let mechanism = auth.children().expect(tag::OCTET_STRING)?.value;
+            let mechanism = primitive(auth.children().next_tlv()?)?;
             BindMethod::Sasl {
                 mechanism: String::from_utf8_lossy(mechanism).into_owned(),
             }
@@ -677,6 +826,67 @@ mod tests {
         assert!(!is_prehashed(b"{}x"));
         assert!(!is_prehashed(b"{not a scheme}x"));
         assert!(!is_prehashed(b"Plain-Password"));
+    }
+
+    #[test]
+    fn attribute_types_are_compared_in_normal_form() {
+        assert_eq!(
+            password_attribute("OID.2.5.4.35"),
+            Some(PasswordAttribute::UserPassword)
+        );
+        assert_eq!(
+            password_attribute("2.5.4.035"),
+            Some(PasswordAttribute::UserPassword)
+        );
+        assert_eq!(
+            password_attribute("2.005.4.35;x-opt"),
+            Some(PasswordAttribute::UserPassword)
+        );
+        assert!(unverifiable_password_attribute("sambaNTPassword"));
+        assert!(rdn_sets_password("uid=bob+userPassword=weak"));
+        assert!(rdn_sets_password("uid=carol+2.5.4.35=weak,ou=people,dc=x"));
+        assert!(!rdn_sets_password("uid=bob,ou=people,dc=x"));
+        assert!(!rdn_sets_password("cn=userPassword\\=x,dc=x"));
+        assert!(
+            !rdn_sets_password("uid=x,userPassword=y,dc=z"),
+            "only the first RDN"
+        );
+    }
+
+    #[test]
+    fn extended_requests_with_odd_tags_are_refused_not_forwarded() {
+        // A Password Modify whose requestName is tagged 0x04 (slapd reads it
+        // anyway): refused.
+        let mut name = Vec::new();
+        crate::ber::write_tlv(&mut name, tag::OCTET_STRING, OID_PASSWORD_MODIFY.as_bytes());
+        let mut value = Vec::new();
+        crate::ber::write_tlv(&mut value, 0x82, b"password");
+        let mut seq = Vec::new();
+        crate::ber::write_tlv(&mut seq, tag::SEQUENCE, &value);
+        crate::ber::write_tlv(&mut name, 0x81, &seq);
+        let mut msg = Vec::new();
+        crate::ber::write_integer(&mut msg, tag::INTEGER, 4);
+        crate::ber::write_tlv(&mut msg, op::EXTENDED_REQUEST, &name);
+        let mut frame = Vec::new();
+        crate::ber::write_tlv(&mut frame, tag::SEQUENCE, &msg);
+        let peek = crate::proxy::frame::peek(&frame).unwrap();
+        match inspect_extended(&frame, peek) {
+            Extended::Password(Inspection::Undecodable(u)) => assert_eq!(u.msgid, 4),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        // An extended request whose name is not even primitive: refused too.
+        let garbage = [0x30, 0x07, 0x02, 0x01, 0x05, 0x77, 0x02, 0x30, 0x00];
+        let peek = crate::proxy::frame::peek(&garbage).unwrap();
+        assert!(matches!(
+            inspect_extended(&garbage, peek),
+            Extended::Password(Inspection::Undecodable(_))
+        ));
+        // A duplicated newPasswd: refused.
+        assert!(passwd_modify_value(&[0x30, 0x06, 0x82, 0x01, b'a', 0x82, 0x01, b'b']).is_err());
+        // Out of order: refused.
+        assert!(passwd_modify_value(&[0x30, 0x06, 0x82, 0x01, b'a', 0x80, 0x01, b'b']).is_err());
+        // Trailing bytes: refused.
+        assert!(passwd_modify_value(&[0x30, 0x03, 0x82, 0x01, b'a', 0x00]).is_err());
     }
 
     #[test]

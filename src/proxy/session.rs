@@ -585,6 +585,7 @@ impl Session {
                 let inspection = intercept::inspect_modify_or_add(frame, peek);
                 self.on_inspection(inspection)
             }
+            op::MODDN_REQUEST => self.on_inspection(intercept::inspect_modify_dn(frame, peek)),
             op::EXTENDED_REQUEST => match intercept::inspect_extended(frame, peek) {
                 Extended::StartTls => Action::StartTls { msgid: peek.msgid },
                 Extended::Password(inspection) => self.on_inspection(inspection),
@@ -622,8 +623,25 @@ impl Session {
                 }
                 Identity::Sasl(mechanism)
             }
-            // Let the directory answer what it makes of it.
-            Ok((_, BindMethod::Other)) | Err(_) => Identity::Anonymous,
+            // Let the directory answer an authentication choice it does
+            // not know (it refuses it).
+            Ok((_, BindMethod::Other)) => Identity::Anonymous,
+            // A bind pwgate cannot read could hide a SASL mechanism or the
+            // identity: refused, not forwarded.
+            Err(_) => {
+                let bytes = reply::result_message(
+                    peek.msgid,
+                    op::BIND_RESPONSE,
+                    ResultCode::ProtocolError,
+                    "pwgate: the bind request could not be decoded",
+                    None,
+                    &[],
+                );
+                return Action::Reply {
+                    bytes,
+                    sensitive: true,
+                };
+            }
         };
         let mut t = self.lock_tracking();
         // A bind in progress leaves the connection anonymous (RFC 4511 4.2.1).
