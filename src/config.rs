@@ -512,13 +512,10 @@ fn scope_line(source: &str, i: usize) -> Option<usize> {
         .map(|(n, _)| n + 1)
 }
 
-/// A DN in a comparable form: lower case, no spaces around `,` and `=`.
+/// A DN in a comparable form (see [`crate::dn::normalize`]); a DN that
+/// cannot be parsed is compared as written, in lower case.
 pub fn normalize_dn(dn: &str) -> String {
-    dn.split(',')
-        .map(|rdn| rdn.split('=').map(str::trim).collect::<Vec<_>>().join("="))
-        .collect::<Vec<_>>()
-        .join(",")
-        .to_lowercase()
+    crate::dn::normalize(dn).unwrap_or_else(|| dn.trim().to_lowercase())
 }
 
 /// A stricter (or different) policy for the accounts under some DNs.
@@ -718,14 +715,18 @@ impl Config {
                     "the breached-password store is set once, in [policy]".into(),
                 ));
             }
-            let suffixes: Vec<String> = section
-                .dn_suffix
-                .clone()
-                .unwrap_or_default()
-                .iter()
-                .map(|d| normalize_dn(d))
-                .filter(|d| !d.is_empty())
-                .collect();
+            let mut suffixes = Vec::new();
+            for d in section.dn_suffix.clone().unwrap_or_default() {
+                match crate::dn::normalize(&d) {
+                    Some(n) if !n.is_empty() => suffixes.push(n),
+                    _ => {
+                        return Err(scope_error(
+                            "dn_suffix",
+                            format!("`{d}` is not a DN pwgate can compare"),
+                        ))
+                    }
+                }
+            }
             if suffixes.is_empty() {
                 return Err(scope_error(
                     "dn_suffix",

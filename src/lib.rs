@@ -31,6 +31,7 @@
 //!   upstream connects, and serves `/metrics`, `/healthz` and `/readyz`.
 //! - [`config`] reads and validates the TOML file and command-line flags.
 //! - [`check`] runs `pwgate check`: lists of candidates through the policy.
+//! - [`dn`] parses DNs (RFC 4514) into a form that can be compared.
 //! - [`secret`] holds passwords in memory that is wiped and never printed.
 //! - [`logging`] sets up log output with a filter that keeps third-party
 //!   decoders from ever logging message contents.
@@ -42,6 +43,7 @@ pub mod ber;
 pub mod breached;
 pub mod check;
 pub mod config;
+pub mod dn;
 pub mod fuzzing;
 pub mod hardening;
 pub mod logging;

@@ -587,3 +587,122 @@ fn a_password_in_the_breached_store_is_refused_and_a_missing_store_fails_closed(
         &passwd_starttls(&gate.ldap_url(), &alice, "Alice-Passw0rd", STRONG, &[]),
     );
 }
+
+#[test]
+fn other_spellings_of_the_target_dn_get_the_same_checks() {
+    let slapd = Slapd::start();
+    let gate = Pwgate::start(&slapd.ldap_url());
+    let alice = user_dn("alice");
+    // `\61` is `a`: the account-name rule still sees `alice`.
+    let escaped = "uid=\\61lice,ou=people,dc=example,dc=com";
+    let out = ldap_tool(
+        "ldappasswd",
+        &[
+            "-x",
+            "-ZZ",
+            "-H",
+            &gate.ldap_url(),
+            "-D",
+            &alice,
+            "-w",
+            "Alice-Passw0rd",
+            "-a",
+            "Alice-Passw0rd",
+            "-s",
+            "alice-Brisk-58-canvas",
+            escaped,
+        ],
+    );
+    assert_ldap_error(&out, 19, "[account_name]");
+    // A target pwgate cannot read (AD's extended form): refused.
+    let out = ldap_tool(
+        "ldappasswd",
+        &[
+            "-x",
+            "-ZZ",
+            "-H",
+            &gate.ldap_url(),
+            "-D",
+            &alice,
+            "-w",
+            "Alice-Passw0rd",
+            "-a",
+            "Alice-Passw0rd",
+            "-s",
+            STRONG,
+            "<SID=S-1-5-21-1-2-3-1104>",
+        ],
+    );
+    assert_ldap_error(&out, 53, "cannot tell whose password this is");
+    assert!(binds(&slapd, &alice, "Alice-Passw0rd"));
+}
+
+#[test]
+fn a_password_in_a_new_rdn_is_refused() {
+    let slapd = Slapd::start();
+    let gate = Pwgate::start(&slapd.ldap_url());
+    let out = ldap_tool(
+        "ldapmodrdn",
+        &[
+            "-x",
+            "-ZZ",
+            "-H",
+            &gate.ldap_url(),
+            "-D",
+            slapd::ADMIN_DN,
+            "-w",
+            slapd::ADMIN_PW,
+            &user_dn("bob"),
+            "uid=bob+userPassword=weak",
+        ],
+    );
+    assert_ldap_error(&out, 53, "a password attribute in an RDN cannot be checked");
+    let ldif = format!(
+        "dn: uid=carol2+2.5.4.35=weak,{}\nchangetype: add\nobjectClass: inetOrgPerson\nuid: carol2\ncn: C\nsn: C\n",
+        slapd::PEOPLE_DN
+    );
+    let out = modify_starttls(&gate.ldap_url(), slapd::ADMIN_DN, slapd::ADMIN_PW, &ldif);
+    assert_ldap_error(&out, 53, "a password attribute in an RDN cannot be checked");
+}
+
+#[test]
+fn a_password_change_pipelined_behind_a_bind_is_never_accepted() {
+    use common::raw::{
+        addr_of, connect, extended_request, simple_bind, tlv, FrameReader, Response,
+    };
+    use std::io::Write;
+    let slapd = Slapd::start();
+    let gate = Pwgate::start_with(
+        &slapd.ldap_url(),
+        "[listen]\nallow_cleartext_password_changes = true\n",
+    );
+    let alice = user_dn("alice");
+    // Bind as alice and, in the same write, reset alice's password without
+    // the old one: judged as anonymous, it would escape the self-reset rule.
+    let value = tlv(
+        0x30,
+        &[tlv(0x80, alice.as_bytes()), tlv(0x82, STRONG.as_bytes())].concat(),
+    );
+    let mut batch = simple_bind(1, &alice, "Alice-Passw0rd");
+    batch.extend(extended_request(2, "1.3.6.1.4.1.4203.1.11.1", Some(&value)));
+    let mut stream = connect(addr_of(&gate.ldap_url()));
+    stream.write_all(&batch).expect("send");
+    let mut reader = FrameReader::new(stream);
+    let mut code_of_change = None;
+    while code_of_change.is_none() {
+        let frame = reader.next_frame().expect("an answer for each request");
+        let response = Response::parse(&frame);
+        if response.msgid == 2 {
+            code_of_change = Some(response.result_code());
+        }
+    }
+    let code = code_of_change.expect("answered");
+    assert!(
+        code == 53 || code == 19,
+        "the change got result code {code}"
+    );
+    assert!(
+        binds(&slapd, &alice, "Alice-Passw0rd"),
+        "the password must not change"
+    );
+}

@@ -653,128 +653,11 @@ pub fn inspect_bind(frame: &[u8]) -> Result<(String, BindMethod), BerError> {
     Ok((name, method))
 }
 
-/// The attribute values of the first RDN of a DN (`uid=alice,ou=people`
-/// gives `alice`; `cn=Alice Smith+uid=as,...` gives both values), with
-/// RFC 4514 backslash escapes of special characters undone.
-pub fn first_rdn_values(dn: &str) -> Vec<String> {
-    let mut values = Vec::new();
-    let mut current = String::new();
-    let mut in_value = false;
-    let mut chars = dn.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                if let Some(next) = chars.next() {
-                    if in_value {
-                        current.push(next);
-                    }
-                }
-            }
-            '=' if !in_value => in_value = true,
-            '+' | ',' | ';' => {
-                if in_value {
-                    values.push(std::mem::take(&mut current).trim().to_owned());
-                }
-                in_value = false;
-                if c != '+' {
-                    break;
-                }
-            }
-            _ if in_value => current.push(c),
-            _ => {}
-        }
-    }
-    if in_value && !current.trim().is_empty() {
-        values.push(current.trim().to_owned());
-    }
-    values.retain(|v| !v.is_empty());
-    values
-}
-
-/// DNS labels of a directory's base DN that say nothing about the
-/// organisation (`DC=corp,DC=contoso,DC=local` is about `contoso`).
-const GENERIC_DOMAIN_LABELS: &[&str] = &[
-    "ad", "corp", "domain", "ds", "internal", "intra", "intranet", "lan", "local", "prod",
-];
-
-/// The organisation names a DN carries: its `o=` values and its `dc=`
-/// labels except the top-level one and generic ones (`dc=example,dc=com`
-/// gives `example`). Names shorter than 4 characters are left out.
-pub fn organisation_names(dn: &str) -> Vec<String> {
-    let mut rdns: Vec<(String, String)> = Vec::new();
-    let (mut attr, mut value, mut in_value) = (String::new(), String::new(), false);
-    let mut chars = dn.chars();
-    let mut push = |attr: &mut String, value: &mut String| {
-        rdns.push((
-            std::mem::take(attr).trim().to_ascii_lowercase(),
-            std::mem::take(value).trim().to_owned(),
-        ));
-    };
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                if let (Some(next), true) = (chars.next(), in_value) {
-                    value.push(next);
-                }
-            }
-            '=' if !in_value => in_value = true,
-            ',' | ';' | '+' => {
-                push(&mut attr, &mut value);
-                in_value = false;
-            }
-            _ if in_value => value.push(c),
-            _ => attr.push(c),
-        }
-    }
-    push(&mut attr, &mut value);
-    let dcs: Vec<&String> = rdns
-        .iter()
-        .filter(|(a, _)| a == "dc")
-        .map(|(_, v)| v)
-        .collect();
-    let mut names: Vec<String> = rdns
-        .iter()
-        .filter(|(a, _)| a == "o")
-        .map(|(_, v)| v.clone())
-        .collect();
-    if dcs.len() > 1 {
-        names.extend(
-            dcs[..dcs.len() - 1]
-                .iter()
-                .filter(|l| !GENERIC_DOMAIN_LABELS.contains(&l.to_ascii_lowercase().as_str()))
-                .map(|l| (*l).clone()),
-        );
-    }
-    names.retain(|n| n.chars().count() >= 4);
-    names.dedup();
-    names
-}
+pub use crate::dn::{first_rdn_values, organisation_names};
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn organisation_names_from_base_dns() {
-        assert_eq!(
-            organisation_names("uid=alice,ou=people,dc=example,dc=com"),
-            ["example"]
-        );
-        assert_eq!(
-            organisation_names("CN=Alice,CN=Users,DC=corp,DC=Contoso,DC=local"),
-            ["Contoso"]
-        );
-        assert_eq!(
-            organisation_names("cn=bob,o=Fabrikam Inc,c=US"),
-            ["Fabrikam Inc"]
-        );
-        assert!(organisation_names("cn=x,dc=com").is_empty());
-        assert!(
-            organisation_names("cn=x,dc=abc,dc=com").is_empty(),
-            "3 characters"
-        );
-        assert!(organisation_names("").is_empty());
-    }
 
     /// Wraps `content` in `depth` nested SEQUENCEs.
     fn nested(depth: usize, content: &[u8]) -> Vec<u8> {
@@ -803,20 +686,6 @@ mod tests {
             Inspection::Undecodable(u) => assert_eq!(u.msgid, 3),
             other => panic!("expected a refusal, got {other:?}"),
         }
-    }
-
-    #[test]
-    fn rdn_values() {
-        assert_eq!(first_rdn_values("uid=alice,ou=people,dc=x"), ["alice"]);
-        assert_eq!(
-            first_rdn_values("CN=Smith\\, Alice,CN=Users,DC=x"),
-            ["Smith, Alice"]
-        );
-        assert_eq!(
-            first_rdn_values("cn=Alice Smith+uid=asmith,dc=x"),
-            ["Alice Smith", "asmith"]
-        );
-        assert!(first_rdn_values("").is_empty());
     }
 
     #[test]

@@ -770,14 +770,27 @@ impl Session {
             .as_deref()
             .map(intercept::organisation_names)
             .unwrap_or_default();
-        let checks_names = policy.check_account_name;
-        if checks_names && names.is_empty() {
+        // Scopes and the name and self-reset rules depend on whose password
+        // this is: without a DN pwgate can read, it refuses, never guesses.
+        let readable_target = target_dn.as_deref().and_then(crate::dn::parse).is_some();
+        if !readable_target || names.is_empty() {
             self.decided(&record, Decision::Refused, "unknown_target");
             return refuse(
                 ResultCode::UnwillingToPerform,
                 "pwgate: cannot tell whose password this is; bind with a simple bind \
-                 or name the user in the request"
+                 or name the user by DN in the request"
                     .to_owned(),
+                vec![],
+            );
+        }
+        // RFC 4511 4.2.1: no operation may be sent while a bind is in
+        // progress; a password change behind one would be judged for the
+        // wrong identity.
+        if !self.lock_tracking().binds.is_empty() {
+            self.decided(&record, Decision::Refused, "bind_in_progress");
+            return refuse(
+                ResultCode::UnwillingToPerform,
+                "pwgate: a bind is in progress on this connection; wait for its result".to_owned(),
                 vec![],
             );
         }

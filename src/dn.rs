@@ -1,0 +1,268 @@
+//! Distinguished names (RFC 4514), read into a comparable form.
+//!
+//! The same entry can be written many ways: `uid=alice`, `UID = alice`,
+//! `uid=\61lice`, `0.9.2342.19200300.100.1.1=alice`. Scopes, the
+//! self-reset rule and the name rules compare DNs, so a DN is parsed (escapes
+//! undone, attribute types in normal form, well-known OIDs named) before it
+//! is compared. A DN pwgate cannot put in that form (AD's `<SID=...>` and
+//! `<GUID=...>` forms, `#`-hex values, broken escapes) is reported as such,
+//! so callers can refuse rather than guess.
+
+/// One RDN: its attribute type and value pairs (`cn=A+uid=b` has two).
+pub type Rdn = Vec<(String, String)>;
+
+/// Well-known attribute OIDs and their names.
+const OID_NAMES: &[(&str, &str)] = &[
+    ("2.5.4.3", "cn"),
+    ("2.5.4.6", "c"),
+    ("2.5.4.7", "l"),
+    ("2.5.4.8", "st"),
+    ("2.5.4.10", "o"),
+    ("2.5.4.11", "ou"),
+    ("0.9.2342.19200300.100.1.1", "uid"),
+    ("0.9.2342.19200300.100.1.25", "dc"),
+];
+
+/// An attribute type in normal form: lower case, no `OID.` prefix, OID arcs
+/// without leading zeros, well-known OIDs replaced by their names.
+pub fn attribute_type(text: &str) -> String {
+    let name = text.trim().to_ascii_lowercase();
+    let name = name.strip_prefix("oid.").unwrap_or(&name);
+    let numeric = !name.is_empty() && name.chars().all(|c| c.is_ascii_digit() || c == '.');
+    if !numeric {
+        return name.to_owned();
+    }
+    let oid = name
+        .split('.')
+        .map(|arc| match arc.trim_start_matches('0') {
+            "" => "0",
+            trimmed => trimmed,
+        })
+        .collect::<Vec<_>>()
+        .join(".");
+    OID_NAMES
+        .iter()
+        .find(|(o, _)| *o == oid)
+        .map_or(oid, |(_, n)| (*n).to_owned())
+}
+
+fn hex(c: char) -> Option<u8> {
+    c.to_digit(16).map(|d| d as u8)
+}
+
+/// Parses a DN into its RDNs, first (most specific) first. `None` when the
+/// DN cannot be put in normal form. The empty DN is an empty list.
+pub fn parse(dn: &str) -> Option<Vec<Rdn>> {
+    let dn = dn.trim();
+    if dn.starts_with('<') {
+        return None; // AD extended DN: <SID=...>, <GUID=...>
+    }
+    let mut rdns: Vec<Rdn> = Vec::new();
+    if dn.is_empty() {
+        return Some(rdns);
+    }
+    let mut rdn: Rdn = Vec::new();
+    let mut attr = String::new();
+    let mut value: Vec<u8> = Vec::new();
+    let mut in_value = false;
+    let mut value_started = false;
+    let mut chars = dn.chars().peekable();
+    let finish_pair = |attr: &mut String, value: &mut Vec<u8>, rdn: &mut Rdn| -> Option<()> {
+        let text = String::from_utf8(std::mem::take(value)).ok()?;
+        let t = attribute_type(attr);
+        attr.clear();
+        if t.is_empty() {
+            return None;
+        }
+        rdn.push((t, text.trim().to_owned()));
+        Some(())
+    };
+    while let Some(c) = chars.next() {
+        if !in_value {
+            match c {
+                '=' => {
+                    in_value = true;
+                    value_started = false;
+                }
+                ',' | ';' | '+' | '\\' | '"' => return None,
+                _ => attr.push(c),
+            }
+            continue;
+        }
+        match c {
+            '#' if !value_started && value.is_empty() => return None, // BER-encoded value
+            '\\' => {
+                let next = chars.next()?;
+                match (hex(next), chars.peek().copied().and_then(hex)) {
+                    (Some(hi), Some(lo)) => {
+                        chars.next();
+                        value.push(hi << 4 | lo);
+                    }
+                    _ => {
+                        let mut buf = [0u8; 4];
+                        value.extend_from_slice(next.encode_utf8(&mut buf).as_bytes());
+                    }
+                }
+                value_started = true;
+            }
+            '+' => {
+                finish_pair(&mut attr, &mut value, &mut rdn)?;
+                in_value = false;
+            }
+            ',' | ';' => {
+                finish_pair(&mut attr, &mut value, &mut rdn)?;
+                rdns.push(std::mem::take(&mut rdn));
+                in_value = false;
+            }
+            '"' => return None,
+            ' ' if !value_started => {}
+            _ => {
+                let mut buf = [0u8; 4];
+                value.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                value_started = true;
+            }
+        }
+    }
+    if !in_value {
+        return None;
+    }
+    finish_pair(&mut attr, &mut value, &mut rdn)?;
+    rdns.push(rdn);
+    Some(rdns)
+}
+
+/// A DN in a form for comparison: types normalized, values in lower case,
+/// the pairs of each RDN sorted. `None` when it cannot be parsed.
+pub fn normalize(dn: &str) -> Option<String> {
+    let rdns = parse(dn)?;
+    Some(
+        rdns.into_iter()
+            .map(|mut rdn| {
+                rdn.sort();
+                rdn.iter()
+                    .map(|(t, v)| format!("{t}={}", v.to_lowercase()))
+                    .collect::<Vec<_>>()
+                    .join("+")
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+    )
+}
+
+/// The values of the first RDN (`uid=alice,...` gives `alice`).
+pub fn first_rdn_values(dn: &str) -> Vec<String> {
+    parse(dn)
+        .and_then(|rdns| rdns.into_iter().next())
+        .map(|rdn| {
+            rdn.into_iter()
+                .map(|(_, v)| v)
+                .filter(|v| !v.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// DNS labels that say nothing about the organisation.
+const GENERIC_DOMAIN_LABELS: &[&str] = &[
+    "ad", "corp", "domain", "ds", "internal", "intra", "intranet", "lan", "local", "prod",
+];
+
+/// The organisation names a DN carries: its `o=` values and its `dc=`
+/// labels except the top-level one and generic ones (`dc=example,dc=com`
+/// gives `example`), 4 characters or more.
+pub fn organisation_names(dn: &str) -> Vec<String> {
+    let Some(rdns) = parse(dn) else {
+        return Vec::new();
+    };
+    let pairs: Vec<(String, String)> = rdns.into_iter().flatten().collect();
+    let dcs: Vec<&String> = pairs
+        .iter()
+        .filter(|(t, _)| t == "dc")
+        .map(|(_, v)| v)
+        .collect();
+    let mut names: Vec<String> = pairs
+        .iter()
+        .filter(|(t, _)| t == "o")
+        .map(|(_, v)| v.clone())
+        .collect();
+    if dcs.len() > 1 {
+        names.extend(
+            dcs[..dcs.len() - 1]
+                .iter()
+                .filter(|l| !GENERIC_DOMAIN_LABELS.contains(&l.to_ascii_lowercase().as_str()))
+                .map(|l| (*l).clone()),
+        );
+    }
+    names.retain(|n| n.chars().count() >= 4);
+    names.dedup();
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spellings_of_one_dn_normalize_alike() {
+        let canonical = normalize("uid=alice,ou=people,dc=example,dc=com").unwrap();
+        for dn in [
+            "UID=Alice, OU=People, DC=Example, DC=COM",
+            "uid=\\61lice,ou=people,dc=example,dc=com",
+            "0.9.2342.19200300.100.1.1=alice,2.5.4.11=people,dc=example,dc=com",
+            "OID.0.9.2342.19200300.100.1.01=alice,ou=people,dc=example,dc=com",
+            "uid = alice , ou=people,dc=example,dc=com",
+        ] {
+            assert_eq!(normalize(dn).as_deref(), Some(canonical.as_str()), "{dn}");
+        }
+        assert_eq!(
+            normalize("cn=B+uid=a,dc=x"),
+            normalize("uid=a+cn=b,dc=x"),
+            "multi-valued RDNs in any order"
+        );
+    }
+
+    #[test]
+    fn forms_that_cannot_be_normalized_are_reported() {
+        for dn in [
+            "<SID=S-1-5-21-1>",
+            "<GUID=abc>;dc=x",
+            "uid=#04024869,dc=x",
+            "uid=\\",
+            "uid",
+            "=x",
+        ] {
+            assert_eq!(normalize(dn), None, "{dn}");
+        }
+        assert_eq!(normalize("").as_deref(), Some(""));
+    }
+
+    #[test]
+    fn rdn_values_and_organisation_names() {
+        assert_eq!(first_rdn_values("uid=\\61lice,ou=people,dc=x"), ["alice"]);
+        assert_eq!(
+            first_rdn_values("CN=Smith\\, Alice,CN=Users,DC=x"),
+            ["Smith, Alice"]
+        );
+        assert_eq!(
+            first_rdn_values("cn=Alice Smith+uid=asmith,dc=x"),
+            ["Alice Smith", "asmith"]
+        );
+        assert!(first_rdn_values("").is_empty());
+        assert_eq!(
+            organisation_names("uid=alice,ou=people,dc=example,dc=com"),
+            ["example"]
+        );
+        assert_eq!(
+            organisation_names("CN=Alice,CN=Users,DC=corp,DC=Contoso,DC=local"),
+            ["Contoso"]
+        );
+        assert_eq!(
+            organisation_names("cn=bob,o=Fabrikam Inc,c=US"),
+            ["Fabrikam Inc"]
+        );
+        assert!(
+            organisation_names("cn=x,dc=abc,dc=com").is_empty(),
+            "3 characters"
+        );
+    }
+}
