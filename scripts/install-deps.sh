@@ -7,8 +7,8 @@
 #
 # Idempotent: when every needed command is already present, apt is not run.
 # The slapd package is preseeded with slapd/no_configuration=true so it does
-# not create /etc/ldap/slapd.d or a system database, and the system slapd
-# service is stopped if the package started one.
+# not create /etc/ldap/slapd.d or a system database (so no system slapd
+# starts). A slapd already running on the machine is left alone.
 set -euo pipefail
 
 needed=(/usr/sbin/slapd slapadd slappasswd ldapsearch ldapmodify ldappasswd openssl)
@@ -26,21 +26,7 @@ for cmd in "${needed[@]}"; do
   fi
 done
 
-stop_system_slapd() {
-  # The tests start their own slapd; a system instance is never wanted.
-  # Tolerate every failure: no init system in containers, no service, not root.
-  if [[ "$(id -u)" == 0 ]] && { [[ -e /etc/init.d/slapd ]] || command -v systemctl >/dev/null 2>&1; }; then
-    if command -v service >/dev/null 2>&1; then
-      service slapd stop >/dev/null 2>&1 || true
-    fi
-    if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
-      systemctl disable --now slapd >/dev/null 2>&1 || true
-    fi
-  fi
-}
-
 if ((${#missing[@]} == 0)); then
-  stop_system_slapd
   echo "install-deps.sh: all needed commands present (${needed[*]}); nothing to install"
   exit 0
 fi
@@ -60,7 +46,6 @@ echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${packages[@]}"
-stop_system_slapd
 
 still=()
 for cmd in "${needed[@]}"; do
@@ -70,4 +55,4 @@ if ((${#still[@]} > 0)); then
   echo "install-deps.sh: still missing after install: ${still[*]}" >&2
   exit 1
 fi
-echo "install-deps.sh: installed ${packages[*]} (was missing: ${missing[*]}); system slapd service left stopped"
+echo "install-deps.sh: installed ${packages[*]} (was missing: ${missing[*]})"

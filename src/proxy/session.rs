@@ -144,10 +144,12 @@ async fn run(
     let _ = tcp.set_nodelay(true);
     let gate = cell.load();
     let mut client = if implicit_tls {
-        let acceptor = gate
-            .acceptor
-            .clone()
-            .expect("an LDAPS listener exists only with a certificate");
+        // A reload may have removed the certificate while the LDAPS
+        // listener (kept until restart) still accepts: close cleanly.
+        let Some(acceptor) = gate.acceptor.clone() else {
+            warn!(client = %peer, "LDAPS connection closed: no certificate configured since the last reload");
+            return Ok(());
+        };
         let handshake = tokio::time::timeout(
             gate.config.limits.tls_handshake_timeout,
             acceptor.accept(tcp),
@@ -250,14 +252,29 @@ async fn flush(
     run: &mut usize,
 ) -> Result<(), SessionError> {
     if *run > 0 {
-        upstream
-            .write_all(&buf[..*run])
-            .await
-            .map_err(SessionError::Upstream)?;
+        write_upstream(upstream, &buf[..*run]).await?;
         buf.advance(*run);
         *run = 0;
     }
     Ok(())
+}
+
+/// How long the directory may take to accept what pwgate sends it.
+const UPSTREAM_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Writes to the directory, bounded in time so a stuck directory cannot
+/// hold a session forever.
+async fn write_upstream(
+    upstream: &mut WriteHalf<Stream>,
+    bytes: &[u8],
+) -> Result<(), SessionError> {
+    match tokio::time::timeout(UPSTREAM_WRITE_TIMEOUT, upstream.write_all(bytes)).await {
+        Ok(r) => r.map_err(SessionError::Upstream),
+        Err(_) => Err(SessionError::Upstream(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the directory did not take the request in time",
+        ))),
+    }
 }
 
 impl Session {
@@ -342,9 +359,9 @@ impl Session {
                 let sent = match action {
                     Action::Forward => unreachable!("handled above"),
                     Action::ForwardSensitive => {
-                        let r = upstream.write_all(&message).await;
+                        let r = write_upstream(&mut upstream, &message).await;
                         message.zeroize();
-                        r.map_err(SessionError::Upstream)
+                        r
                     }
                     Action::Reply { bytes, sensitive } => {
                         if sensitive {

@@ -253,7 +253,9 @@ pub fn check_length_complexity(password: &str, rule: LengthComplexity) -> Option
         return None;
     }
     let counts = count_classes(password);
-    if counts.total() >= rule.until_length || counts.complexity_classes() >= needed {
+    // As for the length rule: a character that NFKC expands counts once.
+    let length = counts.total().min(password.chars().count());
+    if length >= rule.until_length || counts.complexity_classes() >= needed {
         return None;
     }
     Some(ClassProblem::TooFewClasses {
@@ -638,6 +640,8 @@ mod tests {
             let counts = count_classes(&password);
             let len = password.nfkc().count();
             assert_eq!(counts.total(), len, "{password:?}");
+            // The length complexity counts: NFKC, but never above the typed count.
+            let complexity_len = len.min(password.chars().count());
 
             // Each reported missing class really is short.
             let problems = check_requirements(&password, &all);
@@ -662,7 +666,7 @@ mod tests {
                 let refused = check_length_complexity(&password, rule).is_some();
                 assert_eq!(
                     refused,
-                    len < 30 && classes.min(4) > counts.complexity_classes(),
+                    complexity_len < 30 && classes.min(4) > counts.complexity_classes(),
                     "{password:?} {classes}"
                 );
             }
@@ -670,7 +674,7 @@ mod tests {
                 &password,
                 LengthComplexity {
                     classes: 4,
-                    until_length: len,
+                    until_length: complexity_len,
                 }
             )
             .is_none());

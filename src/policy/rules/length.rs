@@ -6,9 +6,12 @@ use crate::policy::{Rule, Violation};
 use crate::secret::Password;
 
 /// Length in Unicode scalar values after NFKC normalization (not bytes, so
-/// `Ünïcödé` counts 7, and a full-width letter counts as one).
+/// `Ünïcödé` counts 7, and a full-width letter counts as one), but never
+/// more than the characters typed: NFKC expands some characters (U+FDFA
+/// becomes 18), and one character must not pass for eighteen.
 pub fn normalized_len(password: &Password) -> usize {
-    password.expose().nfkc().count()
+    let text = password.expose();
+    text.nfkc().count().min(text.chars().count())
 }
 
 pub fn check(password: &Password, min: usize, max: usize) -> Option<Violation> {
@@ -41,6 +44,15 @@ mod tests {
         assert_eq!(normalized_len(&pw("Ünïcödé")), 7);
         assert!(check(&pw("ÜnïcödéÜnïcö"), 12, 256).is_none());
         assert!(check(&pw("ÜnïcödéÜnïc"), 12, 256).is_some());
+    }
+
+    #[test]
+    fn an_expanding_character_counts_once() {
+        // U+FDFA is 18 characters after NFKC.
+        assert_eq!(normalized_len(&pw("\u{FDFA}")), 1);
+        assert!(check(&pw("\u{FDFA}"), 12, 256).is_some());
+        // Full-width letters count one each either way.
+        assert_eq!(normalized_len(&pw("ＡＢＣ")), 3);
     }
 
     #[test]
