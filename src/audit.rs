@@ -13,6 +13,23 @@ use tracing::info;
 use crate::policy::ChangeKind;
 use crate::proxy::intercept::PasswordAttribute;
 
+/// Shows client-supplied text (DNs, names) with control characters
+/// escaped, so a DN with a line break cannot forge an audit line.
+pub(crate) struct Clean<'a>(pub(crate) &'a str);
+
+impl std::fmt::Display for Clean<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() {
+                write!(f, "\\u{{{:x}}}", c as u32)?;
+            } else {
+                std::fmt::Write::write_char(f, c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What pwgate did with a password operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -56,12 +73,12 @@ pub fn decision(record: &ChangeRecord, decision: Decision, rules: &str) {
         target: "pwgate::audit",
         event = "password_decision",
         client = %record.client,
-        actor = %record.actor,
-        target_dn = %record.target,
+        actor = %Clean(&record.actor),
+        target_dn = %Clean(&record.target),
         kind = record.kind.as_str(),
         attribute = record.attribute.as_str(),
         msgid = record.msgid,
-        scope = %record.scope,
+        scope = %Clean(&record.scope),
         verdict = decision.as_str(),
         rules = rules,
         "password {} {}",
@@ -77,8 +94,8 @@ pub fn outcome(record: &ChangeRecord, result_code: Option<i64>) {
         target: "pwgate::audit",
         event = "password_result",
         client = %record.client,
-        actor = %record.actor,
-        target_dn = %record.target,
+        actor = %Clean(&record.actor),
+        target_dn = %Clean(&record.target),
         kind = record.kind.as_str(),
         attribute = record.attribute.as_str(),
         msgid = record.msgid,
@@ -87,4 +104,18 @@ pub fn outcome(record: &ChangeRecord, result_code: Option<i64>) {
         record.kind.as_str(),
         code
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Clean;
+
+    #[test]
+    fn control_characters_in_client_text_are_escaped() {
+        assert_eq!(
+            Clean("uid=x\nverdict=accepted").to_string(),
+            "uid=x\\u{a}verdict=accepted"
+        );
+        assert_eq!(Clean("cn=Zoë").to_string(), "cn=Zoë");
+    }
 }

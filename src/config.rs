@@ -617,13 +617,19 @@ impl Config {
             }),
             (None, None) => None,
             (Some(_), None) => {
-                return Err(ConfigError::new(
-                    "listen.certificate is set but listen.private_key is not (--private-key)",
+                return Err(at(
+                    "listen",
+                    "certificate",
+                    o.certificate.is_none(),
+                    "is set but listen.private_key is not (--private-key)".into(),
                 ))
             }
             (None, Some(_)) => {
-                return Err(ConfigError::new(
-                    "listen.private_key is set but listen.certificate is not (--certificate)",
+                return Err(at(
+                    "listen",
+                    "private_key",
+                    o.private_key.is_none(),
+                    "is set but listen.certificate is not (--certificate)".into(),
                 ))
             }
         };
@@ -656,8 +662,11 @@ impl Config {
             .map_err(|m| at("upstream", "urls", urls_from_file, m))?;
         let starttls = o.upstream_starttls || file.upstream.starttls.unwrap_or(false);
         if starttls && urls.iter().any(|u| u.tls) {
-            return Err(ConfigError::new(
-                "upstream.starttls applies to ldap:// URLs; an ldaps:// URL already uses TLS",
+            return Err(at(
+                "upstream",
+                "starttls",
+                !o.upstream_starttls,
+                "applies to ldap:// URLs; an ldaps:// URL already uses TLS".into(),
             ));
         }
         let ca = o
@@ -665,12 +674,33 @@ impl Config {
             .clone()
             .or(file.upstream.ca.map(from_file_path));
         if (starttls || urls.iter().any(|u| u.tls)) && ca.is_none() {
-            return Err(ConfigError::new(
-                "TLS to the upstream needs upstream.ca (--upstream-ca): pwgate never accepts an unverified certificate",
+            return Err(at(
+                "upstream",
+                "urls",
+                urls_from_file,
+                "TLS to the upstream needs upstream.ca (--upstream-ca): pwgate never accepts an unverified certificate".into(),
             ));
         }
-        let connect_timeout = Duration::from_secs(file.upstream.connect_timeout_secs.unwrap_or(5));
-        let retry_after = Duration::from_secs(file.upstream.retry_after_secs.unwrap_or(30));
+        let connect_timeout = file.upstream.connect_timeout_secs.unwrap_or(5);
+        if !(1..=3600).contains(&connect_timeout) {
+            return Err(at(
+                "upstream",
+                "connect_timeout_secs",
+                true,
+                "must be between 1 and 3600 seconds".into(),
+            ));
+        }
+        let connect_timeout = Duration::from_secs(connect_timeout);
+        let retry_after = file.upstream.retry_after_secs.unwrap_or(30);
+        if retry_after > 86_400 {
+            return Err(at(
+                "upstream",
+                "retry_after_secs",
+                true,
+                "must be between 0 and 86400 seconds".into(),
+            ));
+        }
+        let retry_after = Duration::from_secs(retry_after);
 
         let mut p = file.policy;
         if p.name.is_some() || p.dn_suffix.is_some() {
@@ -1214,6 +1244,27 @@ mod tests {
         let c = Config::from_parts(file, text, Some(Path::new("x.toml")), &o).unwrap();
         assert_eq!(c.upstream.urls[0].host, "flag");
         assert_eq!(c.upstream.flavor, Flavor::ActiveDirectory);
+    }
+
+    #[test]
+    fn tls_and_timeout_errors_name_their_line() {
+        let err = load_str("[upstream]\nurls = [\"ldaps://dc1:636\"]\n").unwrap_err();
+        assert_eq!(err.line, Some(2), "{err}");
+        let err = load_str(
+            "[upstream]\nurls = [\"ldaps://dc1:636\"]\nca = \"ca.crt\"\nstarttls = true\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.line, Some(4), "{err}");
+        let err =
+            load_str("[listen]\ncertificate = \"c.crt\"\n[upstream]\nurls = [\"ldap://h\"]\n")
+                .unwrap_err();
+        assert_eq!(err.line, Some(2), "{err}");
+        let err =
+            load_str("[upstream]\nurls = [\"ldap://h\"]\nconnect_timeout_secs = 0\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "pwgate.toml:3: upstream.connect_timeout_secs: must be between 1 and 3600 seconds"
+        );
     }
 
     #[test]

@@ -620,7 +620,7 @@ impl Session {
                 if sasl_may_negotiate_layer(&mechanism)
                     && !self.cell.load().config.allow_sasl_security_layers
                 {
-                    info!(client = %self.peer, mechanism = %mechanism, "refused SASL bind that may negotiate a security layer");
+                    info!(client = %self.peer, mechanism = %audit::Clean(&mechanism), "refused SASL bind that may negotiate a security layer");
                     let bytes = reply::result_message(
                         peek.msgid,
                         op::BIND_RESPONSE,
