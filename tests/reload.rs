@@ -415,3 +415,94 @@ fn sighup_right_after_ready_does_not_kill_pwgate() {
         );
     }
 }
+
+/// Builds a SHA-1 store of `words` at `path` (written beside, then renamed).
+fn build_store(path: &Path, words: &[&str]) {
+    use pwgate::breached::{build, BuildOptions, HashKind, InputFormat};
+    let list = path.with_extension("words");
+    fs::write(&list, words.join("\n")).expect("write the wordlist");
+    let options = BuildOptions {
+        kind: HashKind::Sha1,
+        input_format: InputFormat::Plain,
+        ..BuildOptions::default()
+    };
+    build(&[list], path, &options).expect("build the store");
+}
+
+#[test]
+fn a_rebuilt_breached_store_is_picked_up_on_sighup() {
+    let slapd = Slapd::start();
+    let dir = temp_dir();
+    let store = dir.path().join("breached.store");
+    let first = "Quartz-Meadow-Lantern-71";
+    let second = "Copper-Harbor-Violet-58";
+    build_store(&store, &[first]);
+    let config = dir.path().join("pwgate.toml");
+    let policy = format!(
+        "breached_store = {}",
+        toml_string(&store.display().to_string())
+    );
+    write_config(&config, &config_text(&slapd.ldap_url(), &policy, ""));
+    let pwgate = PwgateProcess::start(&["--config", &config.display().to_string()], dir.path());
+    let rt = runtime();
+    let alice = user_dn("alice");
+    let mut ldap = bind(&rt, &pwgate.ldap_url(), &alice, user_password("alice"));
+
+    let result = password_modify(&rt, &mut ldap, &alice, user_password("alice"), first);
+    assert_eq!(result.rc, 19, "{result:?}");
+    assert!(result.text.contains("[breached]"), "{}", result.text);
+
+    // Rebuild the store (atomic rename) with other contents and reload.
+    build_store(&store, &[second]);
+    reload(&pwgate, RELOADED, 1);
+    let result = password_modify(&rt, &mut ldap, &alice, user_password("alice"), second);
+    assert_eq!(result.rc, 19, "the new store refuses its word: {result:?}");
+    let result = password_modify(&rt, &mut ldap, &alice, user_password("alice"), first);
+    assert_eq!(
+        result.rc, 0,
+        "the old store's word is accepted now: {result:?}"
+    );
+}
+
+#[test]
+fn sigterm_stops_accepting_and_lets_open_sessions_finish() {
+    let slapd = Slapd::start();
+    let dir = temp_dir();
+    let mut pwgate = PwgateProcess::start(&["--upstream", &slapd.ldap_url()], dir.path());
+    let rt = runtime();
+    let alice = user_dn("alice");
+    let mut ldap = bind(&rt, &pwgate.ldap_url(), &alice, user_password("alice"));
+
+    let term = Command::new("kill")
+        .args(["-TERM", &pwgate.pid().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(term.success());
+    assert!(
+        pwgate.wait_for_log("no longer accepting", 1, RELOAD_TIMEOUT),
+        "no shutdown message"
+    );
+    // New connections are refused...
+    assert!(
+        std::net::TcpStream::connect_timeout(&pwgate.addr(), Duration::from_secs(2)).is_err(),
+        "still accepting after SIGTERM"
+    );
+    // ...while the open session still works.
+    let found = within(&rt, "search during shutdown", async {
+        ldap.search(&alice, ldap3::Scope::Base, "(objectClass=*)", vec!["uid"])
+            .await
+            .expect("search answer")
+            .success()
+            .expect("search succeeds")
+            .0
+            .len()
+    });
+    assert_eq!(found, 1);
+    within(&rt, "unbind", async {
+        ldap.unbind().await.expect("unbind")
+    });
+    let status = pwgate
+        .stop()
+        .expect("pwgate exits once its sessions are done");
+    assert!(status.success(), "{status}");
+}
