@@ -34,13 +34,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-wait_port() {
-  local i
-  for i in $(seq 100); do port_in_use "$1" && return 0; sleep 0.05; done
-  die "nothing listens on 127.0.0.1:$1"
-}
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
 # Resident memory of a process in KiB.
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
@@ -49,26 +44,15 @@ rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 start_slapd() {
   SLAPD_DIR="$WORK/slapd"
   rm -rf "$SLAPD_DIR"; mkdir -p "$SLAPD_DIR/data"
-  local rootpw
-  rootpw=$(slappasswd -s admin-secret)
-  cat >"$SLAPD_DIR/slapd.conf" <<CONF
-include /etc/ldap/schema/core.schema
-include /etc/ldap/schema/cosine.schema
-include /etc/ldap/schema/inetorgperson.schema
-modulepath /usr/lib/ldap
-moduleload back_mdb
-pidfile $SLAPD_DIR/slapd.pid
-database mdb
-maxsize 268435456
+  {
+    slapd_conf "$SLAPD_DIR" "$SUFFIX" 268435456
+    cat <<CONF
 dbnosync
-suffix "$SUFFIX"
-rootdn "cn=admin,$SUFFIX"
-rootpw $rootpw
-directory $SLAPD_DIR/data
 index objectClass,uid eq
 access to attrs=userPassword by self write by anonymous auth by * none
 access to * by * read
 CONF
+  } >"$SLAPD_DIR/slapd.conf"
   say "seeding slapd with $USERS users and $PWUSERS password-change accounts"
   python3 - "$USERS" "$PWUSERS" >"$SLAPD_DIR/seed.ldif" <<'PY'
 import sys

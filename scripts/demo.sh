@@ -22,7 +22,8 @@ SLAPD_DIR="$DEMO_DIR/slapd"
 say() { echo "demo: $*" >&2; }
 die() { echo "demo: error: $*" >&2; exit 1; }
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
 "$ROOT/scripts/install-deps.sh"
 command -v cargo >/dev/null || die "cargo is not installed (a Rust toolchain is needed to build pwgate)"
@@ -42,21 +43,9 @@ done
 # A fresh slapd every run, so the sample passwords below are always valid.
 rm -rf "$SLAPD_DIR"
 mkdir -p "$SLAPD_DIR/data"
-rootpw=$(slappasswd -s admin-secret)
-cat >"$SLAPD_DIR/slapd.conf" <<CONF
-include /etc/ldap/schema/core.schema
-include /etc/ldap/schema/cosine.schema
-include /etc/ldap/schema/nis.schema
-include /etc/ldap/schema/inetorgperson.schema
-modulepath /usr/lib/ldap
-moduleload back_mdb
-pidfile $SLAPD_DIR/slapd.pid
-database mdb
-maxsize 67108864
-suffix "$SUFFIX"
-rootdn "cn=admin,$SUFFIX"
-rootpw $rootpw
-directory $SLAPD_DIR/data
+{
+  slapd_conf "$SLAPD_DIR" "$SUFFIX" 67108864
+  cat <<CONF
 access to attrs=userPassword
   by self write
   by dn.exact="uid=helpdesk,ou=people,$SUFFIX" write
@@ -64,6 +53,7 @@ access to attrs=userPassword
   by * none
 access to * by * read
 CONF
+} >"$SLAPD_DIR/slapd.conf"
 {
   printf 'dn: %s\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n\n' "$SUFFIX"
   printf 'dn: ou=people,%s\nobjectClass: organizationalUnit\nou: people\n\n' "$SUFFIX"
