@@ -15,6 +15,7 @@ use serde::Deserialize;
 use crate::policy::rules::banned::BannedWords;
 use crate::policy::rules::classes::{ClassRequirements, LengthComplexity};
 use crate::policy::rules::patterns::PatternOptions;
+use crate::policy::rules::regex::RegexRule;
 use crate::policy::Policy;
 
 /// A configuration problem, printed as one line.
@@ -119,6 +120,8 @@ pub struct PolicySection {
     /// Minimum counts per character class (`[policy.require]`).
     pub require: Option<ClassRequirements>,
     pub max_repeat: Option<usize>,
+    /// Deny/require patterns (`[[policy.regex]]`).
+    pub regex: Option<Vec<RegexSection>>,
     /// Replacement texts for rule messages, by rule id (`[policy.messages]`).
     pub messages: Option<std::collections::BTreeMap<String, String>>,
     pub check_old_password: Option<bool>,
@@ -136,6 +139,19 @@ pub struct PolicySection {
     pub name: Option<String>,
     /// The DN suffixes a scope applies to (scopes only).
     pub dn_suffix: Option<Vec<String>>,
+}
+
+/// One `[[policy.regex]]` rule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegexSection {
+    pub name: String,
+    /// Refuse a password that matches.
+    pub deny: Option<String>,
+    /// Refuse a password that does not match.
+    pub require: Option<String>,
+    /// The refusal text (the rule's name is appended).
+    pub message: Option<String>,
 }
 
 /// What a password change gets when the breached-password store cannot
@@ -437,7 +453,21 @@ fn build_policy(
         breached: base.breached.clone(),
         breached_fail_open: base.breached_fail_open,
         messages: base.messages.clone(),
+        regexes: base.regexes.clone(),
     };
+    for (i, r) in p.regex.iter().flatten().enumerate() {
+        let problem = |m: String| err("regex", format!("rule {} ({:?}): {m}", i + 1, r.name));
+        let (pattern, deny) = match (&r.deny, &r.require) {
+            (Some(p), None) => (p, true),
+            (None, Some(p)) => (p, false),
+            _ => return Err(problem("give exactly one of `deny` or `require`".into())),
+        };
+        if r.name.trim().is_empty() {
+            return Err(problem("every regex rule needs a name".into()));
+        }
+        let rule = RegexRule::new(&r.name, pattern, deny, r.message.as_deref()).map_err(problem)?;
+        policy.regexes.push(rule);
+    }
     for (id, text) in p.messages.iter().flatten() {
         let known = crate::policy::Rule::ALL.iter().any(|r| r.id() == id);
         let problem = if !known {
@@ -1230,6 +1260,36 @@ mod tests {
                 .contains("policy.scope \"x\": min_length: must be at least 1"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn regex_rules_from_the_config() {
+        let c = load_str(
+            "[upstream]\nurls = [\"ldap://h\"]\n[[policy.regex]]\nname = \"ticker\"\ndeny = \"(?i)acme\"\nmessage = \"must not name the company\"\n",
+        )
+        .unwrap();
+        let pw = crate::secret::Password::new("We-love-Acme-forever-9".into());
+        let v = c.policy.evaluate(&crate::policy::PasswordChange {
+            kind: crate::policy::ChangeKind::Reset,
+            new_password: &pw,
+            old_password: None,
+            account_names: &[],
+            organisation_names: &[],
+            actor_is_target: false,
+        });
+        assert_eq!(v.rule_ids(), "regex");
+        assert!(v
+            .explanation()
+            .unwrap()
+            .contains("must not name the company (ticker) [regex]"));
+        let err = load_str(
+            "[upstream]\nurls = [\"ldap://h\"]\n[[policy.regex]]\nname = \"x\"\ndeny = \"(\"\n",
+        )
+        .unwrap_err();
+        assert!(err.message.contains("invalid pattern"), "{err}");
+        let err = load_str("[upstream]\nurls = [\"ldap://h\"]\n[[policy.regex]]\nname = \"x\"\n")
+            .unwrap_err();
+        assert!(err.message.contains("exactly one of"), "{err}");
     }
 
     #[test]

@@ -80,13 +80,16 @@ pub enum Rule {
     Breached,
     /// A reset of one's own password, without the old one.
     SelfReset,
+    /// A configured regular-expression rule.
+    Regex,
     /// A `userPassword` value that is already hashed cannot be checked.
     PreHashed,
 }
 
 impl Rule {
     /// Every rule, in evaluation order.
-    pub const ALL: [Rule; 15] = [
+    pub const ALL: [Rule; 16] = [
+        Rule::Regex,
         Rule::SelfReset,
         Rule::Length,
         Rule::Complexity,
@@ -121,6 +124,7 @@ impl Rule {
             Rule::SimilarToOld => "similar_to_old",
             Rule::Breached => "breached",
             Rule::SelfReset => "self_reset",
+            Rule::Regex => "regex",
             Rule::PreHashed => "prehashed",
         }
     }
@@ -230,6 +234,8 @@ pub struct Policy {
     pub breached_fail_open: bool,
     /// Texts that replace the default message of a rule, by rule id.
     pub messages: BTreeMap<String, String>,
+    /// The organisation's own deny/require patterns.
+    pub regexes: Vec<rules::regex::RegexRule>,
 }
 
 impl Default for Policy {
@@ -252,6 +258,7 @@ impl Default for Policy {
             breached: None,
             breached_fail_open: false,
             messages: BTreeMap::new(),
+            regexes: Vec::new(),
         }
     }
 }
@@ -331,6 +338,7 @@ impl Policy {
                     change.organisation_names,
                 ));
             }
+            violations.extend(self.regexes.iter().filter_map(|r| r.check(password)));
             if let Some(corpus) = &self.breached {
                 violations.extend(rules::breached::check(
                     password,

@@ -9,4 +9,5 @@ pub mod breached;
 pub mod classes;
 pub mod length;
 pub mod patterns;
+pub mod regex;
 pub mod similarity;
