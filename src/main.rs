@@ -16,6 +16,7 @@ use pwgate::proxy::{Gate, GateCell};
 #[command(
     name = "pwgate",
     version,
+    long_version = concat!(env!("CARGO_PKG_VERSION"), "\n", env!("PWGATE_BUILD_INFO")),
     about = "LDAP proxy that refuses weak and breached passwords before they reach the directory"
 )]
 struct Cli {

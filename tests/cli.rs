@@ -185,17 +185,23 @@ fn check_help_mentions_its_flags() {
 }
 
 #[test]
-fn version_is_printed() {
-    for args in [&["--version"][..], &["-V"][..]] {
-        let out = run(args, None);
-        assert_exit(args, &out, 0);
-        let text = stdout(&out);
-        assert_eq!(
-            text.trim(),
-            format!("pwgate {}", env!("CARGO_PKG_VERSION")),
-            "pwgate {args:?}"
-        );
-    }
+fn version_is_printed_with_build_info() {
+    let version = format!("pwgate {}", env!("CARGO_PKG_VERSION"));
+    let out = run(&["-V"], None);
+    assert_exit(&["-V"], &out, 0);
+    assert_eq!(stdout(&out).trim(), version);
+    // --version adds the build: commit, target, profile, compiler.
+    let out = run(&["--version"], None);
+    assert_exit(&["--version"], &out, 0);
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], version);
+    assert!(
+        lines
+            .get(1)
+            .is_some_and(|l| l.starts_with("commit ") && l.contains("rustc")),
+        "{text}"
+    );
 }
 
 // ---------------------------------------------------------------------------
