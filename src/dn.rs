@@ -11,6 +11,42 @@
 /// One RDN: its attribute type and value pairs (`cn=A+uid=b` has two).
 pub type Rdn = Vec<(String, String)>;
 
+/// Long names and aliases of attribute types that appear in DNs, and the
+/// short name directories compare them as.
+const ALIASES: &[(&str, &str)] = &[
+    ("commonname", "cn"),
+    ("countryname", "c"),
+    ("localityname", "l"),
+    ("stateorprovincename", "st"),
+    ("organizationname", "o"),
+    ("organizationalunitname", "ou"),
+    ("domaincomponent", "dc"),
+    ("userid", "uid"),
+    ("surname", "sn"),
+    ("streetaddress", "street"),
+    ("rfc822mailbox", "mail"),
+    ("gn", "givenname"),
+];
+
+/// Attribute types pwgate knows how the directory compares in DNs.
+const KNOWN_TYPES: &[&str] = &[
+    "cn",
+    "c",
+    "l",
+    "st",
+    "o",
+    "ou",
+    "dc",
+    "uid",
+    "sn",
+    "givenname",
+    "street",
+    "mail",
+    "serialnumber",
+    "samaccountname",
+    "userprincipalname",
+];
+
 /// Well-known attribute OIDs and their names.
 const OID_NAMES: &[(&str, &str)] = &[
     ("2.5.4.3", "cn"),
@@ -21,6 +57,11 @@ const OID_NAMES: &[(&str, &str)] = &[
     ("2.5.4.11", "ou"),
     ("0.9.2342.19200300.100.1.1", "uid"),
     ("0.9.2342.19200300.100.1.25", "dc"),
+    ("0.9.2342.19200300.100.1.3", "mail"),
+    ("2.5.4.4", "sn"),
+    ("2.5.4.42", "givenname"),
+    ("2.5.4.9", "street"),
+    ("2.5.4.5", "serialnumber"),
 ];
 
 /// An attribute type in normal form: lower case, no `OID.` prefix, OID arcs
@@ -30,7 +71,10 @@ pub fn attribute_type(text: &str) -> String {
     let name = name.strip_prefix("oid.").unwrap_or(&name);
     let numeric = !name.is_empty() && name.chars().all(|c| c.is_ascii_digit() || c == '.');
     if !numeric {
-        return name.to_owned();
+        return ALIASES
+            .iter()
+            .find(|(alias, _)| *alias == name)
+            .map_or_else(|| name.to_owned(), |(_, short)| (*short).to_owned());
     }
     let oid = name
         .split('.')
@@ -131,22 +175,58 @@ pub fn parse(dn: &str) -> Option<Vec<Rdn>> {
     Some(rdns)
 }
 
-/// A DN in a form for comparison: types normalized, values in lower case,
-/// the pairs of each RDN sorted. `None` when it cannot be parsed.
+/// A value prepared for comparison, in the spirit of RFC 4518: NFKC, case
+/// folded, combining marks dropped, every kind of space made one U+0020,
+/// runs of spaces collapsed, no space at either end. Comparing this way may
+/// call two different values equal (`é` and `e`), never the other way round
+/// for spellings the directory itself treats as equal.
+pub fn prepare_value(value: &str) -> String {
+    use unicode_normalization::char::is_combining_mark;
+    use unicode_normalization::UnicodeNormalization;
+    let folded: String = value
+        .nfkc()
+        .flat_map(char::to_lowercase)
+        .nfkd()
+        .filter(|c| !is_combining_mark(*c))
+        .map(|c| if c.is_whitespace() { ' ' } else { c })
+        .collect();
+    folded
+        .split(' ')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A DN in a form for comparison: types normalized, values prepared
+/// ([`prepare_value`]), the pairs of each RDN sorted. `None` when it cannot
+/// be parsed.
 pub fn normalize(dn: &str) -> Option<String> {
     let rdns = parse(dn)?;
     Some(
         rdns.into_iter()
-            .map(|mut rdn| {
-                rdn.sort();
-                rdn.iter()
-                    .map(|(t, v)| format!("{t}={}", v.to_lowercase()))
-                    .collect::<Vec<_>>()
-                    .join("+")
+            .map(|rdn| {
+                let mut pairs: Vec<String> = rdn
+                    .iter()
+                    .map(|(t, v)| format!("{t}={}", prepare_value(v)))
+                    .collect();
+                pairs.sort();
+                pairs.join("+")
             })
             .collect::<Vec<_>>()
             .join(","),
     )
+}
+
+/// Whether every attribute type in the DN is one pwgate knows the
+/// directory's comparison of (see [`KNOWN_TYPES`]). With scopes configured,
+/// a target DN with other types could be a spelling pwgate would place in
+/// the wrong scope, so it is refused.
+pub fn uses_known_types(dn: &str) -> bool {
+    parse(dn).is_some_and(|rdns| {
+        rdns.iter()
+            .flatten()
+            .all(|(t, _)| KNOWN_TYPES.contains(&t.as_str()))
+    })
 }
 
 /// The values of the first RDN (`uid=alice,...` gives `alice`).
@@ -219,6 +299,25 @@ mod tests {
             normalize("uid=a+cn=b,dc=x"),
             "multi-valued RDNs in any order"
         );
+    }
+
+    #[test]
+    fn spellings_the_directory_treats_alike_normalize_alike() {
+        let canonical = normalize("uid=root1,ou=Domain Admins,dc=example,dc=com").unwrap();
+        for dn in [
+            "uid=root1,organizationalUnitName=Domain Admins,dc=example,dc=com",
+            "userid=root1,ou=Domain Admins,domainComponent=example,dc=com",
+            "uid=root1,ou=Domain  Admins,dc=example,dc=com",
+            "uid=root1,ou=Domain\\C2\\A0Admins,dc=example,dc=com",
+            "uid=root1,ou=Domain\u{a0}Admins,dc=example,dc=com",
+            "uid=root1,ou=\u{ff24}\u{ff4f}\u{ff4d}\u{ff41}\u{ff49}\u{ff4e} Admins,dc=example,dc=com",
+            "uid=root1,ou=Domain Admin\u{17f},dc=example,dc=com",
+            "uid=root1,ou=Domain Adm\u{130}ns,dc=example,dc=com",
+        ] {
+            assert_eq!(normalize(dn).as_deref(), Some(canonical.as_str()), "{dn}");
+        }
+        assert!(uses_known_types("uid=a,ou=b,dc=c"));
+        assert!(!uses_known_types("employeeNumber=7,ou=b,dc=c"));
     }
 
     #[test]

@@ -706,3 +706,83 @@ fn a_password_change_pipelined_behind_a_bind_is_never_accepted() {
         "the password must not change"
     );
 }
+
+#[test]
+fn a_quoted_rdn_cannot_hide_a_password_attribute() {
+    let slapd = Slapd::start();
+    let gate = Pwgate::start(&slapd.ldap_url());
+    let out = ldap_tool(
+        "ldapmodrdn",
+        &[
+            "-x",
+            "-ZZ",
+            "-H",
+            &gate.ldap_url(),
+            "-D",
+            slapd::ADMIN_DN,
+            "-w",
+            slapd::ADMIN_PW,
+            &user_dn("bob"),
+            "cn=\"x,y\"+userPassword=weak",
+        ],
+    );
+    assert_ldap_error(&out, 53, "a password attribute in an RDN cannot be checked");
+    assert!(binds(&slapd, &user_dn("bob"), "Bob-Passw0rd"));
+}
+
+#[test]
+fn another_spelling_of_a_scoped_dn_still_gets_the_scope() {
+    let slapd = Slapd::start();
+    let gate = Pwgate::start_with(
+        &slapd.ldap_url(),
+        "[[policy.scope]]\nname = \"people\"\ndn_suffix = [\"ou=people,dc=example,dc=com\"]\nmin_length = 20\n",
+    );
+    let alice = user_dn("alice");
+    for target in [
+        "userid=alice,organizationalUnitName=People,domainComponent=example,dc=com",
+        "uid=alice,ou=Peop\\6ce,dc=example,dc=com",
+        "uid=alice,ou=\u{ff30}eople,dc=example,dc=com",
+    ] {
+        let out = ldap_tool(
+            "ldappasswd",
+            &[
+                "-x",
+                "-ZZ",
+                "-H",
+                &gate.ldap_url(),
+                "-D",
+                &alice,
+                "-w",
+                "Alice-Passw0rd",
+                "-a",
+                "Alice-Passw0rd",
+                "-s",
+                STRONG_2,
+                target,
+            ],
+        );
+        assert_ldap_error(&out, 19, "too short (20 characters minimum) [length]");
+    }
+    // With scopes, a target using attribute types pwgate cannot compare is
+    // refused rather than placed in the default scope.
+    let out = ldap_tool(
+        "ldappasswd",
+        &[
+            "-x",
+            "-ZZ",
+            "-H",
+            &gate.ldap_url(),
+            "-D",
+            &alice,
+            "-w",
+            "Alice-Passw0rd",
+            "-a",
+            "Alice-Passw0rd",
+            "-s",
+            STRONG,
+            "employeeNumber=7,ou=people,dc=example,dc=com",
+        ],
+    );
+    assert_ldap_error(&out, 53, "cannot tell whose password this is");
+    assert!(binds(&slapd, &alice, "Alice-Passw0rd"));
+}

@@ -99,28 +99,11 @@ pub enum Inspection {
 }
 
 /// An attribute description in comparable form: options (`;binary`)
-/// removed, lower case, an `OID.` prefix removed, and a numeric OID with
-/// leading zeros in its arcs written without them (`2.5.4.035` is
-/// `2.5.4.35`).
+/// removed, then the type normalized as in DNs (lower case, no `OID.`
+/// prefix, OID arcs without leading zeros, aliases such as `userid`
+/// resolved).
 fn attribute_type(description: &str) -> String {
-    let name = description.split(';').next().unwrap_or(description).trim();
-    let name = name.to_ascii_lowercase();
-    let name = name.strip_prefix("oid.").unwrap_or(&name);
-    let numeric = !name.is_empty() && name.chars().all(|c| c.is_ascii_digit() || c == '.');
-    if !numeric {
-        return name.to_owned();
-    }
-    name.split('.')
-        .map(|arc| {
-            let trimmed = arc.trim_start_matches('0');
-            if trimmed.is_empty() {
-                "0"
-            } else {
-                trimmed
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(".")
+    crate::dn::attribute_type(description.split(';').next().unwrap_or(description))
 }
 
 /// Attribute names whose values are passwords pwgate checks.
@@ -141,44 +124,34 @@ fn unverifiable_password_attribute(description: &str) -> bool {
             | "authpassword"
             | "1.3.6.1.4.1.4203.1.3.4"
             | "sambantpassword"
+            | "1.3.6.1.4.1.7165.2.1.25"
             | "sambalmpassword"
+            | "1.3.6.1.4.1.7165.2.1.24"
             | "supplementalcredentials"
+            | "1.2.840.113556.1.4.125"
             | "dbcspwd"
+            | "1.2.840.113556.1.4.55"
             | "ntpwdhistory"
+            | "1.2.840.113556.1.4.94"
             | "lmpwdhistory"
+            | "1.2.840.113556.1.4.160"
+            | "unixuserpassword"
+            | "olcrootpw"
     )
 }
 
 /// Whether a DN's first RDN (the one an Add or ModifyDN turns into
 /// attribute values) names a password attribute: `uid=x+userPassword=y`
-/// would set a password without any Modify of it.
+/// would set a password without any Modify of it. An RDN pwgate cannot
+/// parse (quoted values, `#` values) counts as one, since it could hide one.
 fn rdn_sets_password(rdn_or_dn: &str) -> bool {
-    let mut in_value = false;
-    let mut escaped = false;
-    let mut current = String::new();
-    for c in rdn_or_dn.chars() {
-        if escaped {
-            escaped = false;
-            continue;
-        }
-        match c {
-            '\\' => escaped = true,
-            '=' if !in_value => {
-                if password_attribute(&current).is_some()
-                    || unverifiable_password_attribute(&current)
-                {
-                    return true;
-                }
-                current.clear();
-                in_value = true;
-            }
-            '+' if in_value => in_value = false,
-            ',' | ';' if in_value => return false,
-            _ if !in_value => current.push(c),
-            _ => {}
-        }
+    match crate::dn::parse(rdn_or_dn) {
+        None => true,
+        Some(rdns) => rdns.first().is_some_and(|rdn| {
+            rdn.iter()
+                .any(|(t, _)| password_attribute(t).is_some() || unverifiable_password_attribute(t))
+        }),
     }
-    false
 }
 
 /// Inspects a ModifyDN request: a new RDN that names a password attribute
@@ -353,7 +326,7 @@ fn collect_passwords(
 
 /// Attributes of an Add whose values name the account.
 fn account_names_in(attr: &LdapPartialAttribute) -> Vec<String> {
-    let name = attr.atype.to_ascii_lowercase();
+    let name = attribute_type(&attr.atype);
     let local_part = matches!(name.as_str(), "userprincipalname" | "mail");
     let is_name = matches!(
         name.as_str(),
@@ -716,6 +689,11 @@ mod tests {
         assert!(rdn_sets_password("uid=carol+2.5.4.35=weak,ou=people,dc=x"));
         assert!(!rdn_sets_password("uid=bob,ou=people,dc=x"));
         assert!(!rdn_sets_password("cn=userPassword\\=x,dc=x"));
+        assert!(
+            rdn_sets_password("cn=\"x,y\"+userPassword=weak"),
+            "quoted values are refused"
+        );
+        assert!(unverifiable_password_attribute("1.3.6.1.4.1.7165.2.1.25"));
         assert!(
             !rdn_sets_password("uid=x,userPassword=y,dc=z"),
             "only the first RDN"

@@ -564,6 +564,18 @@ impl Session {
             t.last_activity = Instant::now();
             match peek.op {
                 op::BIND_RESPONSE => {
+                    // A later bind abandons earlier ones the server may never
+                    // answer: forget them (and stop waiting for them).
+                    let stale: Vec<i32> = t
+                        .binds
+                        .keys()
+                        .copied()
+                        .filter(|id| *id < peek.msgid)
+                        .collect();
+                    for id in stale {
+                        t.binds.remove(&id);
+                        t.outstanding.remove(&id);
+                    }
                     if let Some(identity) = t.binds.remove(&peek.msgid) {
                         // Anything but success (including saslBindInProgress,
                         // whose next step is a new request) leaves the
@@ -789,7 +801,12 @@ impl Session {
             .unwrap_or_default();
         // Scopes and the name and self-reset rules depend on whose password
         // this is: without a DN pwgate can read, it refuses, never guesses.
-        let readable_target = target_dn.as_deref().and_then(crate::dn::parse).is_some();
+        // With scopes, a DN with attribute types pwgate does not know how
+        // the directory compares could be a spelling that escapes its scope.
+        let readable_target = target_dn.as_deref().is_some_and(|dn| {
+            crate::dn::parse(dn).is_some()
+                && (config.scopes.is_empty() || crate::dn::uses_known_types(dn))
+        });
         if !readable_target || names.is_empty() {
             self.decided(&record, Decision::Refused, "unknown_target");
             return refuse(
