@@ -1111,6 +1111,19 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// The verdict of `policy` on `password` as a reset with no names.
+    fn evaluate(policy: &Policy, password: &str) -> crate::policy::Verdict {
+        let pw = crate::secret::Password::new(password.to_owned());
+        policy.evaluate(&crate::policy::PasswordChange {
+            kind: crate::policy::ChangeKind::Reset,
+            new_password: &pw,
+            old_password: None,
+            account_names: &[],
+            organisation_names: &[],
+            actor_is_target: false,
+        })
+    }
+
     fn load_str(text: &str) -> Result<Config, ConfigError> {
         let path = Path::new("pwgate.toml");
         let file = FileConfig::parse(text, path)?;
@@ -1205,15 +1218,7 @@ mod tests {
             "[upstream]\nurls = [\"ldap://h\"]\n[policy.messages]\nlength = \"Use 12 or more characters: a sentence works well.\"\n",
         )
         .unwrap();
-        let pw = crate::secret::Password::new("Short-1x".into());
-        let v = c.policy.evaluate(&crate::policy::PasswordChange {
-            kind: crate::policy::ChangeKind::Reset,
-            new_password: &pw,
-            old_password: None,
-            account_names: &[],
-            organisation_names: &[],
-            actor_is_target: false,
-        });
+        let v = evaluate(&c.policy, "Short-1x");
         assert_eq!(
             v.explanation().unwrap(),
             "password rejected by policy: Use 12 or more characters: a sentence works well. [length]"
@@ -1268,15 +1273,7 @@ mod tests {
             "[upstream]\nurls = [\"ldap://h\"]\n[[policy.regex]]\nname = \"ticker\"\ndeny = \"(?i)acme\"\nmessage = \"must not name the company\"\n",
         )
         .unwrap();
-        let pw = crate::secret::Password::new("We-love-Acme-forever-9".into());
-        let v = c.policy.evaluate(&crate::policy::PasswordChange {
-            kind: crate::policy::ChangeKind::Reset,
-            new_password: &pw,
-            old_password: None,
-            account_names: &[],
-            organisation_names: &[],
-            actor_is_target: false,
-        });
+        let v = evaluate(&c.policy, "We-love-Acme-forever-9");
         assert_eq!(v.rule_ids(), "regex");
         assert!(v
             .explanation()

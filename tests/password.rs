@@ -588,6 +588,30 @@ fn a_password_in_the_breached_store_is_refused_and_a_missing_store_fails_closed(
     );
 }
 
+/// Alice, bound with her own password, sets `new` (giving her old one) on
+/// the account named `target`, over StartTLS.
+fn alice_sets_password_of(url: &str, new: &str, target: &str) -> Output {
+    let alice = user_dn("alice");
+    ldap_tool(
+        "ldappasswd",
+        &[
+            "-x",
+            "-ZZ",
+            "-H",
+            url,
+            "-D",
+            &alice,
+            "-w",
+            "Alice-Passw0rd",
+            "-a",
+            "Alice-Passw0rd",
+            "-s",
+            new,
+            target,
+        ],
+    )
+}
+
 #[test]
 fn other_spellings_of_the_target_dn_get_the_same_checks() {
     let slapd = Slapd::start();
@@ -595,44 +619,10 @@ fn other_spellings_of_the_target_dn_get_the_same_checks() {
     let alice = user_dn("alice");
     // `\61` is `a`: the account-name rule still sees `alice`.
     let escaped = "uid=\\61lice,ou=people,dc=example,dc=com";
-    let out = ldap_tool(
-        "ldappasswd",
-        &[
-            "-x",
-            "-ZZ",
-            "-H",
-            &gate.ldap_url(),
-            "-D",
-            &alice,
-            "-w",
-            "Alice-Passw0rd",
-            "-a",
-            "Alice-Passw0rd",
-            "-s",
-            "alice-Brisk-58-canvas",
-            escaped,
-        ],
-    );
+    let out = alice_sets_password_of(&gate.ldap_url(), "alice-Brisk-58-canvas", escaped);
     assert_ldap_error(&out, 19, "[account_name]");
     // A target pwgate cannot read (AD's extended form): refused.
-    let out = ldap_tool(
-        "ldappasswd",
-        &[
-            "-x",
-            "-ZZ",
-            "-H",
-            &gate.ldap_url(),
-            "-D",
-            &alice,
-            "-w",
-            "Alice-Passw0rd",
-            "-a",
-            "Alice-Passw0rd",
-            "-s",
-            STRONG,
-            "<SID=S-1-5-21-1-2-3-1104>",
-        ],
-    );
+    let out = alice_sets_password_of(&gate.ldap_url(), STRONG, "<SID=S-1-5-21-1-2-3-1104>");
     assert_ldap_error(&out, 53, "cannot tell whose password this is");
     assert!(binds(&slapd, &alice, "Alice-Passw0rd"));
 }
@@ -743,24 +733,7 @@ fn another_spelling_of_a_scoped_dn_still_gets_the_scope() {
         "uid=alice,ou=Peop\\6ce,dc=example,dc=com",
         "uid=alice,ou=\u{ff30}eople,dc=example,dc=com",
     ] {
-        let out = ldap_tool(
-            "ldappasswd",
-            &[
-                "-x",
-                "-ZZ",
-                "-H",
-                &gate.ldap_url(),
-                "-D",
-                &alice,
-                "-w",
-                "Alice-Passw0rd",
-                "-a",
-                "Alice-Passw0rd",
-                "-s",
-                STRONG_2,
-                target,
-            ],
-        );
+        let out = alice_sets_password_of(&gate.ldap_url(), STRONG_2, target);
         assert_ldap_error(&out, 19, "too short (20 characters minimum) [length]");
     }
     // With scopes, a target using attribute types pwgate cannot compare is
