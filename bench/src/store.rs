@@ -323,7 +323,7 @@ struct PrefixIndex {
 
 impl PrefixIndex {
     fn build(keys: impl Iterator<Item = u64>, p: u32, t: u32) -> PrefixIndex {
-        assert!(p >= 1 && t >= 1 && t <= 57 && p + t <= 64);
+        assert!(p >= 1 && (1..=57).contains(&t) && p + t <= 64);
         let shift = 64 - p - t;
         let mut v: Vec<u64> = keys.map(|k| k >> shift).collect();
         v.sort_unstable();
@@ -362,7 +362,11 @@ impl PrefixIndex {
         let bit = i * self.t as usize;
         let (w, o) = (bit / 64, bit % 64);
         let lo = self.words[w] >> o;
-        let hi = if o == 0 { 0 } else { self.words[w + 1] << (64 - o) };
+        let hi = if o == 0 {
+            0
+        } else {
+            self.words[w + 1] << (64 - o)
+        };
         (lo | hi) & ((1u64 << self.t) - 1)
     }
 
@@ -542,21 +546,22 @@ fn cold_phase(
     out.push(String::new());
     out.push("| cold lookups (page cache evicted) | lookups | major faults | minor faults | major / lookup | minor / lookup | mean (ns) | p50 / p99 (ns) |".to_owned());
     out.push("|---|---|---|---|---|---|---|---|".to_owned());
-    let mut window = |label: String, from: usize, to: usize, fa: (u64, u64), fb: (u64, u64), ns: &[u64]| {
-        let k = (to - from).max(1) as f64;
-        let (mean, p50, p99) = stats(&ns[from..to]);
-        out.push(format!(
-            "| {label} | {} | {} | {} | {:.4} | {:.4} | {:.0} | {} / {} |",
-            to - from,
-            fb.0 - fa.0,
-            fb.1 - fa.1,
-            (fb.0 - fa.0) as f64 / k,
-            (fb.1 - fa.1) as f64 / k,
-            mean,
-            p50,
-            p99
-        ));
-    };
+    let mut window =
+        |label: String, from: usize, to: usize, fa: (u64, u64), fb: (u64, u64), ns: &[u64]| {
+            let k = (to - from).max(1) as f64;
+            let (mean, p50, p99) = stats(&ns[from..to]);
+            out.push(format!(
+                "| {label} | {} | {} | {} | {:.4} | {:.4} | {:.0} | {} / {} |",
+                to - from,
+                fb.0 - fa.0,
+                fb.1 - fa.1,
+                (fb.0 - fa.0) as f64 / k,
+                (fb.1 - fa.1) as f64 / k,
+                mean,
+                p50,
+                p99
+            ));
+        };
     let first = marks[0];
     for &(at, f) in &marks[1..] {
         window(format!("first {at} (cumulative)"), 0, at, first.1, f, &ns);
@@ -566,11 +571,22 @@ fn cold_phase(
         let (b, fb) = marks[marks.len() - 1];
         window(format!("lookups {}..{}", a + 1, b), a, b, fa, fb, &ns);
     }
-    window("second pass, same keys (warm)".to_owned(), 0, count, w0, w1, &warm_ns);
+    window(
+        "second pass, same keys (warm)".to_owned(),
+        0,
+        count,
+        w0,
+        w1,
+        &warm_ns,
+    );
     window(
         format!(
             "evicted again, same keys, MADV_RANDOM on the mapping ({})",
-            if advised { "applied" } else { "NOT applied: mapping not found" }
+            if advised {
+                "applied"
+            } else {
+                "NOT applied: mapping not found"
+            }
         ),
         0,
         count,
@@ -792,13 +808,18 @@ fn run_in(args: &Args, work: &Path) -> Result<(), String> {
     for p in [p0, p0.saturating_sub(2).max(1)] {
         let per_bucket = n as f64 / (1u64 << p) as f64;
         // FP ≈ keys per bucket / 2^T: pick T for at most 2^-16, the filter's.
-        let t = ((per_bucket.log2() + 16.0).ceil() as u32).clamp(1, 64 - p).min(57);
+        let t = ((per_bucket.log2() + 16.0).ceil() as u32)
+            .clamp(1, 64 - p)
+            .min(57);
         let tb = Instant::now();
         let idx = PrefixIndex::build(member_keys(n), p, t);
         let build_s = tb.elapsed().as_secs_f64();
         let h = time_lookups(&members, |d| idx.contains_key(key_of_digest(d)));
         if h.hits != members.len() {
-            return Err(format!("prefix index: {} members not found", members.len() - h.hits));
+            return Err(format!(
+                "prefix index: {} members not found",
+                members.len() - h.hits
+            ));
         }
         let m = time_lookups(&others, |d| idx.contains_key(key_of_digest(d)));
         table.push(format!(
