@@ -738,23 +738,10 @@ fn another_spelling_of_a_scoped_dn_still_gets_the_scope() {
     }
     // With scopes, a target using attribute types pwgate cannot compare is
     // refused rather than placed in the default scope.
-    let out = ldap_tool(
-        "ldappasswd",
-        &[
-            "-x",
-            "-ZZ",
-            "-H",
-            &gate.ldap_url(),
-            "-D",
-            &alice,
-            "-w",
-            "Alice-Passw0rd",
-            "-a",
-            "Alice-Passw0rd",
-            "-s",
-            STRONG,
-            "employeeNumber=7,ou=people,dc=example,dc=com",
-        ],
+    let out = alice_sets_password_of(
+        &gate.ldap_url(),
+        STRONG,
+        "employeeNumber=7,ou=people,dc=example,dc=com",
     );
     assert_ldap_error(&out, 53, "cannot tell whose password this is");
     assert!(binds(&slapd, &alice, "Alice-Passw0rd"));

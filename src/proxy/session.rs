@@ -736,11 +736,14 @@ impl Session {
     fn decide(&self, operation: PasswordOperation) -> Action {
         let gate = self.cell.load();
         let config = &gate.config;
-        let bound = self
-            .lock_tracking()
-            .bound
-            .clone()
-            .unwrap_or(Identity::Anonymous);
+        // Who is bound and whether a bind is still in flight, read together.
+        let (bound, bind_in_progress) = {
+            let t = self.lock_tracking();
+            (
+                t.bound.clone().unwrap_or(Identity::Anonymous),
+                !t.binds.is_empty(),
+            )
+        };
         let target_dn = match &operation.target {
             Target::Dn(dn) => Some(dn.clone()),
             Target::BoundIdentity => match &bound {
@@ -820,7 +823,7 @@ impl Session {
         // RFC 4511 4.2.1: no operation may be sent while a bind is in
         // progress; a password change behind one would be judged for the
         // wrong identity.
-        if !self.lock_tracking().binds.is_empty() {
+        if bind_in_progress {
             self.decided(&record, Decision::Refused, "bind_in_progress");
             return refuse(
                 ResultCode::UnwillingToPerform,
