@@ -5,6 +5,10 @@
 //! [`Config::load`] checks the result as a whole. Errors name the file and,
 //! where the problem sits on a line, the line: `pwgate.toml:7: ...`.
 
+mod accounts;
+use crate::directory::{Account, DirectoryConfig, Group};
+pub use accounts::{DirectorySection, Protected, ProtectedSection};
+
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -64,6 +68,10 @@ pub struct FileConfig {
     pub log: LogSection,
     #[serde(default)]
     pub metrics: MetricsSection,
+    /// The lookup account (names and groups of the target).
+    pub directory: Option<DirectorySection>,
+    /// `[[protected]]`: privileged accounts whose resets are limited.
+    pub protected: Option<Vec<ProtectedSection>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -137,6 +145,8 @@ pub struct PolicySection {
     pub scope: Option<Vec<PolicySection>>,
     /// A scope's name (scopes only).
     pub name: Option<String>,
+    /// The groups whose members a scope applies to (scopes only).
+    pub member_of: Option<Vec<String>>,
     /// The DN suffixes a scope applies to (scopes only).
     pub dn_suffix: Option<Vec<String>>,
 }
@@ -372,6 +382,9 @@ pub struct Config {
     pub log_level: Option<String>,
     /// Where `/metrics`, `/healthz` and `/readyz` are served (None: off).
     pub metrics_listen: Option<SocketAddr>,
+    /// The lookup account, when configured.
+    pub directory: Option<DirectoryConfig>,
+    pub protected: Vec<Protected>,
 }
 
 /// The line where `section.key` is written in the file, for errors about
@@ -552,8 +565,10 @@ pub fn normalize_dn(dn: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct Scope {
     pub name: String,
-    /// Normalized DN suffixes (see [`normalize_dn`]).
+    /// Normalized DN suffixes (see [`normalize_dn`]); empty: any DN.
     pub dn_suffixes: Vec<String>,
+    /// Groups; empty: no membership needed.
+    pub member_of: Vec<Group>,
     pub mode: Mode,
     pub policy: Policy,
 }
@@ -733,16 +748,18 @@ impl Config {
         let retry_after = Duration::from_secs(retry_after);
 
         let mut p = file.policy;
-        if p.name.is_some() || p.dn_suffix.is_some() {
+        if p.name.is_some() || p.dn_suffix.is_some() || p.member_of.is_some() {
             return Err(at(
                 "policy",
                 if p.name.is_some() {
                     "name"
-                } else {
+                } else if p.dn_suffix.is_some() {
                     "dn_suffix"
+                } else {
+                    "member_of"
                 },
                 true,
-                "only a [[policy.scope]] has a name and dn_suffix".into(),
+                "only a [[policy.scope]] has a name, dn_suffix and member_of".into(),
             ));
         }
         let scope_sections = p.scope.take().unwrap_or_default();
@@ -787,10 +804,14 @@ impl Config {
                     }
                 }
             }
-            if suffixes.is_empty() {
+            let mut member_of = Vec::new();
+            for g in section.member_of.clone().unwrap_or_default() {
+                member_of.push(accounts::group(&g, &|m| scope_error("member_of", m))?);
+            }
+            if suffixes.is_empty() && member_of.is_empty() {
                 return Err(scope_error(
                     "dn_suffix",
-                    "give at least one DN suffix".into(),
+                    "give at least one DN suffix or member_of group".into(),
                 ));
             }
             if scopes.iter().any(|s: &Scope| s.name == name) {
@@ -811,6 +832,7 @@ impl Config {
             scopes.push(Scope {
                 name,
                 dn_suffixes: suffixes,
+                member_of,
                 mode: section.mode.unwrap_or(mode),
                 policy: scoped,
             });
@@ -908,6 +930,51 @@ impl Config {
             false,
         )?;
 
+        let upstream = UpstreamConfig {
+            urls,
+            flavor: o.flavor.or(file.upstream.flavor).unwrap_or_default(),
+            ca,
+            starttls,
+            connect_timeout,
+            retry_after,
+        };
+        let protected = accounts::protected(file.protected.unwrap_or_default(), source, path)?;
+        let directory = match file.directory {
+            Some(d) => {
+                let err = |key: &str, message: String| at("directory", key, true, message);
+                Some(accounts::directory(
+                    d,
+                    &upstream,
+                    &[],
+                    &err,
+                    &from_file_path,
+                )?)
+            }
+            None => None,
+        };
+        if directory.is_none() {
+            if let Some(scope) = scopes.iter().find(|s| !s.member_of.is_empty()) {
+                return Err(ConfigError {
+                    file: path.map(Path::to_owned),
+                    line: None,
+                    message: format!(
+                        "policy.scope \"{}\": member_of needs a [directory] section \
+                         (the lookup account that resolves group membership)",
+                        scope.name
+                    ),
+                });
+            }
+            if !protected.is_empty() {
+                return Err(ConfigError {
+                    file: path.map(Path::to_owned),
+                    line: accounts::array_table_line(source, "protected", 0),
+                    message: "[[protected]] needs a [directory] section \
+                              (the lookup account that resolves group membership)"
+                        .into(),
+                });
+            }
+        }
+
         Ok(Config {
             listen_ldap,
             listen_ldaps,
@@ -918,14 +985,7 @@ impl Config {
                     .allow_cleartext_password_changes
                     .unwrap_or(false),
             allow_sasl_security_layers: file.listen.allow_sasl_security_layers.unwrap_or(false),
-            upstream: UpstreamConfig {
-                urls,
-                flavor: o.flavor.or(file.upstream.flavor).unwrap_or_default(),
-                ca,
-                starttls,
-                connect_timeout,
-                retry_after,
-            },
+            upstream,
             mode,
             policy,
             scopes,
@@ -943,6 +1003,8 @@ impl Config {
             log_format: o.log_format.or(file.log.format).unwrap_or_default(),
             log_level,
             metrics_listen,
+            directory,
+            protected,
         })
     }
 }
@@ -951,25 +1013,65 @@ impl Config {
     /// The policy, mode and scope name that apply to an account: the scope
     /// whose DN suffix is the longest match of `target_dn`, else the global
     /// policy (scope name `default`).
-    pub fn policy_for(&self, target_dn: Option<&str>) -> (&str, &Policy, Mode) {
+    pub fn policy_for(
+        &self,
+        target_dn: Option<&str>,
+        account: Option<&Account>,
+    ) -> (&str, &Policy, Mode) {
         let Some(dn) = target_dn.map(normalize_dn) else {
             return ("default", &self.policy, self.mode);
         };
-        let mut best: Option<(usize, &Scope)> = None;
+        // (has a group condition, longest matching suffix); the first scope
+        // in file order wins a tie.
+        let mut best: Option<((bool, usize), &Scope)> = None;
         for scope in &self.scopes {
-            for suffix in &scope.dn_suffixes {
-                let matches = dn == *suffix
-                    || (dn.ends_with(suffix.as_str())
-                        && dn.as_bytes().get(dn.len() - suffix.len() - 1) == Some(&b','));
-                if matches && best.is_none_or(|(len, _)| suffix.len() > len) {
-                    best = Some((suffix.len(), scope));
-                }
+            let suffix_len = if scope.dn_suffixes.is_empty() {
+                Some(0)
+            } else {
+                scope
+                    .dn_suffixes
+                    .iter()
+                    .filter(|suffix| {
+                        dn == **suffix
+                            || (dn.ends_with(suffix.as_str())
+                                && dn.as_bytes().get(dn.len() - suffix.len() - 1) == Some(&b','))
+                    })
+                    .map(String::len)
+                    .max()
+            };
+            let Some(suffix_len) = suffix_len else {
+                continue;
+            };
+            let in_group = scope.member_of.is_empty()
+                || account.is_some_and(|a| scope.member_of.iter().any(|g| a.member_of(g)));
+            if !in_group {
+                continue;
+            }
+            let rank = (!scope.member_of.is_empty(), suffix_len);
+            if best.is_none_or(|(r, _)| rank > r) {
+                best = Some((rank, scope));
             }
         }
         match best {
             Some((_, scope)) => (&scope.name, &scope.policy, scope.mode),
             None => ("default", &self.policy, self.mode),
         }
+    }
+
+    /// The groups a decision needs to know the target's membership of.
+    pub fn target_groups(&self) -> Vec<Group> {
+        let mut groups: Vec<Group> = Vec::new();
+        let all = self
+            .scopes
+            .iter()
+            .flat_map(|s| s.member_of.iter())
+            .chain(self.protected.iter().map(|p| &p.group));
+        for g in all {
+            if !groups.contains(g) {
+                groups.push(g.clone());
+            }
+        }
+        groups
     }
 
     /// The effective settings in plain words, one per line, for
@@ -1073,11 +1175,19 @@ impl Config {
         ));
         for scope in &self.scopes {
             let p = &scope.policy;
+            let mut applies = Vec::new();
+            if !scope.dn_suffixes.is_empty() {
+                applies.push(format!("DNs under: {}", scope.dn_suffixes.join(" | ")));
+            }
+            if !scope.member_of.is_empty() {
+                let groups: Vec<&str> = scope.member_of.iter().map(|g| g.dn.as_str()).collect();
+                applies.push(format!("members of: {}", groups.join(" | ")));
+            }
             lines.push(format!(
-                "scope {:?} (mode {:?}) for DNs under: {}",
+                "scope {:?} (mode {:?}) for {}",
                 scope.name,
                 scope.mode,
-                scope.dn_suffixes.join(" | ")
+                applies.join(" and ")
             ));
             lines.push(format!(
                 "  [length] {} to {}, [complexity] {}, [banned_word] {} configured terms, min score {}, [self_reset] {}",
@@ -1088,6 +1198,31 @@ impl Config {
                 p.banned_words.len(),
                 p.min_score,
                 on_off(p.refuse_self_reset)
+            ));
+        }
+        match &self.directory {
+            Some(d) => lines.push(format!(
+                "directory lookups: {} as {} (timeout {} s, cache {} s, membership {:?}, on error {}), attributes: {}",
+                d.endpoint.describe_urls(),
+                d.endpoint.bind_dn.as_deref().unwrap_or("anonymous"),
+                d.endpoint.timeout.as_secs(),
+                d.cache_ttl.as_secs(),
+                d.membership,
+                if d.fail_open { "allow" } else { "refuse" },
+                d.attributes.join(" ")
+            )),
+            None => lines.push("directory lookups: off (names from the DN and the request only)".into()),
+        }
+        for p in &self.protected {
+            let by: Vec<&str> = p.reset_by.iter().map(|g| g.dn.as_str()).collect();
+            lines.push(format!(
+                "protected: members of {} may be reset only by {}",
+                p.group.dn,
+                if by.is_empty() {
+                    "nobody".to_owned()
+                } else {
+                    format!("members of {}", by.join(" | "))
+                }
             ));
         }
         let l = &self.limits;
@@ -1239,7 +1374,7 @@ mod tests {
         )
         .unwrap();
         let pick = |dn: &str| {
-            let (name, policy, mode) = c.policy_for(Some(dn));
+            let (name, policy, mode) = c.policy_for(Some(dn), None);
             (name.to_owned(), policy.min_length, mode)
         };
         assert_eq!(
@@ -1254,7 +1389,7 @@ mod tests {
             pick("uid=c,ou=apeople,dc=example,dc=com"),
             ("default".into(), 12, Mode::Audit)
         );
-        assert_eq!(c.policy_for(None).0, "default");
+        assert_eq!(c.policy_for(None, None).0, "default");
         let err = load_str("[upstream]\nurls = [\"ldap://h\"]\n[[policy.scope]]\nname = \"x\"\n")
             .unwrap_err();
         assert_eq!(err.line, Some(3), "{err}");
@@ -1351,6 +1486,95 @@ mod tests {
         assert_eq!((u.host.as_str(), u.port), ("::1", 3389));
         assert!(UpstreamUrl::parse("ldap://h:99999").is_err());
         assert!(UpstreamUrl::parse("ldap://h/dc=x").is_err());
+    }
+
+    #[test]
+    fn group_scopes_and_protected_accounts_need_a_directory() {
+        let err = load_str(
+            "[upstream]\nurls = [\"ldap://h\"]\n[[policy.scope]]\nname = \"admins\"\n\
+             member_of = [\"cn=admins,dc=x\"]\nmin_length = 20\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("member_of needs a [directory] section"),
+            "{err}"
+        );
+        let err = load_str(
+            "[upstream]\nurls = [\"ldap://h\"]\n\n[[protected]]\ngroup = \"cn=admins,dc=x\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.line, Some(4), "{err}");
+        assert!(
+            err.to_string()
+                .contains("[[protected]] needs a [directory]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_lookup_connection_must_be_encrypted_and_complete() {
+        let base = "[upstream]\nurls = [\"ldap://h\"]\n[directory]\n";
+        let err = load_str(&format!("{base}bind_dn = \"cn=svc,dc=x\"\n")).unwrap_err();
+        assert!(
+            err.to_string().contains("use ldaps:// or starttls = true"),
+            "{err}"
+        );
+        let err = load_str(&format!(
+            "{base}allow_cleartext = true\nbind_dn = \"cn=svc,dc=x\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("directory.bind_dn: needs bind_password_file"),
+            "{err}"
+        );
+        let err = load_str(&format!(
+            "{base}allow_cleartext = true\nbind_dn = \"cn=svc,dc=x\"\nbind_password_env = \"PWGATE_TEST_UNSET_VARIABLE\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("PWGATE_TEST_UNSET_VARIABLE is not set"),
+            "{err}"
+        );
+        let err = load_str(&format!("{base}urls = [\"ldaps://dc\"]\n")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("directory.ca: TLS needs a CA file"),
+            "{err}"
+        );
+        // Anonymous lookups over plain LDAP, when asked for explicitly.
+        let c = load_str(&format!("{base}allow_cleartext = true\n")).unwrap();
+        assert!(c
+            .describe()
+            .contains("directory lookups: ldap://h:389 as anonymous"));
+    }
+
+    #[test]
+    fn a_group_scope_wins_over_a_suffix_scope_and_needs_membership() {
+        let c = load_str(
+            "[upstream]\nurls = [\"ldap://h\"]\n[directory]\nallow_cleartext = true\n\
+             [[policy.scope]]\nname = \"people\"\ndn_suffix = [\"ou=people,dc=x\"]\nmin_length = 14\n\
+             [[policy.scope]]\nname = \"admins\"\nmember_of = [\"CN=Admins,DC=x\"]\nmin_length = 20\n",
+        )
+        .unwrap();
+        let dn = Some("uid=a,ou=people,dc=x");
+        assert_eq!(c.policy_for(dn, None).0, "people");
+        let mut member = Account::default();
+        member.groups.insert(normalize_dn("cn=admins,dc=x"), true);
+        assert_eq!(c.policy_for(dn, Some(&member)).0, "admins");
+        let mut not_member = Account::default();
+        not_member
+            .groups
+            .insert(normalize_dn("cn=admins,dc=x"), false);
+        assert_eq!(c.policy_for(dn, Some(&not_member)).0, "people");
+        assert_eq!(c.target_groups().len(), 1);
+        assert!(
+            c.describe().contains("members of: CN=Admins,DC=x"),
+            "{}",
+            c.describe()
+        );
     }
 }
 

@@ -31,6 +31,8 @@
 //!   upstream connects, and serves `/metrics`, `/healthz` and `/readyz`.
 //! - [`config`] reads and validates the TOML file and command-line flags.
 //! - [`check`] runs `pwgate check`: lists of candidates through the policy.
+//! - [`directory`] looks up the names and groups of accounts over a
+//!   service-account connection opened by [`ldapclient`].
 //! - [`dn`] parses DNs (RFC 4514) into a form that can be compared.
 //! - [`secret`] holds passwords in memory that is wiped and never printed.
 //! - [`logging`] sets up log output with a filter that keeps third-party
@@ -43,9 +45,11 @@ pub mod ber;
 pub mod breached;
 pub mod check;
 pub mod config;
+pub mod directory;
 pub mod dn;
 pub mod fuzzing;
 pub mod hardening;
+pub mod ldapclient;
 pub mod logging;
 pub mod metrics;
 pub mod policy;

@@ -340,7 +340,7 @@ fn check(args: CheckArgs) -> ExitCode {
     }
     // The scope of the first account given as a DN decides the policy.
     let dn = args.account.clone().or_else(|| first_dn.clone());
-    let (_, policy, _) = config.policy_for(dn.as_deref());
+    let (_, policy, _) = config.policy_for(dn.as_deref(), None);
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let summary = pwgate::check::run(

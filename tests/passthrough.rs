@@ -101,8 +101,9 @@ fn subtree_search_with_referral_is_identical_through_pwgate() {
         &gate.ldap_url(),
         &["-b", slapd::BASE_DN, "-s", "sub", "(objectClass=*)"],
     );
-    // base, people, groups, policies, policy, 4 users, bulk ou, 25 bulk entries.
-    assert_eq!(count_dns(&out), 10 + slapd::BULK_ENTRIES, "{out}");
+    // base, people, groups, 2 groups, policies, policy, 4 users, bulk ou,
+    // 25 bulk entries.
+    assert_eq!(count_dns(&out), 12 + slapd::BULK_ENTRIES, "{out}");
     // The referral object comes back as a SearchResultReference.
     assert!(out.contains(slapd::REFERRAL_URL), "{out}");
     assert!(out.contains("description: bulk entry 24"), "{out}");
@@ -184,7 +185,7 @@ fn ldaps_search_through_pwgate_matches_direct() {
         &gate.ldaps_url(),
         &["-b", slapd::BASE_DN, "(objectClass=*)"],
     );
-    assert_eq!(count_dns(&out), 10 + slapd::BULK_ENTRIES, "{out}");
+    assert_eq!(count_dns(&out), 12 + slapd::BULK_ENTRIES, "{out}");
     assert!(out.contains(slapd::REFERRAL_URL), "{out}");
 }
 
@@ -198,7 +199,7 @@ fn starttls_search_through_pwgate_matches_direct() {
         &gate.ldap_url(),
         &["-ZZ", "-b", slapd::BASE_DN, "(objectClass=*)"],
     );
-    assert_eq!(count_dns(&out), 10 + slapd::BULK_ENTRIES, "{out}");
+    assert_eq!(count_dns(&out), 12 + slapd::BULK_ENTRIES, "{out}");
     assert!(out.contains(slapd::REFERRAL_URL), "{out}");
 }
 

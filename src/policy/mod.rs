@@ -84,11 +84,14 @@ pub enum Rule {
     Regex,
     /// A `userPassword` value that is already hashed cannot be checked.
     PreHashed,
+    /// A reset of a protected (privileged) account by an actor who may not.
+    ProtectedAccount,
 }
 
 impl Rule {
     /// Every rule, in evaluation order.
-    pub const ALL: [Rule; 16] = [
+    pub const ALL: [Rule; 17] = [
+        Rule::ProtectedAccount,
         Rule::Regex,
         Rule::SelfReset,
         Rule::Length,
@@ -126,6 +129,7 @@ impl Rule {
             Rule::SelfReset => "self_reset",
             Rule::Regex => "regex",
             Rule::PreHashed => "prehashed",
+            Rule::ProtectedAccount => "protected_account",
         }
     }
 }

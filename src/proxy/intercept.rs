@@ -327,24 +327,10 @@ fn collect_passwords(
 /// Attributes of an Add whose values name the account.
 fn account_names_in(attr: &LdapPartialAttribute) -> Vec<String> {
     let name = attribute_type(&attr.atype);
-    let local_part = matches!(name.as_str(), "userprincipalname" | "mail");
-    let is_name = matches!(
-        name.as_str(),
-        "uid" | "samaccountname" | "cn" | "givenname" | "sn" | "displayname"
-    );
-    if !(is_name || local_part) {
-        return Vec::new();
-    }
     attr.vals
         .iter()
         .filter_map(|v| std::str::from_utf8(v).ok())
-        .map(|v| {
-            if local_part {
-                v.split('@').next().unwrap_or(v).to_owned()
-            } else {
-                v.to_owned()
-            }
-        })
+        .filter_map(|v| crate::policy::rules::account_name::name_from_attribute(&name, v))
         .collect()
 }
 

@@ -21,6 +21,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::breached::BreachedStore;
 use crate::config::Config;
+use crate::directory::Directory;
 use crate::metrics::Metrics;
 use crate::policy::rules::breached::BreachedCorpus;
 use crate::secret::Password;
@@ -32,6 +33,8 @@ pub struct Gate {
     /// Present when pwgate has a certificate (LDAPS and StartTLS).
     pub acceptor: Option<TlsAcceptor>,
     pub upstream: Upstream,
+    /// Account lookups, when `[directory]` is configured.
+    pub directory: Option<Arc<Directory>>,
 }
 
 impl Gate {
@@ -45,6 +48,15 @@ impl Gate {
             None => None,
         };
         let upstream = Upstream::new(&config.upstream)?;
+        let directory = match &config.directory {
+            Some(d) => Some(Arc::new(Directory::new(d.clone()).map_err(|message| {
+                tls::TlsError::Invalid {
+                    path: "[directory]".into(),
+                    message,
+                }
+            })?)),
+            None => None,
+        };
         let mut config = config;
         if let Some(path) = config.breached_store.clone() {
             let corpus = open_breached_store(&path);
@@ -58,6 +70,7 @@ impl Gate {
             config,
             acceptor,
             upstream,
+            directory,
         })
     }
 }

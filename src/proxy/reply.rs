@@ -17,6 +17,8 @@ pub enum ResultCode {
     AuthMethodNotSupported = 7,
     ConfidentialityRequired = 13,
     ConstraintViolation = 19,
+    NoSuchObject = 32,
+    InsufficientAccessRights = 50,
     Unavailable = 52,
     UnwillingToPerform = 53,
     Other = 80,

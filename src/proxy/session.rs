@@ -25,7 +25,8 @@ use zeroize::Zeroize;
 
 use crate::audit::{self, ChangeRecord, Decision};
 use crate::config::{normalize_dn, Flavor, Mode};
-use crate::policy::{PasswordChange, Rule, Verdict, Violation};
+use crate::directory::{Account, Group, LookupError};
+use crate::policy::{ChangeKind, PasswordChange, Rule, Verdict, Violation};
 use crate::proxy::frame::{self, op, FrameError, Peek};
 use crate::proxy::intercept::{
     self, first_rdn_values, BindMethod, Extended, Inspection, NewPassword, PasswordOperation,
@@ -44,6 +45,8 @@ const MAX_TRACKED: usize = 4096;
 const DRAIN_AFTER_CLIENT_EOF: Duration = Duration::from_secs(30);
 /// AD's prefix for password policy refusals (ERROR_PASSWORD_RESTRICTION).
 const AD_POLICY_PREFIX: &str = "0000052D: ";
+/// The Win32 error AD puts before access refusals (ERROR_ACCESS_DENIED).
+const AD_ACCESS_DENIED_PREFIX: &str = "00000005: ";
 
 /// SASL mechanisms that never negotiate a security layer. Others (GSSAPI,
 /// GSS-SPNEGO, DIGEST-MD5, NTLM...) may wrap the rest of the stream in a
@@ -112,6 +115,8 @@ enum Action {
     Reply { bytes: Vec<u8>, sensitive: bool },
     /// Answer StartTLS and switch the client side to TLS.
     StartTls { msgid: i32 },
+    /// A password operation to decide (which may look the account up).
+    Decide(Box<PasswordOperation>),
 }
 
 struct Session {
@@ -345,8 +350,13 @@ impl Session {
                     self.wait_for_room().await;
                     continue;
                 }
+                let mut action = self.classify(&buf[run..run + len], peek);
+                if let Action::Decide(operation) = action {
+                    // What came before goes out before any lookup.
+                    flush(&mut upstream, &mut buf, &mut run).await?;
+                    action = self.decide(*operation).await;
+                }
                 let frame = &buf[run..run + len];
-                let action = self.classify(frame, peek);
                 if matches!(action, Action::Forward | Action::ForwardSensitive) {
                     self.track_forwarded(frame, peek);
                 }
@@ -357,7 +367,7 @@ impl Session {
                 flush(&mut upstream, &mut buf, &mut run).await?;
                 let mut message = buf.split_to(len);
                 let sent = match action {
-                    Action::Forward => unreachable!("handled above"),
+                    Action::Forward | Action::Decide(_) => unreachable!("handled above"),
                     Action::ForwardSensitive => {
                         let r = write_upstream(&mut upstream, &message).await;
                         message.zeroize();
@@ -712,7 +722,7 @@ impl Session {
                     sensitive: true,
                 }
             }
-            Inspection::Password(operation) => self.decide(*operation),
+            Inspection::Password(operation) => Action::Decide(operation),
         }
     }
 
@@ -733,7 +743,7 @@ impl Session {
     }
 
     /// The policy decision for one password operation.
-    fn decide(&self, operation: PasswordOperation) -> Action {
+    async fn decide(&self, operation: PasswordOperation) -> Action {
         let gate = self.cell.load();
         let config = &gate.config;
         // Who is bound and whether a bind is still in flight, read together.
@@ -757,19 +767,18 @@ impl Session {
             (Target::AuthzId(user), None) => format!("u:{user}"),
             _ => "unknown".to_owned(),
         };
-        let (scope, policy, mode) = config.policy_for(target_dn.as_deref());
         let actor_is_target = match (&bound, &target_dn) {
             (Identity::Simple(actor), Some(target)) => normalize_dn(actor) == normalize_dn(target),
             _ => false,
         };
-        let record = ChangeRecord {
+        let mut record = ChangeRecord {
             client: self.peer,
             actor: bound.describe(),
             target: target_label,
             kind: operation.kind,
             attribute: operation.attribute,
             msgid: operation.msgid,
-            scope: scope.to_owned(),
+            scope: config.policy_for(target_dn.as_deref(), None).0.to_owned(),
         };
         let refuse = |code: ResultCode, text: String, controls: Vec<Vec<u8>>| Action::Reply {
             bytes: reply::result_message(
@@ -831,8 +840,53 @@ impl Session {
                 vec![],
             );
         }
+        let target = target_dn.as_deref().unwrap_or_default();
+
+        // What the directory knows about the account (not for an Add: the
+        // entry does not exist yet, the request carries its names).
+        let lookup = match &gate.directory {
+            Some(directory) if operation.kind != ChangeKind::Create => {
+                match directory.account(target, &config.target_groups()).await {
+                    Ok(account) => Some(account),
+                    Err(LookupError::NotFound) => {
+                        self.decided(&record, Decision::Refused, "no_such_account");
+                        return refuse(
+                            ResultCode::NoSuchObject,
+                            "pwgate: no such account (or pwgate's lookup account cannot read it)"
+                                .to_owned(),
+                            vec![],
+                        );
+                    }
+                    Err(LookupError::Failed(e)) if directory.config().fail_open => {
+                        warn!(client = %self.peer, error = %e, "account lookup failed; deciding without it (directory.on_error = \"allow\")");
+                        None
+                    }
+                    Err(LookupError::Failed(e)) => {
+                        warn!(client = %self.peer, error = %e, "account lookup failed; password change refused");
+                        self.decided(&record, Decision::Refused, "lookup_failed");
+                        return refuse(
+                            ResultCode::Unavailable,
+                            "pwgate: cannot look the account up to check this password; try again later"
+                                .to_owned(),
+                            vec![],
+                        );
+                    }
+                }
+            }
+            _ => None,
+        };
+        if let Some(account) = &lookup {
+            names.extend(account.names());
+        }
+        let (scope, policy, mode) = config.policy_for(Some(target), lookup.as_ref());
+        record.scope = scope.to_owned();
 
         let mut violations: Vec<Violation> = Vec::new();
+        if operation.kind == ChangeKind::Reset && !actor_is_target {
+            if let Some(v) = self.protected_reset(&gate, &bound, lookup.as_ref()).await {
+                violations.push(v);
+            }
+        }
         for new in &operation.new_passwords {
             let found = match new {
                 NewPassword::Clear(password) => policy.evaluate(&PasswordChange {
@@ -874,10 +928,19 @@ impl Session {
         };
         self.decided(&record, decision, &verdict.rule_ids());
         if decision == Decision::Refused {
+            // A refusal only about who asks is an access refusal, not a
+            // password-quality one.
+            let about_actor = verdict
+                .violations()
+                .iter()
+                .all(|v| v.rule == Rule::ProtectedAccount);
             let explanation = verdict.explanation().unwrap_or_default();
-            let text = match config.upstream.flavor {
-                Flavor::ActiveDirectory => format!("{AD_POLICY_PREFIX}{explanation}"),
-                Flavor::Openldap => explanation,
+            let text = match (config.upstream.flavor, about_actor) {
+                (Flavor::ActiveDirectory, false) => format!("{AD_POLICY_PREFIX}{explanation}"),
+                (Flavor::ActiveDirectory, true) => {
+                    format!("{AD_ACCESS_DENIED_PREFIX}{explanation}")
+                }
+                (Flavor::Openldap, _) => explanation,
             };
             let mut controls = Vec::new();
             if operation.ppolicy_requested {
@@ -891,13 +954,72 @@ impl Session {
                     PpolicyError::InsufficientPasswordQuality
                 }));
             }
-            return refuse(ResultCode::ConstraintViolation, text, controls);
+            let code = if about_actor {
+                ResultCode::InsufficientAccessRights
+            } else {
+                ResultCode::ConstraintViolation
+            };
+            return refuse(code, text, controls);
         }
         let mut t = self.lock_tracking();
         if t.changes.len() < MAX_TRACKED {
             t.changes.insert(record.msgid, record);
         }
         Action::ForwardSensitive
+    }
+
+    /// For a reset of someone else's password: the violation when the
+    /// account is protected and the actor is not allowed to reset it.
+    async fn protected_reset(
+        &self,
+        gate: &Gate,
+        actor: &Identity,
+        target: Option<&Account>,
+    ) -> Option<Violation> {
+        let config = &gate.config;
+        let protecting: Vec<_> = config
+            .protected
+            .iter()
+            .filter(|p| target.is_some_and(|a| a.member_of(&p.group)))
+            .collect();
+        if protecting.is_empty() {
+            // Without a lookup (on_error = "allow") the account counts as
+            // unprotected; that is what the setting asks for.
+            return None;
+        }
+        let refused = |why: &str| {
+            Some(Violation::new(
+                Rule::ProtectedAccount,
+                format!("this account is protected: {why}"),
+            ))
+        };
+        let Identity::Simple(actor_dn) = actor else {
+            return refused("only named members of the allowed groups may reset its password");
+        };
+        let actor_key = normalize_dn(actor_dn);
+        let needed: Vec<Group> = protecting
+            .iter()
+            .flat_map(|p| p.reset_by.iter().cloned())
+            .collect();
+        let actor_account = match (&gate.directory, needed.is_empty()) {
+            (Some(directory), false) => match directory.account(actor_dn, &needed).await {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    warn!(client = %self.peer, error = %e, "lookup of the resetting account failed; reset of a protected account refused");
+                    return refused("pwgate could not check who may reset its password");
+                }
+            },
+            _ => None,
+        };
+        for p in protecting {
+            let allowed = p.reset_by.iter().any(|g| {
+                g.key == actor_key || actor_account.as_ref().is_some_and(|a| a.member_of(g))
+            });
+            if !allowed {
+                return refused("your account may not reset its password");
+            }
+        }
+        None
     }
 
     /// Answers StartTLS and, on success, returns the reader of the TLS stream.

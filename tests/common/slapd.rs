@@ -14,6 +14,9 @@
 //!   `userPassword` and IS subject to ppolicy; users may change their own;
 //! - ppolicy default [`POLICY_DN`]: pwdMinLength 8, pwdCheckQuality 2, no
 //!   history/lockout/age, `ppolicy_hash_cleartext` (cleartext stored as {SSHA});
+//! - users carry `givenName` and `displayName` (`Alice Liddell`, see
+//!   [`surname`]); `ou=groups` holds [`ADMINS_GROUP_DN`] (carol) and
+//!   [`HELPDESK_GROUP_DN`] (the helpdesk account), both groupOfNames;
 //! - [`BULK_DN`]: `uid=bulk00` .. `uid=bulk24` for paged searches;
 //! - [`REFERRAL_DN`]: a referral object, so subtree searches from [`BASE_DN`]
 //!   return one SearchResultReference ([`REFERRAL_URL`]).
@@ -37,6 +40,21 @@ use super::tools::{run_bounded, terminate, two_free_ports};
 pub const BASE_DN: &str = "dc=example,dc=com";
 pub const PEOPLE_DN: &str = "ou=people,dc=example,dc=com";
 pub const GROUPS_DN: &str = "ou=groups,dc=example,dc=com";
+/// A groupOfNames with carol as its only member.
+pub const ADMINS_GROUP_DN: &str = "cn=admins,ou=groups,dc=example,dc=com";
+/// A groupOfNames with the helpdesk account as its only member.
+pub const HELPDESK_GROUP_DN: &str = "cn=helpdesk-team,ou=groups,dc=example,dc=com";
+
+/// The surname in each seeded user's `displayName` (`Alice Liddell`): a
+/// name that only a lookup of the entry can know.
+pub fn surname(uid: &str) -> &'static str {
+    match uid {
+        "alice" => "Liddell",
+        "bob" => "Marley",
+        "carol" => "Danvers",
+        _ => "Desk",
+    }
+}
 pub const POLICY_DN: &str = "cn=default,ou=policies,dc=example,dc=com";
 pub const BULK_DN: &str = "ou=bulk,dc=example,dc=com";
 pub const REFERRAL_DN: &str = "ou=elsewhere,dc=example,dc=com";
@@ -582,13 +600,21 @@ fn seed_data() -> &'static SeedData {
             name[..1].make_ascii_uppercase();
             ldif.push_str(&format!(
                 "dn: {dn}\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\nuid: {uid}\n\
-                 cn: {name}\nsn: {name}\nmail: {uid}@example.com\nuidNumber: {num}\ngidNumber: 1000\n\
+                 cn: {name}\nsn: {name}\ngivenName: {name}\ndisplayName: {name} {surname}\n\
+                 mail: {uid}@example.com\nuidNumber: {num}\ngidNumber: 1000\n\
                  homeDirectory: /home/{uid}\nuserPassword: {hash}\n\n",
+                surname = surname(uid),
                 dn = user_dn(uid),
                 num = 1001 + i,
                 hash = slappasswd(pw),
             ));
         }
+        ldif.push_str(&format!(
+            "dn: {ADMINS_GROUP_DN}\nobjectClass: groupOfNames\ncn: admins\nmember: {carol}\n\n\
+             dn: {HELPDESK_GROUP_DN}\nobjectClass: groupOfNames\ncn: helpdesk-team\nmember: {helpdesk}\n\n",
+            carol = user_dn("carol"),
+            helpdesk = HELPDESK_DN,
+        ));
         ldif.push_str(&format!("dn: {BULK_DN}\nobjectClass: organizationalUnit\nou: bulk\n\n"));
         for n in 0..BULK_ENTRIES {
             ldif.push_str(&format!(

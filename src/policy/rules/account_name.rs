@@ -7,6 +7,32 @@ use crate::secret::Password;
 /// Names shorter than this are not checked (AD uses the same bound).
 pub const MIN_NAME_CHARS: usize = 3;
 
+/// Attributes whose values name an account.
+const NAME_ATTRIBUTES: &[&str] = &[
+    "uid",
+    "samaccountname",
+    "cn",
+    "givenname",
+    "sn",
+    "displayname",
+];
+/// Attributes whose local part (before `@`) names an account.
+const ADDRESS_ATTRIBUTES: &[&str] = &["userprincipalname", "mail"];
+
+/// The name an attribute value gives the account, if the attribute is one
+/// that names it (`mail` and `userPrincipalName` give their local part).
+/// `attribute` is compared without regard to case.
+pub fn name_from_attribute(attribute: &str, value: &str) -> Option<String> {
+    let attribute = attribute.to_ascii_lowercase();
+    if NAME_ATTRIBUTES.contains(&attribute.as_str()) {
+        Some(value.to_owned())
+    } else if ADDRESS_ATTRIBUTES.contains(&attribute.as_str()) {
+        Some(value.split('@').next().unwrap_or(value).to_owned())
+    } else {
+        None
+    }
+}
+
 /// The comparable pieces of one name value: the whole value and each of its
 /// parts split at spaces and punctuation (`Alice Smith` gives `alicesmith`,
 /// `alice`, `smith`), case-folded, each at least [`MIN_NAME_CHARS`] long.

@@ -1,0 +1,253 @@
+//! `[directory]` (the lookup account) and `[[protected]]` (who may reset
+//! the passwords of privileged accounts).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{ConfigError, Flavor, OnStoreError, UpstreamConfig, UpstreamUrl};
+use crate::directory::{DirectoryConfig, Group, Membership, DEFAULT_ATTRIBUTES};
+use crate::ldapclient::{read_secret, Endpoint};
+
+/// `[directory]` as written.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectorySection {
+    /// Default: the upstream URLs (with the upstream's CA and StartTLS).
+    pub urls: Option<Vec<String>>,
+    pub ca: Option<PathBuf>,
+    pub starttls: Option<bool>,
+    /// Allow a plain (unencrypted) lookup connection.
+    pub allow_cleartext: Option<bool>,
+    pub bind_dn: Option<String>,
+    pub bind_password_file: Option<PathBuf>,
+    pub bind_password_env: Option<String>,
+    pub timeout_secs: Option<u64>,
+    pub cache_secs: Option<u64>,
+    pub attributes: Option<Vec<String>>,
+    pub membership: Option<Membership>,
+    pub on_error: Option<OnStoreError>,
+}
+
+/// `[[protected]]` as written.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtectedSection {
+    /// Members of this group (nested too, in AD) are protected.
+    pub group: Option<String>,
+    /// Only members of these groups (or these accounts) may reset their
+    /// passwords. Empty: nobody may (users still change their own).
+    pub reset_by: Option<Vec<String>>,
+}
+
+/// Privileged accounts: resets of their passwords are limited to some actors.
+#[derive(Debug, Clone)]
+pub struct Protected {
+    pub group: Group,
+    pub reset_by: Vec<Group>,
+}
+
+/// The line of the `i`th `[[name]]` header, for errors in arrays of tables.
+pub(super) fn array_table_line(source: &str, name: &str, i: usize) -> Option<usize> {
+    source
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            let t = l.trim();
+            t.starts_with("[[") && t.trim_start_matches("[[").trim_end_matches("]]").trim() == name
+        })
+        .nth(i)
+        .map(|(n, _)| n + 1)
+}
+
+fn parse_urls(texts: &[String]) -> Result<Vec<UpstreamUrl>, String> {
+    texts.iter().map(|u| UpstreamUrl::parse(u)).collect()
+}
+
+/// Builds the service-account endpoint shared by `[directory]` and `[[sync]]`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn endpoint(
+    urls: Vec<UpstreamUrl>,
+    ca: Option<PathBuf>,
+    starttls: bool,
+    allow_cleartext: bool,
+    bind_dn: Option<String>,
+    password_file: Option<PathBuf>,
+    password_env: Option<&str>,
+    timeout_secs: Option<u64>,
+    err: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<Endpoint, ConfigError> {
+    if urls.is_empty() {
+        return Err(err("urls", "give at least one URL".into()));
+    }
+    if starttls && urls.iter().any(|u| u.tls) {
+        return Err(err(
+            "starttls",
+            "applies to ldap:// URLs; an ldaps:// URL already uses TLS".into(),
+        ));
+    }
+    let encrypted = |u: &UpstreamUrl| u.tls || starttls;
+    if !allow_cleartext && !urls.iter().all(encrypted) {
+        return Err(err(
+            "urls",
+            "this connection carries a service account's password: use ldaps:// or \
+             starttls = true (or set allow_cleartext = true for a lab)"
+                .into(),
+        ));
+    }
+    if urls.iter().any(encrypted) && ca.is_none() {
+        return Err(err(
+            "ca",
+            "TLS needs a CA file to verify the server: pwgate never accepts an unverified certificate"
+                .into(),
+        ));
+    }
+    let password = read_secret(password_file.as_deref(), password_env)
+        .map_err(|m| err("bind_password_file", m))?;
+    match (&bind_dn, &password) {
+        (Some(dn), None) if !dn.is_empty() => {
+            return Err(err(
+                "bind_dn",
+                "needs bind_password_file or bind_password_env".into(),
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(err(
+                "bind_password_file",
+                "a password without bind_dn".into(),
+            ))
+        }
+        _ => {}
+    }
+    if let Some(dn) = &bind_dn {
+        if crate::dn::parse(dn).is_none() {
+            return Err(err("bind_dn", format!("`{dn}` is not a DN")));
+        }
+    }
+    let timeout = timeout_secs.unwrap_or(5);
+    if !(1..=300).contains(&timeout) {
+        return Err(err(
+            "timeout_secs",
+            "must be between 1 and 300 seconds".into(),
+        ));
+    }
+    Ok(Endpoint {
+        urls,
+        ca,
+        starttls,
+        allow_plain: allow_cleartext,
+        bind_dn,
+        bind_password: password.map(Arc::new),
+        timeout: Duration::from_secs(timeout),
+    })
+}
+
+/// Validates `[directory]`. Without URLs of its own it uses the upstream's,
+/// with the upstream's CA and StartTLS setting.
+pub(super) fn directory(
+    d: DirectorySection,
+    upstream: &UpstreamConfig,
+    extra_attributes: &[String],
+    err: &dyn Fn(&str, String) -> ConfigError,
+    from_file_path: &dyn Fn(PathBuf) -> PathBuf,
+) -> Result<DirectoryConfig, ConfigError> {
+    let (urls, ca, starttls) = match &d.urls {
+        Some(texts) => (
+            parse_urls(texts).map_err(|m| err("urls", m))?,
+            d.ca.clone().map(from_file_path).or(upstream.ca.clone()),
+            d.starttls.unwrap_or(false),
+        ),
+        None => (
+            upstream.urls.clone(),
+            d.ca.clone().map(from_file_path).or(upstream.ca.clone()),
+            d.starttls.unwrap_or(upstream.starttls),
+        ),
+    };
+    let endpoint = endpoint(
+        urls,
+        ca,
+        starttls,
+        d.allow_cleartext.unwrap_or(false),
+        d.bind_dn.clone(),
+        d.bind_password_file.clone().map(from_file_path),
+        d.bind_password_env.as_deref(),
+        d.timeout_secs,
+        err,
+    )?;
+    let cache = d.cache_secs.unwrap_or(60);
+    if cache > 3600 {
+        return Err(err(
+            "cache_secs",
+            "must be between 0 and 3600 seconds".into(),
+        ));
+    }
+    let mut attributes: Vec<String> = match &d.attributes {
+        Some(a) => a.clone(),
+        None => DEFAULT_ATTRIBUTES.iter().map(|s| (*s).to_owned()).collect(),
+    };
+    for a in &attributes {
+        if a.is_empty()
+            || !a
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        {
+            return Err(err("attributes", format!("`{a}` is not an attribute name")));
+        }
+    }
+    for extra in extra_attributes {
+        if !attributes.iter().any(|a| a.eq_ignore_ascii_case(extra)) {
+            attributes.push(extra.clone());
+        }
+    }
+    let membership = d.membership.unwrap_or(match upstream.flavor {
+        Flavor::ActiveDirectory => Membership::InChain,
+        Flavor::Openldap => Membership::Member,
+    });
+    Ok(DirectoryConfig {
+        endpoint,
+        cache_ttl: Duration::from_secs(cache),
+        attributes,
+        membership,
+        fail_open: d.on_error == Some(OnStoreError::Allow),
+    })
+}
+
+/// A group DN from the file, checked.
+pub(super) fn group(dn: &str, err: &dyn Fn(String) -> ConfigError) -> Result<Group, ConfigError> {
+    match crate::dn::normalize(dn) {
+        Some(n) if !n.is_empty() => Ok(Group::new(dn)),
+        _ => Err(err(format!("`{dn}` is not a DN pwgate can compare"))),
+    }
+}
+
+pub(super) fn protected(
+    sections: Vec<ProtectedSection>,
+    source: &str,
+    path: Option<&std::path::Path>,
+) -> Result<Vec<Protected>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, p) in sections.into_iter().enumerate() {
+        let e = |key: &str, message: String| ConfigError {
+            file: path.map(std::path::Path::to_owned),
+            line: array_table_line(source, "protected", i),
+            message: format!("protected #{}: {key}: {message}", i + 1),
+        };
+        let Some(g) = p.group.as_deref() else {
+            return Err(e(
+                "group",
+                "give the group whose members are protected".into(),
+            ));
+        };
+        let group = group(g, &|m| e("group", m))?;
+        let reset_by = p
+            .reset_by
+            .unwrap_or_default()
+            .iter()
+            .map(|r| self::group(r, &|m| e("reset_by", m)))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.push(Protected { group, reset_by });
+    }
+    Ok(out)
+}

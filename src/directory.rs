@@ -1,0 +1,353 @@
+//! Account lookups: what the directory knows about the account whose
+//! password changes (its names, its groups) and about the actor (its
+//! groups), read over pwgate's own service-account connection.
+//!
+//! One lookup of the target entry fetches the configured attributes; each
+//! group the configuration asks about is one more base-scope search. In
+//! Active Directory membership is tested with the in-chain matching rule
+//! (`memberOf:1.2.840.113556.1.4.1941:=<group>`), which follows nested
+//! groups on the DC; elsewhere the group entry is asked whether it lists
+//! the account in `member` or `uniqueMember` (direct membership).
+//!
+//! Answers are cached for a short time per account. The cache is bounded;
+//! when full, expired answers are dropped first, then all of them.
+//! Errors are never cached: the next decision asks again.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ldap3::{Ldap, Scope, SearchEntry};
+use rustls::ClientConfig;
+
+use crate::config::normalize_dn;
+use crate::ldapclient::{self, Endpoint};
+
+/// The most accounts kept in the cache.
+const CACHE_CAPACITY: usize = 10_000;
+
+/// How group membership is tested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Membership {
+    /// AD: `(memberOf:1.2.840.113556.1.4.1941:=<group>)` on the account,
+    /// which includes nested groups.
+    InChain,
+    /// The group entry lists the account in `member` or `uniqueMember`.
+    Member,
+}
+
+/// The `[directory]` settings, validated.
+#[derive(Debug, Clone)]
+pub struct DirectoryConfig {
+    pub endpoint: Endpoint,
+    pub cache_ttl: Duration,
+    /// Attributes read from the target entry (names for the policy, and
+    /// whatever sync DN templates use).
+    pub attributes: Vec<String>,
+    pub membership: Membership,
+    /// When a lookup fails, decide without it instead of refusing.
+    pub fail_open: bool,
+}
+
+/// The attributes read by default: the ones that name an account.
+pub const DEFAULT_ATTRIBUTES: &[&str] = &[
+    "uid",
+    "sAMAccountName",
+    "cn",
+    "displayName",
+    "givenName",
+    "sn",
+    "mail",
+    "userPrincipalName",
+];
+
+/// Why a lookup gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookupError {
+    /// The entry does not exist, or the service account cannot see it.
+    NotFound,
+    /// The directory could not be asked (text for logs, no secret).
+    Failed(String),
+}
+
+impl std::fmt::Display for LookupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LookupError::NotFound => {
+                f.write_str("no such entry (or not visible to the lookup account)")
+            }
+            LookupError::Failed(e) => f.write_str(e),
+        }
+    }
+}
+
+/// What the directory says about one account.
+#[derive(Debug, Clone, Default)]
+pub struct Account {
+    /// Attribute values by lower-case attribute name.
+    pub attributes: BTreeMap<String, Vec<String>>,
+    /// Membership by normalized group DN ([`Group::key`]), for the groups
+    /// asked about.
+    pub groups: BTreeMap<String, bool>,
+}
+
+impl Account {
+    /// The values that name the account, for the account-name rule.
+    pub fn names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        for (attr, values) in &self.attributes {
+            for v in values {
+                if let Some(n) = crate::policy::rules::account_name::name_from_attribute(attr, v) {
+                    names.push(n);
+                }
+            }
+        }
+        names
+    }
+
+    /// Whether the account is in `group` (one that was asked about).
+    pub fn member_of(&self, group: &Group) -> bool {
+        self.groups.get(&group.key).copied().unwrap_or(false)
+    }
+
+    /// The first value of an attribute (any case).
+    pub fn first(&self, attr: &str) -> Option<&str> {
+        self.attributes
+            .get(&attr.to_ascii_lowercase())
+            .and_then(|v| v.first())
+            .map(String::as_str)
+    }
+}
+
+/// A group named in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// As written (sent to the directory).
+    pub dn: String,
+    /// Normalized, for comparisons.
+    pub key: String,
+}
+
+impl Group {
+    pub fn new(dn: &str) -> Self {
+        Group {
+            dn: dn.trim().to_owned(),
+            key: normalize_dn(dn),
+        }
+    }
+}
+
+struct Cached {
+    at: Instant,
+    account: Account,
+}
+
+/// The lookup service of one gate.
+pub struct Directory {
+    config: DirectoryConfig,
+    tls: Option<Arc<ClientConfig>>,
+    /// The open connection, shared by all lookups (ldap3 multiplexes).
+    conn: tokio::sync::Mutex<Option<Ldap>>,
+    cache: Mutex<HashMap<String, Cached>>,
+}
+
+impl Directory {
+    pub fn new(config: DirectoryConfig) -> Result<Self, String> {
+        let tls = ldapclient::tls_config(&config.endpoint)?;
+        Ok(Directory {
+            config,
+            tls,
+            conn: tokio::sync::Mutex::new(None),
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn config(&self) -> &DirectoryConfig {
+        &self.config
+    }
+
+    /// The account at `dn` with its membership of each of `groups`
+    /// (normalized DNs). Bounded by the configured timeout overall.
+    pub async fn account(&self, dn: &str, groups: &[Group]) -> Result<Account, LookupError> {
+        let key = normalize_dn(dn);
+        if let Some(hit) = self.cached(&key, groups) {
+            return Ok(hit);
+        }
+        // Budget for connecting plus all searches of this lookup.
+        let budget = self.config.endpoint.timeout * 2;
+        let result = tokio::time::timeout(budget, self.fetch(dn, groups)).await;
+        let account = match result {
+            Ok(Ok(a)) => a,
+            Ok(Err(e)) => {
+                if matches!(e, LookupError::Failed(_)) {
+                    self.drop_connection().await;
+                }
+                return Err(e);
+            }
+            Err(_) => {
+                self.drop_connection().await;
+                return Err(LookupError::Failed(format!(
+                    "the directory did not answer within {} s",
+                    budget.as_secs()
+                )));
+            }
+        };
+        self.remember(key, &account);
+        Ok(account)
+    }
+
+    fn cached(&self, key: &str, groups: &[Group]) -> Option<Account> {
+        if self.config.cache_ttl.is_zero() {
+            return None;
+        }
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let hit = cache.get(key)?;
+        if hit.at.elapsed() > self.config.cache_ttl
+            || !groups
+                .iter()
+                .all(|g| hit.account.groups.contains_key(&g.key))
+        {
+            return None;
+        }
+        Some(hit.account.clone())
+    }
+
+    fn remember(&self, key: String, account: &Account) {
+        if self.config.cache_ttl.is_zero() {
+            return;
+        }
+        let ttl = self.config.cache_ttl;
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHE_CAPACITY {
+            cache.retain(|_, c| c.at.elapsed() <= ttl);
+            if cache.len() >= CACHE_CAPACITY {
+                cache.clear();
+            }
+        }
+        cache.insert(
+            key,
+            Cached {
+                at: Instant::now(),
+                account: account.clone(),
+            },
+        );
+    }
+
+    async fn drop_connection(&self) {
+        if let Some(mut ldap) = self.conn.lock().await.take() {
+            let _ = ldap.unbind().await;
+        }
+    }
+
+    /// The shared connection, opened (and bound) when needed.
+    async fn ldap(&self) -> Result<Ldap, LookupError> {
+        let mut guard = self.conn.lock().await;
+        if let Some(ldap) = guard.as_mut() {
+            if !ldap.is_closed() {
+                return Ok(ldap.clone());
+            }
+        }
+        let ldap = ldapclient::connect(&self.config.endpoint, self.tls.as_ref())
+            .await
+            .map_err(LookupError::Failed)?;
+        *guard = Some(ldap.clone());
+        Ok(ldap)
+    }
+
+    async fn fetch(&self, dn: &str, groups: &[Group]) -> Result<Account, LookupError> {
+        let mut ldap = self.ldap().await?;
+        let timeout = self.config.endpoint.timeout;
+        let attrs: Vec<&str> = self.config.attributes.iter().map(String::as_str).collect();
+        let ldap3::SearchResult(entries, result) = ldap
+            .with_timeout(timeout)
+            .search(dn, Scope::Base, "(objectClass=*)", attrs)
+            .await
+            .map_err(|e| LookupError::Failed(ldapclient::describe_error(&e)))?;
+        match result.rc {
+            0 => {}
+            32 => return Err(LookupError::NotFound),
+            rc => {
+                return Err(LookupError::Failed(format!(
+                    "reading the account: result {rc} {}",
+                    crate::audit::Clean(&result.text)
+                )))
+            }
+        }
+        let Some(entry) = entries.into_iter().next() else {
+            return Err(LookupError::NotFound);
+        };
+        let entry = SearchEntry::construct(entry);
+        let mut account = Account::default();
+        for (name, values) in entry.attrs {
+            account
+                .attributes
+                .entry(name.to_ascii_lowercase())
+                .or_default()
+                .extend(values);
+        }
+        for group in groups {
+            if account.groups.contains_key(&group.key) {
+                continue;
+            }
+            let member = self.is_member(&mut ldap, dn, &group.dn).await?;
+            account.groups.insert(group.key.clone(), member);
+        }
+        Ok(account)
+    }
+
+    async fn is_member(&self, ldap: &mut Ldap, dn: &str, group: &str) -> Result<bool, LookupError> {
+        let timeout = self.config.endpoint.timeout;
+        let (base, filter) = match self.config.membership {
+            Membership::InChain => (
+                dn.to_owned(),
+                format!(
+                    "(memberOf:1.2.840.113556.1.4.1941:={})",
+                    ldap3::ldap_escape(group)
+                ),
+            ),
+            Membership::Member => {
+                let escaped = ldap3::ldap_escape(dn);
+                (
+                    group.to_owned(),
+                    format!("(|(member={escaped})(uniqueMember={escaped}))"),
+                )
+            }
+        };
+        let ldap3::SearchResult(entries, result) = ldap
+            .with_timeout(timeout)
+            .search(&base, Scope::Base, &filter, vec!["1.1"])
+            .await
+            .map_err(|e| LookupError::Failed(ldapclient::describe_error(&e)))?;
+        match result.rc {
+            0 => Ok(!entries.is_empty()),
+            // A group that does not exist has no members.
+            32 if self.config.membership == Membership::Member => Ok(false),
+            rc => Err(LookupError::Failed(format!(
+                "testing group membership: result {rc} {}",
+                crate::audit::Clean(&result.text)
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_come_from_name_attributes_only() {
+        let mut a = Account::default();
+        a.attributes
+            .insert("samaccountname".into(), vec!["jdoe".into()]);
+        a.attributes
+            .insert("mail".into(), vec!["john.doe@example.org".into()]);
+        a.attributes
+            .insert("description".into(), vec!["Finance".into()]);
+        let names = a.names();
+        assert!(names.contains(&"jdoe".to_owned()));
+        assert!(names.contains(&"john.doe".to_owned()));
+        assert!(!names.iter().any(|n| n.contains("Finance")));
+        assert_eq!(a.first("sAMAccountName"), Some("jdoe"));
+    }
+}

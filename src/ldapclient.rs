@@ -1,0 +1,170 @@
+//! pwgate as an LDAP client: the connections it opens itself, with a
+//! service account, to look accounts up ([`crate::directory`]) and to write
+//! synchronized passwords ([`crate::sync`]).
+//!
+//! These connections always verify the server against a configured CA
+//! (ldaps:// or StartTLS); plain LDAP is only possible when the
+//! configuration says so explicitly, because the service account's secret
+//! (and, for sync, a user's new password) travels over them.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings};
+use rustls::ClientConfig;
+
+use crate::config::UpstreamUrl;
+use crate::secret::Password;
+
+/// Where and as whom pwgate connects.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub urls: Vec<UpstreamUrl>,
+    pub ca: Option<PathBuf>,
+    pub starttls: bool,
+    /// Plain LDAP without StartTLS was explicitly allowed.
+    pub allow_plain: bool,
+    /// None: anonymous.
+    pub bind_dn: Option<String>,
+    pub bind_password: Option<Arc<Password>>,
+    /// For connecting and for each operation.
+    pub timeout: Duration,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("urls", &self.urls)
+            .field("ca", &self.ca)
+            .field("starttls", &self.starttls)
+            .field("allow_plain", &self.allow_plain)
+            .field("bind_dn", &self.bind_dn)
+            .field(
+                "bind_password",
+                &self.bind_password.as_ref().map(|_| "<redacted>"),
+            )
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Endpoint {
+    /// `urls` as text, for logs and `config check`.
+    pub fn describe_urls(&self) -> String {
+        let urls: Vec<String> = self.urls.iter().map(|u| u.to_string()).collect();
+        urls.join(", ")
+    }
+
+    /// Whether a connection to `url` would be encrypted.
+    pub fn encrypted(&self, url: &UpstreamUrl) -> bool {
+        url.tls || self.starttls
+    }
+}
+
+/// Reads a secret from a file (trailing newline removed) or an environment
+/// variable. Errors name the source, never the value.
+pub fn read_secret(file: Option<&Path>, env: Option<&str>) -> Result<Option<Password>, String> {
+    match (file, env) {
+        (Some(_), Some(_)) => {
+            Err("give only one of the password file and the password environment variable".into())
+        }
+        (Some(path), None) => {
+            let mut text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the password file {}: {e}", path.display()))?;
+            while text.ends_with('\n') || text.ends_with('\r') {
+                text.pop();
+            }
+            if text.is_empty() {
+                return Err(format!("the password file {} is empty", path.display()));
+            }
+            Ok(Some(Password::new(text)))
+        }
+        (None, Some(var)) => match std::env::var(var) {
+            Ok(v) if !v.is_empty() => Ok(Some(Password::new(v))),
+            Ok(_) => Err(format!("the environment variable {var} is empty")),
+            Err(_) => Err(format!("the environment variable {var} is not set")),
+        },
+        (None, None) => Ok(None),
+    }
+}
+
+/// A TLS client configuration for an endpoint (None for plain LDAP).
+pub fn tls_config(endpoint: &Endpoint) -> Result<Option<Arc<ClientConfig>>, String> {
+    let needs_tls = endpoint.urls.iter().any(|u| endpoint.encrypted(u));
+    if !needs_tls {
+        return Ok(None);
+    }
+    let ca = endpoint
+        .ca
+        .as_deref()
+        .ok_or_else(|| "a CA file is needed to verify the directory's certificate".to_owned())?;
+    crate::proxy::tls::client_config(ca)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// Connects to the first URL that answers and binds. The error text names
+/// the URL and what failed, never a secret.
+pub async fn connect(endpoint: &Endpoint, tls: Option<&Arc<ClientConfig>>) -> Result<Ldap, String> {
+    let mut errors = Vec::new();
+    for url in &endpoint.urls {
+        match connect_one(endpoint, tls, url).await {
+            Ok(ldap) => return Ok(ldap),
+            Err(e) => errors.push(format!("{url}: {e}")),
+        }
+    }
+    Err(errors.join("; "))
+}
+
+async fn connect_one(
+    endpoint: &Endpoint,
+    tls: Option<&Arc<ClientConfig>>,
+    url: &UpstreamUrl,
+) -> Result<Ldap, String> {
+    if !endpoint.encrypted(url) && !endpoint.allow_plain {
+        return Err("refusing plain LDAP (no TLS configured for this URL)".into());
+    }
+    let mut settings = LdapConnSettings::new()
+        .set_conn_timeout(endpoint.timeout)
+        .set_starttls(endpoint.starttls && !url.tls);
+    if let Some(config) = tls {
+        settings = settings.set_config(config.clone());
+    }
+    let text = url.to_string();
+    let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &text)
+        .await
+        .map_err(|e| describe_error(&e))?;
+    tokio::spawn(async move {
+        // Errors end the connection; the next use reconnects.
+        let _ = conn.drive().await;
+    });
+    if let (Some(dn), Some(password)) = (&endpoint.bind_dn, &endpoint.bind_password) {
+        let result = ldap
+            .with_timeout(endpoint.timeout)
+            .simple_bind(dn, password.expose())
+            .await
+            .map_err(|e| describe_error(&e))?;
+        if result.rc != 0 {
+            let _ = ldap.unbind().await;
+            return Err(format!(
+                "bind as the service account failed: result {} {}",
+                result.rc,
+                crate::audit::Clean(&result.text)
+            ));
+        }
+    }
+    Ok(ldap)
+}
+
+/// An ldap3 error as text. ldap3's errors carry results and I/O errors,
+/// never request contents.
+pub fn describe_error(e: &ldap3::LdapError) -> String {
+    match e {
+        ldap3::LdapError::LdapResult { result } => {
+            format!("result {} {}", result.rc, crate::audit::Clean(&result.text))
+        }
+        other => crate::audit::Clean(&other.to_string()).to_string(),
+    }
+}
