@@ -6,8 +6,11 @@
 //! where the problem sits on a line, the line: `pwgate.toml:7: ...`.
 
 mod accounts;
-use crate::directory::{Account, DirectoryConfig, Group};
+mod sync;
 pub use accounts::{DirectorySection, Protected, ProtectedSection};
+pub use sync::{Locate, SyncMethod, SyncSection, SyncTarget};
+
+use crate::directory::{Account, DirectoryConfig, Group};
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -72,6 +75,8 @@ pub struct FileConfig {
     pub directory: Option<DirectorySection>,
     /// `[[protected]]`: privileged accounts whose resets are limited.
     pub protected: Option<Vec<ProtectedSection>>,
+    /// `[[sync]]`: directories that receive accepted passwords too.
+    pub sync: Option<Vec<SyncSection>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -385,6 +390,7 @@ pub struct Config {
     /// The lookup account, when configured.
     pub directory: Option<DirectoryConfig>,
     pub protected: Vec<Protected>,
+    pub sync: Vec<SyncTarget>,
 }
 
 /// The line where `section.key` is written in the file, for errors about
@@ -939,13 +945,16 @@ impl Config {
             retry_after,
         };
         let protected = accounts::protected(file.protected.unwrap_or_default(), source, path)?;
+        let sync = sync::targets(file.sync.unwrap_or_default(), source, path, &from_file_path)?;
+        let sync_attributes: Vec<String> =
+            sync.iter().flat_map(|t| t.locate.placeholders()).collect();
         let directory = match file.directory {
             Some(d) => {
                 let err = |key: &str, message: String| at("directory", key, true, message);
                 Some(accounts::directory(
                     d,
                     &upstream,
-                    &[],
+                    &sync_attributes,
                     &err,
                     &from_file_path,
                 )?)
@@ -961,6 +970,17 @@ impl Config {
                         "policy.scope \"{}\": member_of needs a [directory] section \
                          (the lookup account that resolves group membership)",
                         scope.name
+                    ),
+                });
+            }
+            if let Some(t) = sync.iter().find(|t| !t.member_of.is_empty()) {
+                return Err(ConfigError {
+                    file: path.map(Path::to_owned),
+                    line: None,
+                    message: format!(
+                        "sync \"{}\": member_of needs a [directory] section \
+                         (the lookup account that resolves group membership)",
+                        t.name
                     ),
                 });
             }
@@ -1005,6 +1025,7 @@ impl Config {
             metrics_listen,
             directory,
             protected,
+            sync,
         })
     }
 }
@@ -1065,7 +1086,8 @@ impl Config {
             .scopes
             .iter()
             .flat_map(|s| s.member_of.iter())
-            .chain(self.protected.iter().map(|p| &p.group));
+            .chain(self.protected.iter().map(|p| &p.group))
+            .chain(self.sync.iter().flat_map(|t| t.member_of.iter()));
         for g in all {
             if !groups.contains(g) {
                 groups.push(g.clone());
@@ -1224,6 +1246,9 @@ impl Config {
                     format!("members of {}", by.join(" | "))
                 }
             ));
+        }
+        for t in &self.sync {
+            lines.push(t.describe());
         }
         let l = &self.limits;
         lines.push(format!(

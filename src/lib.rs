@@ -33,6 +33,8 @@
 //! - [`check`] runs `pwgate check`: lists of candidates through the policy.
 //! - [`directory`] looks up the names and groups of accounts over a
 //!   service-account connection opened by [`ldapclient`].
+//! - [`sync`] writes accepted passwords to other directories, from
+//!   bounded in-memory queues with retries.
 //! - [`dn`] parses DNs (RFC 4514) into a form that can be compared.
 //! - [`secret`] holds passwords in memory that is wiped and never printed.
 //! - [`logging`] sets up log output with a filter that keeps third-party
@@ -55,3 +57,4 @@ pub mod metrics;
 pub mod policy;
 pub mod proxy;
 pub mod secret;
+pub mod sync;

@@ -49,6 +49,19 @@ pub struct Metrics {
     upstream: Mutex<BTreeMap<String, UpstreamStats>>,
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
+    /// sync target name -> counters.
+    sync: Mutex<BTreeMap<String, SyncStats>>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct SyncStats {
+    queued: u64,
+    /// outcome (synced, retried, failed, not_found, abandoned) -> count.
+    outcomes: BTreeMap<&'static str, u64>,
+    depth: u64,
+    /// From the primary's acceptance to the target's, for synced changes.
+    latency_sum_seconds: f64,
+    latency_count: u64,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -100,6 +113,71 @@ impl Metrics {
                 stats.sum_seconds += s;
                 stats.count += 1;
             }
+        }
+    }
+
+    /// A change queued for a sync target; `depth` is its queue length now.
+    pub fn sync_queued(&self, target: &str, depth: usize) {
+        let mut m = self.sync.lock().unwrap_or_else(|p| p.into_inner());
+        let s = m.entry(target.to_owned()).or_default();
+        s.queued += 1;
+        s.depth = depth as u64;
+    }
+
+    /// The outcome of one sync attempt (or of a queued change).
+    pub fn sync_outcome(&self, target: &str, outcome: &'static str, latency: Option<Duration>) {
+        let mut m = self.sync.lock().unwrap_or_else(|p| p.into_inner());
+        let s = m.entry(target.to_owned()).or_default();
+        *s.outcomes.entry(outcome).or_default() += 1;
+        if let Some(l) = latency {
+            s.latency_sum_seconds += l.as_secs_f64();
+            s.latency_count += 1;
+        }
+    }
+
+    pub fn sync_depth(&self, target: &str, depth: usize) {
+        let mut m = self.sync.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(target.to_owned()).or_default().depth = depth as u64;
+    }
+
+    fn render_sync(&self, out: &mut String) {
+        let m = self.sync.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if m.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "# HELP pwgate_sync_queued_total Accepted changes queued for a sync target.\n# TYPE pwgate_sync_queued_total counter");
+        for (t, s) in &m {
+            let _ = writeln!(
+                out,
+                "pwgate_sync_queued_total{{target=\"{t}\"}} {}",
+                s.queued
+            );
+        }
+        let _ = writeln!(out, "# HELP pwgate_sync_outcomes_total Sync attempts by outcome (synced, retried, failed, not_found, abandoned).\n# TYPE pwgate_sync_outcomes_total counter");
+        for (t, s) in &m {
+            for (o, n) in &s.outcomes {
+                let _ = writeln!(
+                    out,
+                    "pwgate_sync_outcomes_total{{target=\"{t}\",outcome=\"{o}\"}} {n}"
+                );
+            }
+        }
+        let _ = writeln!(out, "# HELP pwgate_sync_queue_depth Changes waiting for a sync target.\n# TYPE pwgate_sync_queue_depth gauge");
+        for (t, s) in &m {
+            let _ = writeln!(out, "pwgate_sync_queue_depth{{target=\"{t}\"}} {}", s.depth);
+        }
+        let _ = writeln!(out, "# HELP pwgate_sync_latency_seconds From the primary's acceptance to the target's, for synced changes.\n# TYPE pwgate_sync_latency_seconds summary");
+        for (t, s) in &m {
+            let _ = writeln!(
+                out,
+                "pwgate_sync_latency_seconds_sum{{target=\"{t}\"}} {}",
+                s.latency_sum_seconds
+            );
+            let _ = writeln!(
+                out,
+                "pwgate_sync_latency_seconds_count{{target=\"{t}\"}} {}",
+                s.latency_count
+            );
         }
     }
 
@@ -197,6 +275,7 @@ impl Metrics {
             "pwgate_config_reloads_total{{result=\"error\"}} {}",
             self.reloads_failed.load(Ordering::Relaxed)
         );
+        self.render_sync(&mut out);
         out
     }
 }

@@ -134,6 +134,10 @@ impl Server {
             );
             sessions.shutdown().await;
         }
+        // Sessions are done: no more changes can be queued for sync.
+        if let Some(sync) = self.cell.sync() {
+            sync.drain().await;
+        }
     }
 }
 

@@ -25,6 +25,7 @@ use crate::directory::Directory;
 use crate::metrics::Metrics;
 use crate::policy::rules::breached::BreachedCorpus;
 use crate::secret::Password;
+use crate::sync::SyncService;
 use upstream::Upstream;
 
 /// What all sessions of one server share. Immutable once built.
@@ -57,6 +58,14 @@ impl Gate {
             })?)),
             None => None,
         };
+        for target in &config.sync {
+            crate::ldapclient::tls_config(&target.endpoint).map_err(|message| {
+                tls::TlsError::Invalid {
+                    path: format!("[[sync]] {}", target.name),
+                    message,
+                }
+            })?;
+        }
         let mut config = config;
         if let Some(path) = config.breached_store.clone() {
             let corpus = open_breached_store(&path);
@@ -85,18 +94,41 @@ pub struct GateCell {
     gate: RwLock<Arc<Gate>>,
     /// Counters that outlive reloads.
     metrics: Arc<Metrics>,
+    /// Password sync workers (started once; a reload keeps them).
+    sync: Option<Arc<SyncService>>,
 }
 
 impl GateCell {
+    /// Must run inside a Tokio runtime when the configuration has sync
+    /// targets (their workers start here).
     pub fn new(gate: Gate) -> Self {
+        let metrics = Arc::new(Metrics::default());
+        let sync = if gate.config.sync.is_empty() {
+            None
+        } else {
+            match SyncService::start(&gate.config.sync, metrics.clone()) {
+                Ok(s) => Some(Arc::new(s)),
+                Err(e) => {
+                    // Gate::new checked the same files a moment ago.
+                    tracing::error!(error = %e, "password sync cannot start; accepted changes are not synchronized");
+                    None
+                }
+            }
+        };
         GateCell {
             gate: RwLock::new(Arc::new(gate)),
-            metrics: Arc::new(Metrics::default()),
+            metrics,
+            sync,
         }
     }
 
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// The sync workers, when `[[sync]]` targets are configured.
+    pub fn sync(&self) -> Option<&Arc<SyncService>> {
+        self.sync.as_ref()
     }
 
     pub fn load(&self) -> Arc<Gate> {

@@ -8,7 +8,7 @@
 //! operations (for the audit trail). Both pumps run in the same task; when
 //! either side closes, the session ends.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -36,6 +36,7 @@ use crate::proxy::reply::{self, PpolicyError, ResultCode};
 use crate::proxy::stream::Stream;
 use crate::proxy::upstream::result_code;
 use crate::proxy::{Gate, GateCell};
+use crate::secret::Password;
 
 /// Bytes read from a socket at a time (the buffer grows for larger messages).
 const READ_CHUNK: usize = 16 * 1024;
@@ -95,6 +96,18 @@ struct Tracking {
     bound: Option<Identity>,
     binds: HashMap<i32, Identity>,
     changes: HashMap<i32, ChangeRecord>,
+    /// Accepted changes to synchronize once the directory says success.
+    syncs: HashMap<i32, PendingSync>,
+}
+
+/// What a sync needs from an accepted change, kept until its answer.
+#[derive(Debug)]
+struct PendingSync {
+    source_dn: String,
+    attributes: BTreeMap<String, Vec<String>>,
+    password: Arc<Password>,
+    /// Indexes of the sync targets this account goes to.
+    targets: Vec<usize>,
 }
 
 /// How the client pump ended without an error.
@@ -202,6 +215,7 @@ async fn run(
             bound: None,
             binds: HashMap::new(),
             changes: HashMap::new(),
+            syncs: HashMap::new(),
         }),
         room: Notify::new(),
     };
@@ -565,6 +579,7 @@ impl Session {
             return;
         }
         let max = self.gate.config.limits.max_outstanding_per_connection;
+        let mut sync = None;
         let record = {
             let mut t = self.lock_tracking();
             let was_full = t.outstanding.len() >= max;
@@ -599,19 +614,40 @@ impl Session {
                     None
                 }
                 op::MODIFY_RESPONSE | op::ADD_RESPONSE | op::EXTENDED_RESPONSE => {
+                    sync = t.syncs.remove(&peek.msgid);
                     t.changes.remove(&peek.msgid)
                 }
                 _ => None,
             }
         };
         if let Some(record) = record {
-            audit::outcome(&record, result_code(frame));
+            let code = result_code(frame);
+            audit::outcome(&record, code);
+            // Only a success of this very message is synchronized.
+            if let (Some(pending), Some(0), Some(service)) = (sync, code, self.cell.sync()) {
+                for index in pending.targets {
+                    service.enqueue(
+                        index,
+                        crate::sync::Job {
+                            source_dn: pending.source_dn.clone(),
+                            attributes: pending.attributes.clone(),
+                            password: pending.password.clone(),
+                            accepted_at: Instant::now(),
+                        },
+                    );
+                }
+            }
         }
     }
 
     /// Password operations that never got an answer: outcome unknown.
     fn report_unanswered(&self) {
-        let changes = std::mem::take(&mut self.lock_tracking().changes);
+        let (changes, syncs) = {
+            let mut t = self.lock_tracking();
+            (std::mem::take(&mut t.changes), std::mem::take(&mut t.syncs))
+        };
+        // Outcome unknown: never synchronized (the passwords are wiped here).
+        drop(syncs);
         for record in changes.values() {
             audit::outcome(record, None);
         }
@@ -911,6 +947,9 @@ impl Session {
                 }
             }
         }
+        // A copy of the one new password for sync targets covering this
+        // account, kept (in wiped memory) until the directory answers.
+        let sync = self.sync_candidate(&gate, target, lookup.as_ref(), &operation.new_passwords);
         // The operation (with its passwords) is dropped here, wiping them.
         drop(operation.new_passwords);
         drop(operation.old_password);
@@ -963,9 +1002,61 @@ impl Session {
         }
         let mut t = self.lock_tracking();
         if t.changes.len() < MAX_TRACKED {
+            if let (Some(pending), Decision::Accepted) = (sync, decision) {
+                t.syncs.insert(record.msgid, pending);
+            }
             t.changes.insert(record.msgid, record);
         }
         Action::ForwardSensitive
+    }
+
+    /// The sync work for an accepted change: which targets cover the
+    /// account, its attribute values for their placeholders, and a copy of
+    /// the new password. None without targets, or when the operation does
+    /// not carry exactly one clear-text password.
+    fn sync_candidate(
+        &self,
+        gate: &Gate,
+        target_dn: &str,
+        lookup: Option<&Account>,
+        passwords: &[NewPassword],
+    ) -> Option<PendingSync> {
+        let service = self.cell.sync()?;
+        let key = normalize_dn(target_dn);
+        let targets: Vec<usize> = service
+            .targets()
+            .enumerate()
+            .filter(|(_, t)| {
+                t.covers_dn(&key)
+                    && (t.member_of.is_empty()
+                        || lookup.is_some_and(|a| t.member_of.iter().any(|g| a.member_of(g))))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if targets.is_empty() {
+            return None;
+        }
+        let [NewPassword::Clear(password)] = passwords else {
+            info!(client = %self.peer, "change not synchronized: it does not carry exactly one clear-text password");
+            return None;
+        };
+        let mut attributes: BTreeMap<String, Vec<String>> =
+            lookup.map(|a| a.attributes.clone()).unwrap_or_default();
+        if let Some(rdn) = crate::dn::parse(target_dn).and_then(|rdns| rdns.into_iter().next()) {
+            for (attr, value) in rdn {
+                let values = attributes.entry(attr.to_ascii_lowercase()).or_default();
+                if !values.contains(&value) {
+                    values.insert(0, value);
+                }
+            }
+        }
+        let _ = gate;
+        Some(PendingSync {
+            source_dn: target_dn.to_owned(),
+            attributes,
+            password: Arc::new(Password::new(password.expose().to_owned())),
+            targets,
+        })
     }
 
     /// For a reset of someone else's password: the violation when the

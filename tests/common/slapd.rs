@@ -322,6 +322,16 @@ impl Slapd {
     /// Typically 35 ms; the first call in a process also hashes the seed
     /// passwords (+25 ms) and may have to create the certificates (+0.5 s).
     pub fn start() -> Slapd {
+        Slapd::start_with_suffix(BASE_DN)
+    }
+
+    /// Like [`Slapd::start`], with `suffix` (`dc=example,dc=<tld>`) in place
+    /// of `dc=example,dc=com` everywhere: a second, different directory.
+    pub fn start_with_suffix(suffix: &str) -> Slapd {
+        assert!(
+            suffix.starts_with("dc=example,dc="),
+            "the harness suffix must be dc=example,dc=<tld>, not {suffix}"
+        );
         let certs = test_certs();
         let dir = tempfile::Builder::new()
             .prefix("pwgate-slapd-")
@@ -334,9 +344,12 @@ impl Slapd {
         let pidfile = dir.path().join("slapd.pid");
         fs::create_dir(&data).expect("cannot create slapd data dir");
         let seed_data = seed_data();
-        fs::write(&conf, slapd_conf(dir.path(), certs, &seed_data.rootpw_hash))
-            .expect("cannot write slapd.conf");
-        fs::write(&seed, &seed_data.ldif).expect("cannot write seed.ldif");
+        fs::write(
+            &conf,
+            slapd_conf(dir.path(), certs, &seed_data.rootpw_hash).replace(BASE_DN, suffix),
+        )
+        .expect("cannot write slapd.conf");
+        fs::write(&seed, seed_data.ldif.replace(BASE_DN, suffix)).expect("cannot write seed.ldif");
 
         let out = Command::new(SLAPADD)
             .arg("-q")
@@ -421,6 +434,43 @@ impl Slapd {
             }
         }
         unreachable!("the last start attempt either returns or panics")
+    }
+
+    /// Stops the server (its data stays, for [`Slapd::restart`]).
+    pub fn stop_server(&mut self) {
+        terminate(&mut self.child, STOP_TIMEOUT);
+    }
+
+    /// Starts the server again on the same ports with the same data.
+    pub fn restart(&mut self) {
+        terminate(&mut self.child, STOP_TIMEOUT);
+        let conf = self.dir.path().join("slapd.conf");
+        let pidfile = self.dir.path().join("slapd.pid");
+        let _ = fs::remove_file(&pidfile);
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .expect("cannot open slapd.log");
+        let stderr = log.try_clone().expect("cannot clone slapd.log handle");
+        self.child = Command::new(SLAPD)
+            .arg("-h")
+            .arg(format!(
+                "ldap://127.0.0.1:{}/ ldaps://127.0.0.1:{}/",
+                self.port, self.tls_port
+            ))
+            .arg("-f")
+            .arg(&conf)
+            .arg("-d")
+            .arg("none")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {SLAPD}: {e}"));
+        if let Err(why) = wait_ready(&mut self.child, self.port, &pidfile) {
+            panic!("slapd did not restart ({why}):\n{}", self.log_tail(20));
+        }
     }
 
     /// `ldap://127.0.0.1:<port>`

@@ -1,0 +1,409 @@
+//! Password synchronization between two real slapd instances: the primary
+//! (`dc=example,dc=com`, behind pwgate) and a target (`dc=example,dc=org`)
+//! that receives every change the primary accepted through pwgate.
+//!
+//! pwgate runs as the real binary so that its audit trail can be read.
+
+mod common;
+
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::process::PwgateProcess;
+use common::slapd::{self, ldap_tool, user_dn, Slapd, ADMINS_GROUP_DN, ADMIN_PW, HELPDESK_PW};
+use common::tools::{assert_ldap_error, assert_ok, passwd_starttls};
+
+const TARGET_SUFFIX: &str = "dc=example,dc=org";
+const STRONG: &str = "tangerine-Otter-42-lamp";
+const STRONG_2: &str = "Kv7#qLp2-Tz9!mWd-x";
+const WEAK: &str = "P@ssw0rd2024!";
+/// How long a sync may take in these tests (it normally takes milliseconds).
+const SYNC_WAIT: Duration = Duration::from_secs(20);
+
+fn target_dn(uid: &str) -> String {
+    format!("uid={uid},ou=people,{TARGET_SUFFIX}")
+}
+
+fn binds(url: &str, dn: &str, password: &str) -> bool {
+    ldap_tool("ldapwhoami", &["-x", "-H", url, "-D", dn, "-w", password])
+        .status
+        .success()
+}
+
+/// Polls (bounded) until `dn` binds with `password` on `url`.
+fn eventually_binds(url: &str, dn: &str, password: &str, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if binds(url, dn, password) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A `[[sync]]` section for `target`, bound as `bind_dn` (password in a
+/// file under `dir`), with `extra` keys.
+fn sync_section(target: &Slapd, dir: &Path, bind_dn: &str, password: &str, extra: &str) -> String {
+    let secret = dir.join(format!(
+        "sync-{}.secret",
+        target.ldaps_url().replace([':', '/', '.'], "")
+    ));
+    std::fs::write(&secret, password).expect("write the secret file");
+    format!(
+        "[[sync]]\nname = \"linux\"\nurls = [\"{url}\"]\nca = \"{ca}\"\nbind_dn = \"{bind_dn}\"\n\
+         bind_password_file = \"{secret}\"\ndn_template = \"uid={{uid}},ou=people,{TARGET_SUFFIX}\"\n\
+         method = \"password_modify\"\ntimeout_secs = 2\n{extra}\n",
+        url = target.ldaps_url(),
+        ca = target.ca().display(),
+        secret = secret.display(),
+    )
+}
+
+/// pwgate in front of `primary` with `config` as its file.
+fn start_pwgate(primary: &Slapd, dir: &Path, config: &str) -> PwgateProcess {
+    let path = dir.join("pwgate.toml");
+    std::fs::write(&path, config).expect("write the config");
+    PwgateProcess::start(
+        &[
+            "--upstream",
+            &primary.ldap_url(),
+            "--config",
+            path.to_str().expect("UTF-8 path"),
+            "--log-format",
+            "json",
+        ],
+        dir,
+    )
+}
+
+fn target_admin() -> String {
+    format!("cn=admin,{TARGET_SUFFIX}")
+}
+
+#[test]
+fn accepted_changes_reach_the_target_and_refused_ones_never_do() {
+    let primary = Slapd::start();
+    let target = Slapd::start_with_suffix(TARGET_SUFFIX);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gate = start_pwgate(
+        &primary,
+        dir.path(),
+        &sync_section(&target, dir.path(), &target_admin(), ADMIN_PW, ""),
+    );
+    let url = gate.ldap_url();
+    let tgt = target.ldap_url();
+
+    // A strong change: accepted by the primary, then the target.
+    let alice_old = slapd::user_password("alice");
+    assert_ok(
+        "strong change",
+        &passwd_starttls(&url, &user_dn("alice"), alice_old, STRONG, &[]),
+    );
+    assert!(
+        eventually_binds(&tgt, &target_dn("alice"), STRONG, SYNC_WAIT),
+        "the new password never reached the target; pwgate log:\n{}",
+        gate.log_text()
+    );
+    assert!(gate.wait_for_log("\"outcome\":\"synced\"", 1, SYNC_WAIT));
+
+    // A weak change: refused by pwgate; a wrong old password: refused by
+    // the primary. Neither may reach the target.
+    let bob_old = slapd::user_password("bob");
+    assert_ldap_error(
+        &passwd_starttls(&url, &user_dn("bob"), bob_old, WEAK, &[]),
+        19,
+        "[banned_word]",
+    );
+    let wrong_old = ldap_tool(
+        "ldappasswd",
+        &[
+            "-x",
+            "-ZZ",
+            "-H",
+            &url,
+            "-D",
+            &user_dn("carol"),
+            "-w",
+            slapd::user_password("carol"),
+            "-a",
+            "not-the-old-one",
+            "-s",
+            STRONG_2,
+        ],
+    );
+    assert_ldap_error(&wrong_old, 53, "");
+    // One worker per target handles changes in order: once this later
+    // change has arrived, the earlier ones would have too.
+    assert_ok(
+        "a later strong change",
+        &passwd_starttls(&url, &user_dn("alice"), STRONG, STRONG_2, &[]),
+    );
+    assert!(eventually_binds(
+        &tgt,
+        &target_dn("alice"),
+        STRONG_2,
+        SYNC_WAIT
+    ));
+    assert!(
+        binds(&tgt, &target_dn("bob"), bob_old),
+        "bob's target password changed"
+    );
+    assert!(!binds(&tgt, &target_dn("bob"), WEAK));
+    assert!(binds(
+        &tgt,
+        &target_dn("carol"),
+        slapd::user_password("carol")
+    ));
+    assert!(!binds(&tgt, &target_dn("carol"), STRONG_2));
+    let log = gate.log_text();
+    assert_eq!(log.matches("\"outcome\":\"synced\"").count(), 2, "{log}");
+    for secret in [STRONG, STRONG_2, ADMIN_PW] {
+        assert!(!log.contains(secret), "a password is in the log");
+    }
+}
+
+#[test]
+fn a_stopped_target_gets_the_change_when_it_comes_back() {
+    let primary = Slapd::start();
+    let mut target = Slapd::start_with_suffix(TARGET_SUFFIX);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gate = start_pwgate(
+        &primary,
+        dir.path(),
+        &sync_section(
+            &target,
+            dir.path(),
+            &target_admin(),
+            ADMIN_PW,
+            "retry_for_secs = 120",
+        ),
+    );
+    target.stop_server();
+
+    let started = Instant::now();
+    assert_ok(
+        "change while the target is down",
+        &passwd_starttls(
+            &gate.ldap_url(),
+            &user_dn("alice"),
+            slapd::user_password("alice"),
+            STRONG,
+            &[],
+        ),
+    );
+    let answered_in = started.elapsed();
+    // The client's answer does not wait for the target (generous bound:
+    // ldappasswd itself, StartTLS and the primary take most of it).
+    assert!(
+        answered_in < Duration::from_secs(3),
+        "the change took {answered_in:?}"
+    );
+    assert!(binds(&primary.ldap_url(), &user_dn("alice"), STRONG));
+    assert!(
+        gate.wait_for_log("\"outcome\":\"retried\"", 1, SYNC_WAIT),
+        "{}",
+        gate.log_text()
+    );
+
+    target.restart();
+    assert!(
+        eventually_binds(
+            &target.ldap_url(),
+            &target_dn("alice"),
+            STRONG,
+            Duration::from_secs(70)
+        ),
+        "the change never arrived after the target came back; log:\n{}",
+        gate.log_text()
+    );
+}
+
+#[test]
+fn a_target_that_never_comes_back_is_audited_as_failed() {
+    let primary = Slapd::start();
+    let mut target = Slapd::start_with_suffix(TARGET_SUFFIX);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gate = start_pwgate(
+        &primary,
+        dir.path(),
+        &sync_section(
+            &target,
+            dir.path(),
+            &target_admin(),
+            ADMIN_PW,
+            "retry_for_secs = 2",
+        ),
+    );
+    target.stop_server();
+    assert_ok(
+        "change while the target is down",
+        &passwd_starttls(
+            &gate.ldap_url(),
+            &user_dn("alice"),
+            slapd::user_password("alice"),
+            STRONG,
+            &[],
+        ),
+    );
+    assert!(
+        gate.wait_for_log("gave up after", 1, SYNC_WAIT),
+        "no failure audited; log:\n{}",
+        gate.log_text()
+    );
+    let log = gate.log_text();
+    assert!(log.contains("\"outcome\":\"failed\""), "{log}");
+    assert!(
+        log.contains(&user_dn("alice")),
+        "the audit names the account: {log}"
+    );
+}
+
+#[test]
+fn a_refusal_by_the_target_is_final() {
+    let primary = Slapd::start();
+    let target = Slapd::start_with_suffix(TARGET_SUFFIX);
+    let dir = tempfile::tempdir().expect("temp dir");
+    // bob on the target may not set alice's password: result 50.
+    let gate = start_pwgate(
+        &primary,
+        dir.path(),
+        &sync_section(
+            &target,
+            dir.path(),
+            &target_dn("bob"),
+            slapd::user_password("bob"),
+            "retry_for_secs = 60",
+        ),
+    );
+    assert_ok(
+        "strong change",
+        &passwd_starttls(
+            &gate.ldap_url(),
+            &user_dn("alice"),
+            slapd::user_password("alice"),
+            STRONG,
+            &[],
+        ),
+    );
+    assert!(
+        gate.wait_for_log("\"outcome\":\"failed\"", 1, SYNC_WAIT),
+        "{}",
+        gate.log_text()
+    );
+    let log = gate.log_text();
+    assert!(log.contains("\"result_code\":\"50\""), "{log}");
+    assert!(
+        !log.contains("\"outcome\":\"retried\""),
+        "a refusal must not be retried: {log}"
+    );
+    assert!(binds(
+        &target.ldap_url(),
+        &target_dn("alice"),
+        slapd::user_password("alice")
+    ));
+}
+
+#[test]
+fn accounts_outside_the_scope_are_not_synchronized() {
+    let primary = Slapd::start();
+    let target = Slapd::start_with_suffix(TARGET_SUFFIX);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let secret = dir.path().join("lookup.secret");
+    std::fs::write(&secret, HELPDESK_PW).expect("write the secret file");
+    // Only members of cn=admins (carol) are synchronized.
+    let config = format!(
+        "[directory]\nurls = [\"{url}\"]\nca = \"{ca}\"\nbind_dn = \"{helpdesk}\"\nbind_password_file = \"{secret}\"\n\n{sync}",
+        url = primary.ldaps_url(),
+        ca = primary.ca().display(),
+        helpdesk = slapd::HELPDESK_DN,
+        secret = secret.display(),
+        sync = sync_section(
+            &target,
+            dir.path(),
+            &target_admin(),
+            ADMIN_PW,
+            &format!("member_of = [\"{ADMINS_GROUP_DN}\"]\ndn_suffix = [\"ou=people,dc=example,dc=com\"]"),
+        ),
+    );
+    let gate = start_pwgate(&primary, dir.path(), &config);
+    let url = gate.ldap_url();
+    assert_ok(
+        "alice (not in admins)",
+        &passwd_starttls(
+            &url,
+            &user_dn("alice"),
+            slapd::user_password("alice"),
+            STRONG,
+            &[],
+        ),
+    );
+    assert_ok(
+        "carol (in admins)",
+        &passwd_starttls(
+            &url,
+            &user_dn("carol"),
+            slapd::user_password("carol"),
+            STRONG,
+            &[],
+        ),
+    );
+    assert!(eventually_binds(
+        &target.ldap_url(),
+        &target_dn("carol"),
+        STRONG,
+        SYNC_WAIT
+    ));
+    assert!(binds(
+        &target.ldap_url(),
+        &target_dn("alice"),
+        slapd::user_password("alice")
+    ));
+    assert_eq!(
+        gate.log_text()
+            .matches("\"event\":\"password_sync\"")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn changes_still_queued_at_shutdown_are_audited_as_abandoned() {
+    let primary = Slapd::start();
+    let mut target = Slapd::start_with_suffix(TARGET_SUFFIX);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut gate = start_pwgate(
+        &primary,
+        dir.path(),
+        &sync_section(
+            &target,
+            dir.path(),
+            &target_admin(),
+            ADMIN_PW,
+            "retry_for_secs = 600\ndrain_secs = 1",
+        ),
+    );
+    target.stop_server();
+    assert_ok(
+        "change while the target is down",
+        &passwd_starttls(
+            &gate.ldap_url(),
+            &user_dn("alice"),
+            slapd::user_password("alice"),
+            STRONG,
+            &[],
+        ),
+    );
+    assert!(gate.wait_for_log("\"outcome\":\"retried\"", 1, SYNC_WAIT));
+    let status = gate.stop();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "pwgate exit: {status:?}"
+    );
+    let log = gate.log_text();
+    assert!(log.contains("\"outcome\":\"abandoned\""), "{log}");
+    assert!(!log.contains(STRONG));
+}
