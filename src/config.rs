@@ -1601,6 +1601,47 @@ mod tests {
             c.describe()
         );
     }
+
+    #[test]
+    fn sync_targets_are_validated_and_described() {
+        let base = "[upstream]\nurls = [\"ldap://h\"]\n\n[[sync]]\nname = \"linux\"\n";
+        let ok = "urls = [\"ldap://t\"]\nstarttls = true\nca = \"/ca.pem\"\nbind_dn = \"cn=svc,dc=t\"\n\
+                  bind_password_env = \"PATH\"\ndn_template = \"uid={uid},ou=people,dc=t\"\nmethod = \"password_modify\"\n";
+        let c = load_str(&format!("{base}{ok}dn_suffix = [\"ou=people,dc=x\"]\n")).unwrap();
+        let text = c.describe();
+        assert!(
+            text.contains("sync \"linux\": accounts under ou=people,dc=x to ldap://t:389 as cn=svc,dc=t via password_modify, DN uid={uid},ou=people,dc=t; retry for 900 s"),
+            "{text}"
+        );
+        assert!(
+            !text.contains(&std::env::var("PATH").unwrap_or_default()),
+            "the secret is shown"
+        );
+        let err = load_str(&format!("{base}{ok}search_base = \"dc=t\"\n")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("give either dn_template, or search_base and search_filter"),
+            "{err}"
+        );
+        assert_eq!(err.line, Some(4), "{err}");
+        let err = load_str(&format!("{base}{}", ok.replace("{uid}", "{uid"))).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("dn_template: a `{` without its `}`"),
+            "{err}"
+        );
+        let err = load_str(&format!("{base}{}", ok.replace("starttls = true\n", ""))).unwrap_err();
+        assert!(
+            err.to_string().contains("use ldaps:// or starttls = true"),
+            "{err}"
+        );
+        let err = load_str(&format!("{base}{ok}member_of = [\"cn=g,dc=x\"]\n")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("member_of needs a [directory] section"),
+            "{err}"
+        );
+    }
 }
 
 #[cfg(test)]

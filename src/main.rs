@@ -270,6 +270,14 @@ fn reload_on_hangup(cell: Arc<GateCell>, path: Option<PathBuf>, overrides: Overr
                             "listen addresses and limits.max_connections change only on restart"
                         );
                         }
+                        let describe = |c: &Config| -> Vec<String> {
+                            c.sync.iter().map(|t| t.describe()).collect()
+                        };
+                        if describe(o) != describe(n) {
+                            tracing::warn!(
+                                "[[sync]] targets change only on restart; the running ones stay"
+                            );
+                        }
                         cell.store(gate);
                         tracing::info!("configuration reloaded");
                     }
