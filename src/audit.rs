@@ -6,7 +6,11 @@
 //! whose password, what kind of change, the verdict and the failed rule ids;
 //! never a password, a hash of one, or any part of one.
 
+pub mod trail;
+
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Mutex;
 
 use tracing::info;
 
@@ -69,6 +73,7 @@ pub struct ChangeRecord {
 /// Records pwgate's decision. `rules` are rule ids (or a reason id such as
 /// `cleartext` for refusals that are not about the password itself).
 pub fn decision(record: &ChangeRecord, decision: Decision, rules: &str) {
+    count(decision, rules);
     info!(
         target: "pwgate::audit",
         event = "password_decision",
@@ -104,6 +109,62 @@ pub fn outcome(record: &ChangeRecord, result_code: Option<i64>) {
         record.kind.as_str(),
         code
     );
+}
+
+/// Decisions since the last summary.
+#[derive(Debug, Default)]
+struct Tally {
+    by_decision: BTreeMap<&'static str, u64>,
+    by_rule: BTreeMap<String, u64>,
+}
+
+static TALLY: Mutex<Option<Tally>> = Mutex::new(None);
+
+fn count(decision: Decision, rules: &str) {
+    let mut guard = TALLY.lock().unwrap_or_else(|p| p.into_inner());
+    let tally = guard.get_or_insert_with(Tally::default);
+    *tally.by_decision.entry(decision.as_str()).or_default() += 1;
+    if decision != Decision::Accepted {
+        for rule in rules.split(',').filter(|r| !r.is_empty()) {
+            *tally.by_rule.entry(rule.to_owned()).or_default() += 1;
+        }
+    }
+}
+
+/// Writes an `audit_summary` event for the decisions since the last one
+/// (nothing when there were none): how many changes, how many refused or
+/// would have been refused (audit mode), and the five rules that refused
+/// most. Returns the text, for tests.
+pub fn summary(period: &str) -> Option<String> {
+    let tally = TALLY.lock().unwrap_or_else(|p| p.into_inner()).take()?;
+    let n = |k: &str| tally.by_decision.get(k).copied().unwrap_or(0);
+    let total: u64 = tally.by_decision.values().sum();
+    let mut rules: Vec<(&String, &u64)> = tally.by_rule.iter().collect();
+    rules.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let top: Vec<String> = rules
+        .iter()
+        .take(5)
+        .map(|(r, c)| format!("{r}:{c}"))
+        .collect();
+    let text = format!(
+        "in the last {period}: {total} password changes, {} accepted, {} refused, would have refused {} of {total} (audit mode); top rules: {}",
+        n("accepted"),
+        n("refused"),
+        n("would_refuse"),
+        if top.is_empty() { "none".to_owned() } else { top.join(", ") }
+    );
+    info!(
+        target: "pwgate::audit",
+        event = "audit_summary",
+        period = period,
+        changes = total,
+        accepted = n("accepted"),
+        refused = n("refused"),
+        would_refuse = n("would_refuse"),
+        top_rules = %top.join(","),
+        "{text}"
+    );
+    Some(text)
 }
 
 #[cfg(test)]

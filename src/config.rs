@@ -77,6 +77,28 @@ pub struct FileConfig {
     pub protected: Option<Vec<ProtectedSection>>,
     /// `[[sync]]`: directories that receive accepted passwords too.
     pub sync: Option<Vec<SyncSection>>,
+    #[serde(default)]
+    pub audit: AuditSection,
+}
+
+/// `[audit]`: where audit records go besides the log.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    /// A file path, or `-` for stdout.
+    pub file: Option<String>,
+    /// Hash-chain the records (`pwgate audit verify`).
+    pub chain: Option<bool>,
+    /// How often a summary of the decisions is written (0: never).
+    pub summary_interval_secs: Option<u64>,
+}
+
+/// `[audit]`, validated.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    pub sink: Option<crate::audit::trail::Sink>,
+    pub chain: bool,
+    pub summary_interval: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -391,6 +413,7 @@ pub struct Config {
     pub directory: Option<DirectoryConfig>,
     pub protected: Vec<Protected>,
     pub sync: Vec<SyncTarget>,
+    pub audit: AuditConfig,
 }
 
 /// The line where `section.key` is written in the file, for errors about
@@ -995,6 +1018,43 @@ impl Config {
             }
         }
 
+        let audit = {
+            let a = &file.audit;
+            let sink = match a.file.as_deref() {
+                None => None,
+                Some("-") => Some(crate::audit::trail::Sink::Stdout),
+                Some("") => {
+                    return Err(at(
+                        "audit",
+                        "file",
+                        true,
+                        "give a path, or - for stdout".into(),
+                    ))
+                }
+                Some(p) => Some(crate::audit::trail::Sink::File(from_file_path(
+                    PathBuf::from(p),
+                ))),
+            };
+            let chain = a.chain.unwrap_or(false);
+            if chain && sink.is_none() {
+                return Err(at("audit", "chain", true, "needs audit.file".into()));
+            }
+            let every = a.summary_interval_secs.unwrap_or(86_400);
+            if every != 0 && !(60..=7 * 86_400).contains(&every) {
+                return Err(at(
+                    "audit",
+                    "summary_interval_secs",
+                    true,
+                    "must be 0 (off) or between 60 and 604800 seconds".into(),
+                ));
+            }
+            AuditConfig {
+                sink,
+                chain,
+                summary_interval: (every != 0).then(|| Duration::from_secs(every)),
+            }
+        };
+
         Ok(Config {
             listen_ldap,
             listen_ldaps,
@@ -1026,6 +1086,7 @@ impl Config {
             directory,
             protected,
             sync,
+            audit,
         })
     }
 }
@@ -1250,6 +1311,22 @@ impl Config {
         for t in &self.sync {
             lines.push(t.describe());
         }
+        lines.push(format!(
+            "audit: {}{}, summary {}",
+            match &self.audit.sink {
+                None => "log only".to_owned(),
+                Some(crate::audit::trail::Sink::Stdout) => "log and stdout".to_owned(),
+                Some(crate::audit::trail::Sink::File(p)) => format!("log and {}", p.display()),
+            },
+            if self.audit.chain {
+                " (hash chain)"
+            } else {
+                ""
+            },
+            self.audit
+                .summary_interval
+                .map_or("off".to_owned(), |d| format!("every {} s", d.as_secs()))
+        ));
         let l = &self.limits;
         lines.push(format!(
             "limits: message {} bytes, {} connections, {} outstanding per connection, idle {}, message {} s, write {} s, TLS handshake {} s",

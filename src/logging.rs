@@ -40,6 +40,16 @@ pub fn event_allowed(target: &str, level: &tracing::Level) -> bool {
 /// Installs the global subscriber. `level` (from flag or config) wins over
 /// `RUST_LOG`; without either the level is `info`.
 pub fn init(format: LogFormat, level: Option<&str>) -> Result<(), String> {
+    init_with_audit(format, level, None)
+}
+
+/// Like [`init`], also sending every audit event to `audit` whatever the
+/// log level.
+pub fn init_with_audit(
+    format: LogFormat,
+    level: Option<&str>,
+    audit: Option<std::sync::Arc<crate::audit::trail::AuditTrail>>,
+) -> Result<(), String> {
     let filter = match level {
         Some(l) => EnvFilter::try_new(l).map_err(|e| format!("invalid log level `{l}`: {e}"))?,
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -55,6 +65,7 @@ pub fn init(format: LogFormat, level: Option<&str>) -> Result<(), String> {
     };
     tracing_subscriber::registry()
         .with(fmt.with_filter(secret_safe).with_filter(filter))
+        .with(audit.map(crate::audit::trail::AuditLayer))
         .try_init()
         .map_err(|e| e.to_string())
 }

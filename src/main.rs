@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use pwgate::audit::trail::AuditTrail;
 
 use pwgate::config::{Config, Flavor, LogFormat, Mode, Overrides};
 use pwgate::proxy::listener::Server;
@@ -39,6 +40,21 @@ enum Command {
     /// Build and inspect breached-password stores.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Work with audit files.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of audit files (`[audit] chain = true`): every
+    /// record's hash and its link to the one before, across the files in
+    /// the order given (oldest rotated file first). Exit status 0 when
+    /// intact, 1 when not, 2 when a file cannot be read.
+    Verify {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -170,6 +186,33 @@ fn main() -> ExitCode {
         Command::Check(args) => check(args),
         Command::Config(ConfigCommand::Check { file }) => config_check(&file),
         Command::Store(command) => store(command),
+        Command::Audit(AuditCommand::Verify { files }) => audit_verify(&files),
+    }
+}
+
+fn audit_verify(files: &[PathBuf]) -> ExitCode {
+    for f in files {
+        if let Err(e) = std::fs::metadata(f) {
+            return usage_error(format!("{}: {e}", f.display()));
+        }
+    }
+    match pwgate::audit::trail::verify(files) {
+        Ok(v) => {
+            let start = if v.starts_from == pwgate::audit::trail::GENESIS {
+                "from the start of the chain".to_owned()
+            } else {
+                format!("continuing from {} (an earlier file)", v.starts_from)
+            };
+            println!(
+                "intact: {} records, {start}; last hash {}",
+                v.records, v.last_hash
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("NOT intact: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -199,9 +242,21 @@ fn serve(args: ServeArgs, core_dumps: Result<(), String>) -> ExitCode {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
-    if let Err(e) = pwgate::logging::init(config.log_format, config.log_level.as_deref()) {
+    let audit_trail = match &config.audit.sink {
+        Some(sink) => match AuditTrail::open(sink.clone(), config.audit.chain) {
+            Ok(t) => Some(Arc::new(t)),
+            Err(e) => return usage_error(e),
+        },
+        None => None,
+    };
+    if let Err(e) = pwgate::logging::init_with_audit(
+        config.log_format,
+        config.log_level.as_deref(),
+        audit_trail.clone(),
+    ) {
         return usage_error(e);
     }
+    let summary_interval = config.audit.summary_interval;
     if let Err(e) = &core_dumps {
         tracing::warn!(error = %e, "could not forbid core dumps");
     }
@@ -234,8 +289,22 @@ fn serve(args: ServeArgs, core_dumps: Result<(), String>) -> ExitCode {
                 Err(e) => return usage_error(e),
             }
         }
-        reload_on_hangup(server.gate_cell(), config_path, overrides);
+        if let Some(every) = summary_interval {
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(every);
+                ticks.tick().await;
+                loop {
+                    ticks.tick().await;
+                    pwgate::audit::summary(&format!("{} s", every.as_secs()));
+                }
+            });
+        }
+        reload_on_hangup(server.gate_cell(), config_path, overrides, audit_trail);
         server.run(shutdown_signal(), Duration::from_secs(10)).await;
+        // What was decided since the last summary is not lost at exit.
+        if summary_interval.is_some() {
+            pwgate::audit::summary("period before shutdown");
+        }
         ExitCode::SUCCESS
     })
 }
@@ -244,7 +313,12 @@ fn serve(args: ServeArgs, core_dumps: Result<(), String>) -> ExitCode {
 /// word lists) and swaps it in whole. A bad new configuration is refused
 /// with its error and the running one stays. Listen addresses and the
 /// connection limit only change with a restart.
-fn reload_on_hangup(cell: Arc<GateCell>, path: Option<PathBuf>, overrides: Overrides) {
+fn reload_on_hangup(
+    cell: Arc<GateCell>,
+    path: Option<PathBuf>,
+    overrides: Overrides,
+    audit_trail: Option<Arc<AuditTrail>>,
+) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -256,6 +330,15 @@ fn reload_on_hangup(cell: Arc<GateCell>, path: Option<PathBuf>, overrides: Overr
         };
         tokio::spawn(async move {
             while hangup.recv().await.is_some() {
+                // After log rotation: write to the file at the path again.
+                if let Some(trail) = &audit_trail {
+                    match trail.reopen() {
+                        Ok(()) => tracing::info!("audit file reopened"),
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot reopen the audit file; writing to the old one")
+                        }
+                    }
+                }
                 let loaded = Config::load(path.as_deref(), &overrides)
                     .map_err(|e| e.to_string())
                     .and_then(|c| Gate::new(c).map_err(|e| e.to_string()));
@@ -273,6 +356,9 @@ fn reload_on_hangup(cell: Arc<GateCell>, path: Option<PathBuf>, overrides: Overr
                         let describe = |c: &Config| -> Vec<String> {
                             c.sync.iter().map(|t| t.describe()).collect()
                         };
+                        if (&o.audit.sink, o.audit.chain) != (&n.audit.sink, n.audit.chain) {
+                            tracing::warn!("[audit] file and chain change only on restart");
+                        }
                         if describe(o) != describe(n) {
                             tracing::warn!(
                                 "[[sync]] targets change only on restart; the running ones stay"
@@ -290,7 +376,7 @@ fn reload_on_hangup(cell: Arc<GateCell>, path: Option<PathBuf>, overrides: Overr
         });
     }
     #[cfg(not(unix))]
-    let _ = (cell, path, overrides);
+    let _ = (cell, path, overrides, audit_trail);
 }
 
 /// Completes on SIGTERM or Ctrl-C.

@@ -1,0 +1,353 @@
+//! The audit file: every `pwgate::audit` event as one JSON line, optionally
+//! chained so that a removed, reordered or edited record is detected.
+//!
+//! A record is a JSON object with sorted keys: `ts` (RFC 3339, UTC), `seq`
+//! (1, 2, ... in this file's chain), `event`, the event's fields, and with
+//! the chain on, `prev` (the previous record's `hash`, 64 zeros for the
+//! first) and `hash`: the SHA-256, in hex, of the record's compact JSON
+//! without `hash`. `pwgate audit verify FILE...` recomputes every hash and
+//! link. The chain continues across restarts (the last record is read at
+//! start) and across files reopened after rotation (SIGHUP), so verifying
+//! rotated files together checks their links too.
+//!
+//! Writes go straight to the kernel (one `write` per record, no buffer in
+//! pwgate), so a crash loses nothing already decided; they are not fsynced.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use tracing::field::{Field, Visit};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::Layer;
+
+/// `prev` of the first record of a chain.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Where records go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sink {
+    File(PathBuf),
+    Stdout,
+}
+
+struct State {
+    out: Option<File>,
+    seq: u64,
+    prev: String,
+}
+
+/// The writer behind the tracing layer.
+pub struct AuditTrail {
+    sink: Sink,
+    chain: bool,
+    state: Mutex<State>,
+}
+
+impl AuditTrail {
+    /// Opens (creating with mode 0600, appending) the file and, with the
+    /// chain on, reads its last record to continue the chain.
+    pub fn open(sink: Sink, chain: bool) -> Result<Self, String> {
+        let (out, seq, prev) = match &sink {
+            Sink::Stdout => (None, 0, GENESIS.to_owned()),
+            Sink::File(path) => {
+                let (seq, prev) = if chain {
+                    last_link(path)?
+                } else {
+                    (0, GENESIS.to_owned())
+                };
+                (Some(open_append(path)?), seq, prev)
+            }
+        };
+        Ok(AuditTrail {
+            sink,
+            chain,
+            state: Mutex::new(State { out, seq, prev }),
+        })
+    }
+
+    /// Reopens the file (after rotation); the chain goes on.
+    pub fn reopen(&self) -> Result<(), String> {
+        if let Sink::File(path) = &self.sink {
+            let file = open_append(path)?;
+            self.state.lock().unwrap_or_else(|p| p.into_inner()).out = Some(file);
+        }
+        Ok(())
+    }
+
+    /// Writes one record made of `fields`.
+    pub fn write(&self, mut fields: Map<String, Value>) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.seq += 1;
+        fields.insert("seq".into(), Value::from(state.seq));
+        fields.insert("ts".into(), Value::from(now_rfc3339()));
+        if self.chain {
+            fields.insert("prev".into(), Value::from(state.prev.clone()));
+            let hash = record_hash(&fields);
+            fields.insert("hash".into(), Value::from(hash.clone()));
+            state.prev = hash;
+        }
+        let mut line = Value::Object(fields).to_string();
+        line.push('\n');
+        let written = match state.out.as_mut() {
+            Some(f) => f.write_all(line.as_bytes()),
+            None => std::io::stdout().lock().write_all(line.as_bytes()),
+        };
+        if let Err(e) = written {
+            // Not through tracing: this runs inside the subscriber.
+            eprintln!("pwgate: cannot write the audit trail: {e}");
+        }
+    }
+}
+
+fn open_append(path: &Path) -> Result<File, String> {
+    let mut options = OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .map_err(|e| format!("cannot open the audit file {}: {e}", path.display()))
+}
+
+/// `seq` and `hash` of the last record of an existing file.
+fn last_link(path: &Path) -> Result<(u64, String), String> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, GENESIS.to_owned())),
+        Err(e) => {
+            return Err(format!(
+                "cannot read the audit file {}: {e}",
+                path.display()
+            ))
+        }
+    };
+    let mut last = None;
+    for line in BufReader::new(file).lines() {
+        let line =
+            line.map_err(|e| format!("cannot read the audit file {}: {e}", path.display()))?;
+        if !line.trim().is_empty() {
+            last = Some(line);
+        }
+    }
+    let Some(line) = last else {
+        return Ok((0, GENESIS.to_owned()));
+    };
+    let record: Map<String, Value> = serde_json::from_str(&line).map_err(|e| {
+        format!(
+            "the last line of the audit file {} is not a record: {e}",
+            path.display()
+        )
+    })?;
+    let seq = record.get("seq").and_then(Value::as_u64).unwrap_or(0);
+    let hash = record.get("hash").and_then(Value::as_str).ok_or_else(|| {
+        format!(
+            "the last record of {} has no hash: was the chain off?",
+            path.display()
+        )
+    })?;
+    Ok((seq, hash.to_owned()))
+}
+
+/// SHA-256 (hex) of the record's compact, key-sorted JSON without `hash`.
+pub fn record_hash(fields: &Map<String, Value>) -> String {
+    let mut without = fields.clone();
+    without.remove("hash");
+    let text = Value::Object(without).to_string();
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn now_rfc3339() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        now.subsec_micros()
+    )
+}
+
+/// The tracing layer that sends `pwgate::audit` events to an [`AuditTrail`],
+/// whatever the log level.
+pub struct AuditLayer(pub std::sync::Arc<AuditTrail>);
+
+struct Fields(Map<String, Value>);
+
+impl Visit for Fields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.0
+            .insert(field.name().to_owned(), Value::from(format!("{value:?}")));
+    }
+}
+
+impl<S: tracing::Subscriber> Layer<S> for AuditLayer {
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        if event.metadata().target() != "pwgate::audit" {
+            return;
+        }
+        let mut fields = Fields(Map::new());
+        event.record(&mut fields);
+        self.0.write(fields.0);
+    }
+}
+
+/// What `pwgate audit verify` found.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Verified {
+    pub records: u64,
+    /// `prev` of the first record: [`GENESIS`] for a chain that starts in
+    /// these files, else the hash it continues from (a rotated file).
+    pub starts_from: String,
+    pub last_hash: String,
+}
+
+/// Checks every record's hash and link, across `paths` in order.
+pub fn verify(paths: &[PathBuf]) -> Result<Verified, String> {
+    let mut records = 0;
+    let mut prev: Option<String> = None;
+    let mut starts_from = None;
+    for path in paths {
+        let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        for (n, line) in BufReader::new(file).lines().enumerate() {
+            let at = format!("{}:{}", path.display(), n + 1);
+            let line = line.map_err(|e| format!("{at}: {e}"))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let record: Map<String, Value> =
+                serde_json::from_str(&line).map_err(|e| format!("{at}: not a JSON record: {e}"))?;
+            let hash = record
+                .get("hash")
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("{at}: no hash (was the chain on?)"))?;
+            let link = record
+                .get("prev")
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("{at}: no prev"))?;
+            if record_hash(&record) != hash {
+                return Err(format!(
+                    "{at}: the record was changed (its hash does not match its contents)"
+                ));
+            }
+            match &prev {
+                Some(p) if p != link => {
+                    return Err(format!(
+                        "{at}: the chain is broken here (a record before it was removed, reordered or changed)"
+                    ))
+                }
+                None => starts_from = Some(link.to_owned()),
+                _ => {}
+            }
+            prev = Some(hash.to_owned());
+            records += 1;
+        }
+    }
+    Ok(Verified {
+        records,
+        starts_from: starts_from.unwrap_or_else(|| GENESIS.to_owned()),
+        last_hash: prev.unwrap_or_else(|| GENESIS.to_owned()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(event: &str) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("event".into(), Value::from(event));
+        m.insert("target_dn".into(), Value::from("uid=a,dc=x"));
+        m
+    }
+
+    #[test]
+    fn a_chain_verifies_and_any_change_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let trail = AuditTrail::open(Sink::File(path.clone()), true).unwrap();
+        for e in ["a", "b", "c"] {
+            trail.write(record(e));
+        }
+        drop(trail);
+        // A restart continues the chain.
+        let trail = AuditTrail::open(Sink::File(path.clone()), true).unwrap();
+        trail.write(record("d"));
+        let v = verify(std::slice::from_ref(&path)).unwrap();
+        assert_eq!(v.records, 4);
+        assert_eq!(v.starts_from, GENESIS);
+
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[3].contains("\"seq\":4"), "{}", lines[3]);
+        // Edited record.
+        let edited = text.replace("\"event\":\"b\"", "\"event\":\"x\"");
+        std::fs::write(&path, &edited).unwrap();
+        assert!(verify(std::slice::from_ref(&path))
+            .unwrap_err()
+            .contains("audit.jsonl:2: the record was changed"));
+        // Removed record.
+        let removed = [lines[0], lines[2], lines[3]].join("\n");
+        std::fs::write(&path, removed).unwrap();
+        assert!(verify(std::slice::from_ref(&path))
+            .unwrap_err()
+            .contains("audit.jsonl:2: the chain is broken"));
+    }
+
+    #[test]
+    fn rotated_files_link_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let old = dir.path().join("audit.jsonl.1");
+        let trail = AuditTrail::open(Sink::File(path.clone()), true).unwrap();
+        trail.write(record("a"));
+        std::fs::rename(&path, &old).unwrap();
+        trail.reopen().unwrap();
+        trail.write(record("b"));
+        let alone = verify(std::slice::from_ref(&path)).unwrap();
+        assert_ne!(
+            alone.starts_from, GENESIS,
+            "the new file continues the old chain"
+        );
+        let both = verify(&[old.clone(), path.clone()]).unwrap();
+        assert_eq!(both.records, 2);
+        assert!(verify(&[path, old]).is_err(), "wrong order must not verify");
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339() {
+        let ts = now_rfc3339();
+        assert_eq!(ts.len(), "2026-11-24T00:00:00.000000Z".len(), "{ts}");
+        assert!(ts.starts_with("20") && ts.ends_with('Z'), "{ts}");
+    }
+}

@@ -1,0 +1,137 @@
+//! The audit file of the real binary: JSON lines with a hash chain that
+//! `pwgate audit verify` checks, a summary at shutdown, no passwords.
+
+mod common;
+
+use std::process::Command;
+
+use common::process::{PwgateProcess, PWGATE};
+use common::slapd::{self, user_dn, Slapd};
+use common::tools::{assert_ldap_error, assert_ok, passwd_starttls};
+
+const STRONG: &str = "tangerine-Otter-42-lamp";
+const WEAK: &str = "P@ssw0rd2024!";
+
+fn verify(files: &[&std::path::Path]) -> (i32, String) {
+    let out = Command::new(PWGATE)
+        .args(["audit", "verify"])
+        .args(files)
+        .output()
+        .expect("run pwgate audit verify");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn decisions_are_chained_in_the_audit_file_and_tampering_is_found() {
+    let slapd = Slapd::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let audit = dir.path().join("audit.jsonl");
+    let config = dir.path().join("pwgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[audit]\nfile = \"{}\"\nchain = true\nsummary_interval_secs = 3600\n",
+            audit.display()
+        ),
+    )
+    .expect("write config");
+    // The log level does not matter for the audit file.
+    let mut gate = PwgateProcess::start(
+        &[
+            "--upstream",
+            &slapd.ldap_url(),
+            "--config",
+            config.to_str().expect("UTF-8"),
+            "--log-level",
+            "info",
+        ],
+        dir.path(),
+    );
+    let alice = user_dn("alice");
+    let old = slapd::user_password("alice");
+    assert_ldap_error(
+        &passwd_starttls(&gate.ldap_url(), &alice, old, WEAK, &[]),
+        19,
+        "[banned_word]",
+    );
+    assert_ok(
+        "strong change",
+        &passwd_starttls(&gate.ldap_url(), &alice, old, STRONG, &[]),
+    );
+    assert!(gate.stop().is_some_and(|s| s.success()));
+
+    let text = std::fs::read_to_string(&audit).expect("read the audit file");
+    let lines: Vec<&str> = text.lines().collect();
+    // refused decision, accepted decision, the directory's result, summary.
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(
+        lines[0].contains("\"event\":\"password_decision\"")
+            && lines[0].contains("\"verdict\":\"refused\""),
+        "{text}"
+    );
+    assert!(lines[0].contains("\"rules\":\"banned_word\""), "{text}");
+    assert!(
+        lines[2].contains("\"event\":\"password_result\"")
+            && lines[2].contains("\"result_code\":\"0\""),
+        "{text}"
+    );
+    assert!(lines[3].contains("\"event\":\"audit_summary\""), "{text}");
+    assert!(lines[3].contains("would have refused 0 of 2"), "{text}");
+    assert!(lines[3].contains("top rules: banned_word:1"), "{text}");
+    for secret in [WEAK, STRONG, old] {
+        assert!(!text.contains(secret), "a password is in the audit file");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&audit)
+            .expect("stat")
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "the audit file is readable by others: {mode:o}"
+        );
+    }
+
+    let (code, out) = verify(&[&audit]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("intact: 4 records, from the start of the chain"),
+        "{out}"
+    );
+
+    // Someone turns the refusal into an acceptance.
+    std::fs::write(
+        &audit,
+        text.replacen("\"verdict\":\"refused\"", "\"verdict\":\"accepted\"", 1),
+    )
+    .expect("tamper");
+    let (code, out) = verify(&[&audit]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("audit.jsonl:1: the record was changed"),
+        "{out}"
+    );
+
+    // Someone deletes the refusal.
+    std::fs::write(&audit, lines[1..].join("\n")).expect("tamper");
+    let (code, out) = verify(&[&audit]);
+    assert_eq!(code, 0, "a chain may start mid-way (rotation): {out}");
+    assert!(
+        out.contains("continuing from"),
+        "a deleted head shows as a continuation: {out}"
+    );
+    std::fs::write(&audit, [lines[0], lines[2], lines[3]].join("\n")).expect("tamper");
+    let (code, out) = verify(&[&audit]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("audit.jsonl:2: the chain is broken"), "{out}");
+}
