@@ -1736,4 +1736,30 @@ mod example_file {
         assert!(c.tls.is_some());
         assert_eq!(c.upstream.urls.len(), 1);
     }
+
+    /// The deployment examples, with their /etc paths moved into a temp
+    /// dir holding the files the configuration reads (secrets, word lists).
+    #[test]
+    fn the_deployment_examples_are_valid() {
+        for (name, text) in [
+            (
+                "active-directory.toml",
+                include_str!("../examples/active-directory.toml"),
+            ),
+            ("openldap.toml", include_str!("../examples/openldap.toml")),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let root = format!("{}/", dir.path().display());
+            for f in ["lookup.secret", "sync-linux.secret", "banned-words.txt"] {
+                std::fs::write(dir.path().join(f), "not-a-real-secret\n").unwrap();
+            }
+            let text = text.replace("/etc/pwgate/", &root);
+            let path = Path::new(name);
+            let file = FileConfig::parse(&text, path).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let c = Config::from_parts(file, &text, Some(path), &Overrides::default())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(c.directory.is_some(), "{name}");
+            assert!(!c.describe().contains("not-a-real-secret"), "{name}");
+        }
+    }
 }
