@@ -3,7 +3,7 @@
 # OpenLDAP's slapd (run privately by the tests, never as a system service),
 # ldap-utils, openssl and ca-certificates. Debian/Ubuntu, needs root.
 #
-# With --bench, also haproxy (the benchmarks compare pwgate with it).
+# --bench is accepted for compatibility (haproxy is always installed now).
 #
 # Idempotent: when every needed command is already present, apt is not run.
 # The slapd package is preseeded with slapd/no_configuration=true so it does
@@ -11,12 +11,10 @@
 # starts). A slapd already running on the machine is left alone.
 set -euo pipefail
 
-needed=(/usr/sbin/slapd slapadd slappasswd ldapsearch ldapmodify ldappasswd openssl)
-packages=(slapd ldap-utils openssl ca-certificates)
-if [[ "${1:-}" == "--bench" ]]; then
-  needed+=(haproxy)
-  packages+=(haproxy)
-fi
+# haproxy: the scale-out test runs two pwgates behind it (and the benchmarks
+# compare pwgate with it).
+needed=(/usr/sbin/slapd slapadd slappasswd ldapsearch ldapmodify ldappasswd openssl haproxy)
+packages=(slapd ldap-utils openssl ca-certificates haproxy)
 
 missing=()
 for cmd in "${needed[@]}"; do

@@ -242,6 +242,12 @@ impl PwgateProcess {
         assert!(status.success(), "kill -HUP {pid}: {status}");
     }
 
+    /// SIGKILL at once (a crash, as far as clients can tell), then reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// SIGTERM, a bounded wait ([`STOP_TIMEOUT`]), then SIGKILL. Idempotent.
     /// Returns the exit status if pwgate stopped on SIGTERM.
     pub fn stop(&mut self) -> Option<ExitStatus> {
