@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # pwgate's whole test suite, as CI runs it: installs the system packages the
-# tests need (slapd, ldap-utils, openssl; as root on Debian), then checks
-# formatting and lints, then runs unit and integration tests. Integration
-# tests start their own private slapd instances on free 127.0.0.1 ports.
+# tests need (slapd, ldap-utils, openssl, Samba's AD DC; as root on Debian),
+# then checks formatting and lints, then runs unit and integration tests.
+# Integration tests start their own private slapd instances on free 127.0.0.1
+# ports, and tests/active_directory.rs one private Samba AD DC on a free
+# 127.0.0.x address.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -2,5 +2,6 @@
 pub mod process;
 pub mod pwgate;
 pub mod raw;
+pub mod samba;
 pub mod slapd;
 pub mod tools;
