@@ -296,6 +296,58 @@ impl Directory {
         Ok(account)
     }
 
+    /// The DN of the account a bind name (`user@realm`, `DOMAIN\\user`,
+    /// `user`) names, searched under `base`: by `userPrincipalName`, else
+    /// by `sAMAccountName` or `uid`. None when no single entry matches.
+    pub async fn find_bind_name(
+        &self,
+        name: &str,
+        base: &str,
+    ) -> Result<Option<String>, LookupError> {
+        let short = match (name.rsplit_once('\\'), name.split_once('@')) {
+            (Some((_, user)), _) => user,
+            (None, Some((user, _))) => user,
+            (None, None) => name,
+        };
+        let filter = format!(
+            "(|(userPrincipalName={})(sAMAccountName={s})(uid={s}))",
+            ldap3::ldap_escape(name),
+            s = ldap3::ldap_escape(short)
+        );
+        let search = async {
+            let mut ldap = self.ldap().await?;
+            ldap.with_timeout(self.config.endpoint.timeout)
+                .search(base, Scope::Subtree, &filter, vec!["1.1"])
+                .await
+                .map_err(|e| LookupError::Failed(ldapclient::describe_error(&e)))
+        };
+        let ldap3::SearchResult(entries, result) =
+            tokio::time::timeout(self.config.endpoint.timeout * 2, search)
+                .await
+                .map_err(|_| {
+                    LookupError::Failed("the directory did not answer in time".into())
+                })??;
+        if result.rc != 0 && !(result.rc == 32 && entries.is_empty()) {
+            return Err(LookupError::Failed(format!(
+                "finding the bind name: result {} {}",
+                result.rc,
+                crate::audit::Clean(&result.text)
+            )));
+        }
+        // Search result references (AD's other partitions) are not entries.
+        let dns: Vec<String> = entries
+            .into_iter()
+            .filter(|e| !e.is_ref() && !e.is_intermediate())
+            .map(SearchEntry::construct)
+            .map(|e| e.dn)
+            .filter(|dn| !dn.is_empty())
+            .collect();
+        Ok(match dns.as_slice() {
+            [one] => Some(one.clone()),
+            _ => None,
+        })
+    }
+
     async fn is_member(&self, ldap: &mut Ldap, dn: &str, group: &str) -> Result<bool, LookupError> {
         let timeout = self.config.endpoint.timeout;
         let (base, filter) = match self.config.membership {

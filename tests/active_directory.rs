@@ -423,12 +423,11 @@ fn user_change_bound_by_upn_or_down_level_name() {
     assert!(dc.binds(&dn, STRONG_3));
 }
 
-/// pwgate refuses a reset of the bound user's own password ([self_reset])
-/// when the user is bound by DN, but compares the actor with the target as
-/// DNs only: bound by UPN or down-level name, the same reset is forwarded,
-/// and the DC applies it for an account allowed to reset its own password.
+/// A reset of the bound user's own password ([self_reset]) is refused
+/// whether the user bound by DN, by UPN or by down-level name (without a
+/// lookup, the name part is compared with the target's RDN value), though
+/// the DC would apply it for an account allowed to reset its own password.
 #[test]
-#[ignore = "pwgate bug: [self_reset] is skipped when the actor bound by UPN or DOMAIN\\user"]
 fn self_reset_is_refused_whatever_the_bind_name() {
     let dc = dc_or_skip!();
     let gate = gate(dc, "");
@@ -689,4 +688,180 @@ mod ldap3_client {
         let _ = ldap.unbind().await;
         assert!(dc.binds(&dn, STRONG_3));
     }
+}
+
+// ---------------------------------------------------------------------------
+// Lookups over a service account: names, scopes, protected accounts.
+
+/// A `[directory]` section: pwgate reads the DC over LDAPS as the helpdesk
+/// account (an ordinary domain user may read names and memberships).
+fn lookup_section() -> String {
+    let secret =
+        std::env::temp_dir().join(format!("pwgate-ad-lookup-{}.secret", std::process::id()));
+    std::fs::write(&secret, HELPDESK_PW).expect("write the lookup secret");
+    format!(
+        "[directory]\nbind_dn = \"{HELPDESK_DN}\"\nbind_password_file = \"{}\"\ncache_secs = 0\n",
+        secret.display()
+    )
+}
+
+/// Makes `member` a member of `group` (both DNs), as Administrator.
+fn add_member(dc: &SambaDc, group: &str, member: &str) {
+    let (code, out) = dc.modify(
+        ADMIN_DN,
+        ADMIN_PW,
+        &format!("dn: {group}\nchangetype: modify\nadd: member\nmember: {member}\n-\n"),
+    );
+    assert_eq!(code, 0, "adding {member} to {group}:\n{out}");
+}
+
+/// A new global group `name` under CN=Users.
+fn create_group(dc: &SambaDc, name: &str) -> String {
+    let dn = format!("CN={name},{USERS_DN}");
+    let (code, out) = dc.modify(
+        ADMIN_DN,
+        ADMIN_PW,
+        &format!("dn: {dn}\nchangetype: add\nobjectClass: group\nsAMAccountName: {name}\n"),
+    );
+    assert_eq!(code, 0, "creating {dn}:\n{out}");
+    dn
+}
+
+const DOMAIN_ADMINS: &str = "CN=Domain Admins,CN=Users,DC=example,DC=test";
+
+#[test]
+fn names_from_the_directory_are_refused() {
+    let dc = dc_or_skip!();
+    // sn is "Tester": only the entry knows it, the DN says CN=ctx-user.
+    let dn = dc.create_user("ctx-user", STRONG, USERS_DN);
+    let with_surname = "Tester-orchard-Harp-93";
+    let with_lookup = gate(dc, &lookup_section());
+    let change = |url: &str| ldapmodify(url, &dn, STRONG, &change_ldif(&dn, STRONG, with_surname));
+    assert_refused_by_pwgate(&change(&with_lookup.ldaps_url()), "account_name");
+    assert!(dc.binds(&dn, STRONG), "the refused change reached the DC");
+    // Without the lookup the surname is unknown and the change goes through.
+    let without = gate(dc, "");
+    assert_success(
+        "the same change without lookups",
+        &change(&without.ldaps_url()),
+    );
+    assert!(dc.binds(&dn, with_surname));
+}
+
+#[test]
+fn domain_admins_and_ou_scopes_apply_through_nested_groups() {
+    let dc = dc_or_skip!();
+    // nested-da is in Tier0-Scope, which is in Domain Admins.
+    let tier0 = create_group(dc, "Tier0-Scope");
+    add_member(dc, DOMAIN_ADMINS, &tier0);
+    let nested = dc.create_user("nested-da", STRONG, USERS_DN);
+    add_member(dc, &tier0, &nested);
+    let plain = dc.create_user("plain-user", STRONG, USERS_DN);
+    let staff = dc.create_user("staff-scope", STRONG, STAFF_DN);
+    let gate = gate(
+        dc,
+        &format!(
+            "{}[[policy.scope]]\nname = \"domain-admins\"\nmember_of = [\"{DOMAIN_ADMINS}\"]\nmin_length = 20\n\
+             [[policy.scope]]\nname = \"staff\"\ndn_suffix = [\"{STAFF_DN}\"]\nmin_length = 18\n",
+            lookup_section()
+        ),
+    );
+    let url = gate.ldaps_url();
+    // 16 characters: too short for both scopes, enough for everyone else.
+    let reset = |dn: &str| ldapmodify(&url, ADMIN_DN, ADMIN_PW, &reset_ldif(dn, STRONG_2));
+    let out = reset(&nested);
+    assert_refused_by_pwgate(&out, "length");
+    assert!(
+        diagnostic(&out.1).contains("20 characters minimum"),
+        "{}",
+        out.1
+    );
+    let out = reset(&staff);
+    assert_refused_by_pwgate(&out, "length");
+    assert!(
+        diagnostic(&out.1).contains("18 characters minimum"),
+        "{}",
+        out.1
+    );
+    assert_success("reset outside both scopes", &reset(&plain));
+    assert!(dc.binds(&plain, STRONG_2));
+    assert!(dc.binds(&nested, STRONG) && dc.binds(&staff, STRONG));
+}
+
+#[test]
+fn domain_admins_are_reset_only_by_domain_admins() {
+    let dc = dc_or_skip!();
+    let tier0 = create_group(dc, "Tier0-Protected");
+    add_member(dc, DOMAIN_ADMINS, &tier0);
+    let admin = dc.create_user("protected-da", STRONG, USERS_DN);
+    add_member(dc, &tier0, &admin);
+    let gate = gate(
+        dc,
+        &format!(
+            "{}[[protected]]\ngroup = \"{DOMAIN_ADMINS}\"\nreset_by = [\"{DOMAIN_ADMINS}\"]\n",
+            lookup_section()
+        ),
+    );
+    let url = gate.ldaps_url();
+    // The helpdesk (not a domain admin), bound by DN or by UPN: refused
+    // by pwgate with an access error a reset tool can show as is.
+    for actor in [
+        HELPDESK_DN.to_owned(),
+        format!("helpdesk@{}", samba::DNS_DOMAIN),
+    ] {
+        let (code, out) = ldapmodify(&url, &actor, HELPDESK_PW, &reset_ldif(&admin, STRONG_2));
+        assert_eq!(code, 50, "{actor}: {out}");
+        assert_eq!(
+            diagnostic(&out),
+            "00000005: password rejected by policy: this account is protected: your account may not reset its password [protected_account]",
+            "{out}"
+        );
+    }
+    assert!(dc.binds(&admin, STRONG));
+    // Administrator is a domain admin: the reset goes to the DC.
+    assert_success(
+        "Administrator resets a domain admin",
+        &ldapmodify(&url, ADMIN_DN, ADMIN_PW, &reset_ldif(&admin, STRONG_2)),
+    );
+    assert!(dc.binds(&admin, STRONG_2));
+    // The domain admin resetting its own password is refused (self_reset).
+    assert_refused_by_pwgate(
+        &ldapmodify(&url, &admin, STRONG_2, &reset_ldif(&admin, STRONG_3)),
+        "self_reset",
+    );
+}
+
+#[test]
+fn self_reset_by_upn_is_found_through_the_lookup() {
+    let dc = dc_or_skip!();
+    // CN and sAMAccountName differ: only the entry ties the UPN to the DN.
+    let dn = format!("CN=Self Resetter,{USERS_DN}");
+    let (code, out) = dc.modify(
+        ADMIN_DN,
+        ADMIN_PW,
+        &format!(
+            "dn: {dn}\nchangetype: add\nobjectClass: user\nsAMAccountName: sresetter\n\
+             userPrincipalName: sresetter@{}\nunicodePwd:: {}\nuserAccountControl: 512\n",
+            samba::DNS_DOMAIN,
+            unicode_pwd_b64(STRONG)
+        ),
+    );
+    assert_eq!(code, 0, "{out}");
+    add_member(dc, DOMAIN_ADMINS, &dn);
+    let gate = gate(dc, &lookup_section());
+    for actor in [
+        format!("sresetter@{}", samba::DNS_DOMAIN),
+        format!("{}\\sresetter", samba::DOMAIN),
+    ] {
+        assert_refused_by_pwgate(
+            &ldapmodify(
+                &gate.ldaps_url(),
+                &actor,
+                STRONG,
+                &reset_ldif(&dn, STRONG_2),
+            ),
+            "self_reset",
+        );
+    }
+    assert!(dc.binds(&dn, STRONG));
 }

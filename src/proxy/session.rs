@@ -296,6 +296,43 @@ async fn write_upstream(
     }
 }
 
+/// The account name of a simple bind that is not a DN: `user@realm` (a
+/// UPN, or AD's implicit `sAMAccountName@dns-domain`), `DOMAIN\\user`, or a
+/// bare name. None for a DN.
+fn bind_name(name: &str) -> Option<&str> {
+    let name = name.trim();
+    if name.is_empty() || (name.contains('=') && crate::dn::parse(name).is_some()) {
+        return None;
+    }
+    Some(name)
+}
+
+/// Whether a bind name (see [`bind_name`]) names the target account: its
+/// `userPrincipalName`, or its `sAMAccountName` as `DOMAIN\\name`, `name@...`
+/// or `name`. Without the entry, the name part is compared with the
+/// target's RDN values (`CN=Administrator` for `EXAMPLE\\Administrator`).
+fn bind_name_is_account(bind: &str, account: Option<&Account>, rdn_values: &[String]) -> bool {
+    let bind = bind.trim();
+    let short = match (bind.rsplit_once('\\'), bind.split_once('@')) {
+        (Some((_, user)), _) => user,
+        (None, Some((user, _))) => user,
+        (None, None) => bind,
+    };
+    let eq = |a: &str, b: &str| {
+        crate::policy::normalize::fold_case(a).as_str()
+            == crate::policy::normalize::fold_case(b).as_str()
+    };
+    match account {
+        Some(a) => {
+            let values = |attr: &str| a.attributes.get(attr).cloned().unwrap_or_default();
+            values("userprincipalname").iter().any(|u| eq(u, bind))
+                || values("samaccountname").iter().any(|n| eq(n, short))
+                || values("uid").iter().any(|n| eq(n, short))
+        }
+        None => rdn_values.iter().any(|v| eq(v, short)),
+    }
+}
+
 impl Session {
     async fn write_client(&self, bytes: &[u8]) -> Result<(), SessionError> {
         let mut guard = self.client_writer.lock().await;
@@ -803,7 +840,9 @@ impl Session {
             (Target::AuthzId(user), None) => format!("u:{user}"),
             _ => "unknown".to_owned(),
         };
-        let actor_is_target = match (&bound, &target_dn) {
+        // Refined below once the target's entry is known (a bind by UPN or
+        // DOMAIN\user names the account without its DN).
+        let mut actor_is_target = match (&bound, &target_dn) {
             (Identity::Simple(actor), Some(target)) => normalize_dn(actor) == normalize_dn(target),
             _ => false,
         };
@@ -914,12 +953,21 @@ impl Session {
         if let Some(account) = &lookup {
             names.extend(account.names());
         }
+        if let Identity::Simple(actor) = &bound {
+            if !actor_is_target && bind_name(actor).is_some() {
+                actor_is_target =
+                    bind_name_is_account(actor, lookup.as_ref(), &first_rdn_values(target));
+            }
+        }
         let (scope, policy, mode) = config.policy_for(Some(target), lookup.as_ref());
         record.scope = scope.to_owned();
 
         let mut violations: Vec<Violation> = Vec::new();
         if operation.kind == ChangeKind::Reset && !actor_is_target {
-            if let Some(v) = self.protected_reset(&gate, &bound, lookup.as_ref()).await {
+            if let Some(v) = self
+                .protected_reset(&gate, &bound, target, lookup.as_ref())
+                .await
+            {
                 violations.push(v);
             }
         }
@@ -1065,6 +1113,7 @@ impl Session {
         &self,
         gate: &Gate,
         actor: &Identity,
+        target_dn: &str,
         target: Option<&Account>,
     ) -> Option<Violation> {
         let config = &gate.config;
@@ -1084,8 +1133,41 @@ impl Session {
                 format!("this account is protected: {why}"),
             ))
         };
-        let Identity::Simple(actor_dn) = actor else {
+        let Identity::Simple(actor_name) = actor else {
             return refused("only named members of the allowed groups may reset its password");
+        };
+        // A bind by UPN or DOMAIN\user: find the actor's entry first.
+        let resolved;
+        let actor_dn = match (bind_name(actor_name), &gate.directory) {
+            (None, _) => actor_name,
+            (Some(_), Some(directory)) => {
+                let base = crate::dn::parse(target_dn)
+                    .map(|rdns| {
+                        rdns.into_iter()
+                            .filter(|rdn| rdn.iter().all(|(t, _)| t == "dc"))
+                            .map(|rdn| {
+                                rdn.iter()
+                                    .map(|(t, v)| format!("{t}={}", ldap3::dn_escape(v.as_str())))
+                                    .collect::<Vec<_>>()
+                                    .join("+")
+                            })
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .unwrap_or_default();
+                match directory.find_bind_name(actor_name, &base).await {
+                    Ok(Some(dn)) => {
+                        resolved = dn;
+                        &resolved
+                    }
+                    Ok(None) => return refused("pwgate could not find the resetting account"),
+                    Err(e) => {
+                        warn!(client = %self.peer, error = %e, "lookup of the resetting account failed; reset of a protected account refused");
+                        return refused("pwgate could not check who may reset its password");
+                    }
+                }
+            }
+            (Some(_), None) => return refused("pwgate could not check who may reset its password"),
         };
         let actor_key = normalize_dn(actor_dn);
         let needed: Vec<Group> = protecting
