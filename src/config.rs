@@ -160,6 +160,10 @@ pub struct PolicySection {
     /// Replacement texts for rule messages, by rule id (`[policy.messages]`).
     pub messages: Option<std::collections::BTreeMap<String, String>>,
     pub check_old_password: Option<bool>,
+    /// Refuse below this zxcvbn score (0 to 4; 0: off).
+    pub min_strength_score: Option<u8>,
+    /// Estimate strength only up to this many characters.
+    pub strength_max_chars: Option<usize>,
     pub old_password_max_distance: Option<usize>,
     /// Refuse a reset (no old password) of the actor's own password.
     pub refuse_self_reset: Option<bool>,
@@ -496,7 +500,37 @@ fn build_policy(
         breached_fail_open: base.breached_fail_open,
         messages: base.messages.clone(),
         regexes: base.regexes.clone(),
+        strength: match (p.min_strength_score, base.strength) {
+            (Some(0), _) => None,
+            (Some(score), base) => Some(crate::policy::rules::strength::Strength {
+                min_score: score,
+                max_chars: base.map_or(crate::policy::rules::strength::DEFAULT_MAX_CHARS, |b| {
+                    b.max_chars
+                }),
+            }),
+            (None, base) => base,
+        },
     };
+    if let Some(score) = p.min_strength_score {
+        if score > 4 {
+            return Err(err(
+                "min_strength_score",
+                "must be between 0 (off) and 4".into(),
+            ));
+        }
+    }
+    if let Some(max) = p.strength_max_chars {
+        if !(8..=128).contains(&max) {
+            return Err(err(
+                "strength_max_chars",
+                "must be between 8 and 128".into(),
+            ));
+        }
+        match policy.strength.as_mut() {
+            Some(s) => s.max_chars = max,
+            None => return Err(err("strength_max_chars", "needs min_strength_score".into())),
+        }
+    }
     for (i, r) in p.regex.iter().flatten().enumerate() {
         let problem = |m: String| err("regex", format!("rule {} ({:?}): {m}", i + 1, r.name));
         let (pattern, deny) = match (&r.deny, &r.require) {
@@ -1234,6 +1268,13 @@ impl Config {
         });
         lines.push(format!("  [self_reset] {}", on_off(p.refuse_self_reset)));
         lines.push(format!(
+            "  [strength] {}",
+            p.strength.map_or("off".to_owned(), |s| format!(
+                "zxcvbn score at least {} (passwords up to {} characters)",
+                s.min_score, s.max_chars
+            ))
+        ));
+        lines.push(format!(
             "  [breached] {}",
             match &self.breached_store {
                 Some(path) => format!(
@@ -1718,6 +1759,38 @@ mod tests {
                 .contains("member_of needs a [directory] section"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_strength_estimate_is_configured_and_bounded() {
+        let c = load_str("[upstream]\nurls = [\"ldap://h\"]\n[policy]\nmin_strength_score = 3\n")
+            .unwrap();
+        assert_eq!(
+            c.policy.strength,
+            Some(crate::policy::rules::strength::Strength {
+                min_score: 3,
+                max_chars: 32
+            })
+        );
+        assert!(c
+            .describe()
+            .contains("[strength] zxcvbn score at least 3 (passwords up to 32 characters)"));
+        let err = load_str("[upstream]\nurls = [\"ldap://h\"]\n[policy]\nmin_strength_score = 5\n")
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("min_strength_score: must be between 0 (off) and 4"),
+            "{err}"
+        );
+        let err =
+            load_str("[upstream]\nurls = [\"ldap://h\"]\n[policy]\nstrength_max_chars = 40\n")
+                .unwrap_err();
+        assert!(
+            err.to_string().contains("needs min_strength_score"),
+            "{err}"
+        );
+        let c = load_str("[upstream]\nurls = [\"ldap://h\"]\n").unwrap();
+        assert_eq!(c.policy.strength, None, "off by default");
     }
 }
 

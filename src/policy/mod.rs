@@ -86,11 +86,13 @@ pub enum Rule {
     PreHashed,
     /// A reset of a protected (privileged) account by an actor who may not.
     ProtectedAccount,
+    /// The strength estimate (zxcvbn score) is below the minimum.
+    Strength,
 }
 
 impl Rule {
     /// Every rule, in evaluation order.
-    pub const ALL: [Rule; 17] = [
+    pub const ALL: [Rule; 18] = [
         Rule::ProtectedAccount,
         Rule::Regex,
         Rule::SelfReset,
@@ -107,6 +109,7 @@ impl Rule {
         Rule::AccountName,
         Rule::OrganisationName,
         Rule::Breached,
+        Rule::Strength,
         Rule::PreHashed,
     ];
 
@@ -130,6 +133,7 @@ impl Rule {
             Rule::Regex => "regex",
             Rule::PreHashed => "prehashed",
             Rule::ProtectedAccount => "protected_account",
+            Rule::Strength => "strength",
         }
     }
 }
@@ -240,6 +244,8 @@ pub struct Policy {
     pub messages: BTreeMap<String, String>,
     /// The organisation's own deny/require patterns.
     pub regexes: Vec<rules::regex::RegexRule>,
+    /// The zxcvbn strength estimate (None: off).
+    pub strength: Option<rules::strength::Strength>,
 }
 
 impl Default for Policy {
@@ -263,6 +269,7 @@ impl Default for Policy {
             breached_fail_open: false,
             messages: BTreeMap::new(),
             regexes: Vec::new(),
+            strength: None,
         }
     }
 }
@@ -350,6 +357,17 @@ impl Policy {
                     self.breached_fail_open,
                 ));
             }
+        }
+        // The estimate is the costliest rule: only for a password nothing
+        // else refused.
+        if let (Some(strength), true) = (self.strength, violations.is_empty()) {
+            let inputs: Vec<String> = change
+                .account_names
+                .iter()
+                .chain(change.organisation_names)
+                .cloned()
+                .collect();
+            violations.extend(rules::strength::check(password, &inputs, strength));
         }
         for v in &mut violations {
             if let Some(text) = self.messages.get(v.rule.id()) {

@@ -11,3 +11,4 @@ pub mod length;
 pub mod patterns;
 pub mod regex;
 pub mod similarity;
+pub mod strength;
