@@ -865,3 +865,67 @@ fn self_reset_by_upn_is_found_through_the_lookup() {
     }
     assert!(dc.binds(&dn, STRONG));
 }
+
+/// The real binary's audit trail records both refusals of privileged
+/// resets, with the rule that refused them.
+#[test]
+fn refused_privileged_resets_are_audited() {
+    let dc = dc_or_skip!();
+    let admin = dc.create_user("audited-da", STRONG, USERS_DN);
+    add_member(dc, DOMAIN_ADMINS, &admin);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let audit = dir.path().join("audit.jsonl");
+    let config = dir.path().join("pwgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[upstream]\nflavor = \"active-directory\"\nca = \"{}\"\n{}\
+             [[protected]]\ngroup = \"{DOMAIN_ADMINS}\"\nreset_by = [\"{DOMAIN_ADMINS}\"]\n\
+             [audit]\nfile = \"{}\"\n",
+            dc.ca().display(),
+            lookup_section(),
+            audit.display()
+        ),
+    )
+    .expect("write the config");
+    let mut gate = common::process::PwgateProcess::start(
+        &[
+            "--upstream",
+            &dc.ldaps_url(),
+            "--config",
+            config.to_str().expect("UTF-8 path"),
+        ],
+        dir.path(),
+    );
+    let url = gate.ldaps_url();
+    let (code, out) = ldapmodify(
+        &url,
+        HELPDESK_DN,
+        HELPDESK_PW,
+        &reset_ldif(&admin, STRONG_2),
+    );
+    assert_eq!(code, 50, "{out}");
+    assert_refused_by_pwgate(
+        &ldapmodify(&url, &admin, STRONG, &reset_ldif(&admin, STRONG_2)),
+        "self_reset",
+    );
+    assert!(gate.stop().is_some_and(|s| s.success()));
+    let text = std::fs::read_to_string(&audit).expect("read the audit file");
+    let refusals: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.contains("\"event\":\"password_decision\"") && l.contains("\"verdict\":\"refused\"")
+        })
+        .collect();
+    assert_eq!(refusals.len(), 2, "{text}");
+    assert!(
+        refusals[0].contains("\"rules\":\"protected_account\"")
+            && refusals[0].contains(HELPDESK_DN),
+        "{text}"
+    );
+    assert!(refusals[1].contains("\"rules\":\"self_reset\""), "{text}");
+    for secret in [STRONG, STRONG_2, HELPDESK_PW] {
+        assert!(!text.contains(secret), "a password is in the audit file");
+    }
+    assert!(dc.binds(&admin, STRONG));
+}
