@@ -929,3 +929,46 @@ fn refused_privileged_resets_are_audited() {
     }
     assert!(dc.binds(&admin, STRONG));
 }
+
+/// Password sync into Active Directory: a change accepted by an OpenLDAP
+/// primary through pwgate is written to the DC as a `unicodePwd` replace.
+#[test]
+fn a_change_on_openldap_is_synchronized_to_the_dc() {
+    use common::slapd::{self, Slapd};
+    let dc = dc_or_skip!();
+    let target = dc.create_user("sync-user", STRONG, USERS_DN);
+    let primary = Slapd::start();
+    let source = format!("uid=sync-user,{}", slapd::PEOPLE_DN);
+    let add = slapd::ldap_tool_stdin(
+        "ldapadd",
+        &["-x", "-H", &primary.ldap_url(), "-D", slapd::ADMIN_DN, "-w", slapd::ADMIN_PW],
+        &format!(
+            "dn: {source}\nobjectClass: inetOrgPerson\nuid: sync-user\ncn: Sync User\nsn: User\nuserPassword: {STRONG}\n"
+        ),
+    );
+    assert!(add.status.success(), "{}", common::tools::describe(&add));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let secret = dir.path().join("dc-admin.secret");
+    std::fs::write(&secret, ADMIN_PW).expect("write the secret");
+    let gate = Pwgate::start_with(
+        &primary.ldap_url(),
+        &format!(
+            "[[sync]]\nname = \"ad\"\nurls = [\"{url}\"]\nca = \"{ca}\"\nbind_dn = \"{ADMIN_DN}\"\n\
+             bind_password_file = \"{secret}\"\ndn_template = \"CN={{uid}},{USERS_DN}\"\nmethod = \"unicode_pwd\"\n",
+            url = dc.ldaps_url(),
+            ca = dc.ca().display(),
+            secret = secret.display(),
+        ),
+    );
+    let out = common::tools::passwd_starttls(&gate.ldap_url(), &source, STRONG, STRONG_3, &[]);
+    assert!(out.status.success(), "{}", common::tools::describe(&out));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !dc.binds(&target, STRONG_3) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new password never reached the DC"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(!dc.binds(&target, STRONG));
+}
