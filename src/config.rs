@@ -91,12 +91,15 @@ pub struct AuditSection {
     pub chain: Option<bool>,
     /// How often a summary of the decisions is written (0: never).
     pub summary_interval_secs: Option<u64>,
+    /// Also send each record to syslog at this datagram socket ("/dev/log").
+    pub syslog: Option<PathBuf>,
 }
 
 /// `[audit]`, validated.
 #[derive(Debug, Clone)]
 pub struct AuditConfig {
     pub sink: Option<crate::audit::trail::Sink>,
+    pub syslog: Option<PathBuf>,
     pub chain: bool,
     pub summary_interval: Option<Duration>,
 }
@@ -1084,6 +1087,7 @@ impl Config {
             }
             AuditConfig {
                 sink,
+                syslog: a.syslog.clone(),
                 chain,
                 summary_interval: (every != 0).then(|| Duration::from_secs(every)),
             }
@@ -1359,10 +1363,11 @@ impl Config {
                 Some(crate::audit::trail::Sink::Stdout) => "log and stdout".to_owned(),
                 Some(crate::audit::trail::Sink::File(p)) => format!("log and {}", p.display()),
             },
-            if self.audit.chain {
-                " (hash chain)"
-            } else {
-                ""
+            match (&self.audit.syslog, self.audit.chain) {
+                (Some(p), true) => format!(" (hash chain) and syslog {}", p.display()),
+                (Some(p), false) => format!(" and syslog {}", p.display()),
+                (None, true) => " (hash chain)".to_owned(),
+                (None, false) => String::new(),
             },
             self.audit
                 .summary_interval

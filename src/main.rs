@@ -242,12 +242,17 @@ fn serve(args: ServeArgs, core_dumps: Result<(), String>) -> ExitCode {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
-    let audit_trail = match &config.audit.sink {
-        Some(sink) => match AuditTrail::open(sink.clone(), config.audit.chain) {
+    let audit_trail = if config.audit.sink.is_some() || config.audit.syslog.is_some() {
+        match AuditTrail::open_with(
+            config.audit.sink.clone(),
+            config.audit.chain,
+            config.audit.syslog.as_deref(),
+        ) {
             Ok(t) => Some(Arc::new(t)),
             Err(e) => return usage_error(e),
-        },
-        None => None,
+        }
+    } else {
+        None
     };
     if let Err(e) = pwgate::logging::init_with_audit(
         config.log_format,
@@ -356,8 +361,10 @@ fn reload_on_hangup(
                         let describe = |c: &Config| -> Vec<String> {
                             c.sync.iter().map(|t| t.describe()).collect()
                         };
-                        if (&o.audit.sink, o.audit.chain) != (&n.audit.sink, n.audit.chain) {
-                            tracing::warn!("[audit] file and chain change only on restart");
+                        if (&o.audit.sink, o.audit.chain, &o.audit.syslog)
+                            != (&n.audit.sink, n.audit.chain, &n.audit.syslog)
+                        {
+                            tracing::warn!("[audit] file, chain and syslog change only on restart");
                         }
                         if describe(o) != describe(n) {
                             tracing::warn!(

@@ -33,12 +33,18 @@ fn decisions_are_chained_in_the_audit_file_and_tampering_is_found() {
     let slapd = Slapd::start();
     let dir = tempfile::tempdir().expect("temp dir");
     let audit = dir.path().join("audit.jsonl");
+    // A stand-in for /dev/log.
+    let syslog_path = dir.path().join("log");
+    let syslog =
+        std::os::unix::net::UnixDatagram::bind(&syslog_path).expect("bind a syslog socket");
+    syslog.set_nonblocking(true).expect("non-blocking");
     let config = dir.path().join("pwgate.toml");
     std::fs::write(
         &config,
         format!(
-            "[audit]\nfile = \"{}\"\nchain = true\nsummary_interval_secs = 3600\n",
-            audit.display()
+            "[audit]\nfile = \"{}\"\nchain = true\nsummary_interval_secs = 3600\nsyslog = \"{}\"\n",
+            audit.display(),
+            syslog_path.display()
         ),
     )
     .expect("write config");
@@ -101,6 +107,21 @@ fn decisions_are_chained_in_the_audit_file_and_tampering_is_found() {
             "the audit file is readable by others: {mode:o}"
         );
     }
+
+    // The same records reached syslog, as RFC 5424 messages.
+    let mut buf = vec![0u8; 65536];
+    let mut messages = Vec::new();
+    while let Ok(n) = syslog.recv(&mut buf) {
+        messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert_eq!(messages.len(), 4, "{messages:?}");
+    assert!(
+        messages
+            .iter()
+            .all(|m| m.starts_with("<86>1 ") && m.contains(" pwgate ")),
+        "{messages:?}"
+    );
+    assert!(messages[0].ends_with(lines[0]), "{messages:?}");
 
     let (code, out) = verify(&[&audit]);
     assert_eq!(code, 0, "{out}");

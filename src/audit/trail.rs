@@ -42,18 +42,90 @@ struct State {
 
 /// The writer behind the tracing layer.
 pub struct AuditTrail {
-    sink: Sink,
+    /// None: syslog only.
+    sink: Option<Sink>,
     chain: bool,
     state: Mutex<State>,
+    syslog: Option<Syslog>,
+}
+
+/// RFC 5424 messages over a local datagram socket (`/dev/log`), facility
+/// authpriv, severity info, app name `pwgate`, msgid `audit`; the message
+/// is the record's JSON.
+struct Syslog {
+    path: PathBuf,
+    socket: Mutex<Option<std::os::unix::net::UnixDatagram>>,
+    hostname: String,
+}
+
+impl Syslog {
+    fn open(path: &Path) -> Result<Self, String> {
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .ok()
+            .filter(|h| !h.is_empty() && h.is_ascii() && !h.contains(' '))
+            .unwrap_or_else(|| "-".to_owned());
+        let syslog = Syslog {
+            path: path.to_owned(),
+            socket: Mutex::new(None),
+            hostname,
+        };
+        syslog
+            .connect()
+            .map_err(|e| format!("cannot reach syslog at {}: {e}", path.display()))?;
+        Ok(syslog)
+    }
+
+    fn connect(&self) -> std::io::Result<()> {
+        let socket = std::os::unix::net::UnixDatagram::unbound()?;
+        socket.connect(&self.path)?;
+        *self.socket.lock().unwrap_or_else(|p| p.into_inner()) = Some(socket);
+        Ok(())
+    }
+
+    fn send(&self, ts: &str, json: &str) {
+        // authpriv (10) * 8 + info (6)
+        let message = format!(
+            "<86>1 {ts} {} pwgate {} audit - {json}",
+            self.hostname,
+            std::process::id()
+        );
+        let sent = {
+            let guard = self.socket.lock().unwrap_or_else(|p| p.into_inner());
+            guard.as_ref().map(|s| s.send(message.as_bytes()))
+        };
+        if !matches!(sent, Some(Ok(_))) {
+            // The syslog daemon restarted: reconnect once and retry.
+            let retried = self.connect().and_then(|()| {
+                let guard = self.socket.lock().unwrap_or_else(|p| p.into_inner());
+                match guard.as_ref() {
+                    Some(s) => s.send(message.as_bytes()).map(|_| ()),
+                    None => Ok(()),
+                }
+            });
+            if let Err(e) = retried {
+                eprintln!("pwgate: cannot write the audit record to syslog: {e}");
+            }
+        }
+    }
 }
 
 impl AuditTrail {
     /// Opens (creating with mode 0600, appending) the file and, with the
     /// chain on, reads its last record to continue the chain.
     pub fn open(sink: Sink, chain: bool) -> Result<Self, String> {
+        AuditTrail::open_with(Some(sink), chain, None)
+    }
+
+    /// A file or stdout (`sink`) and/or syslog at the socket `syslog`.
+    pub fn open_with(
+        sink: Option<Sink>,
+        chain: bool,
+        syslog: Option<&Path>,
+    ) -> Result<Self, String> {
         let (out, seq, prev) = match &sink {
-            Sink::Stdout => (None, 0, GENESIS.to_owned()),
-            Sink::File(path) => {
+            None | Some(Sink::Stdout) => (None, 0, GENESIS.to_owned()),
+            Some(Sink::File(path)) => {
                 let (seq, prev) = if chain {
                     last_link(path)?
                 } else {
@@ -62,16 +134,18 @@ impl AuditTrail {
                 (Some(open_append(path)?), seq, prev)
             }
         };
+        let syslog = syslog.map(Syslog::open).transpose()?;
         Ok(AuditTrail {
             sink,
             chain,
             state: Mutex::new(State { out, seq, prev }),
+            syslog,
         })
     }
 
     /// Reopens the file (after rotation); the chain goes on.
     pub fn reopen(&self) -> Result<(), String> {
-        if let Sink::File(path) = &self.sink {
+        if let Some(Sink::File(path)) = &self.sink {
             let file = open_append(path)?;
             self.state.lock().unwrap_or_else(|p| p.into_inner()).out = Some(file);
         }
@@ -90,11 +164,20 @@ impl AuditTrail {
             fields.insert("hash".into(), Value::from(hash.clone()));
             state.prev = hash;
         }
+        let ts = fields
+            .get("ts")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         let mut line = Value::Object(fields).to_string();
+        if let Some(syslog) = &self.syslog {
+            syslog.send(&ts, &line);
+        }
         line.push('\n');
-        let written = match state.out.as_mut() {
-            Some(f) => f.write_all(line.as_bytes()),
-            None => std::io::stdout().lock().write_all(line.as_bytes()),
+        let written = match (state.out.as_mut(), &self.sink) {
+            (Some(f), _) => f.write_all(line.as_bytes()),
+            (None, Some(Sink::Stdout)) => std::io::stdout().lock().write_all(line.as_bytes()),
+            (None, _) => Ok(()),
         };
         if let Err(e) = written {
             // Not through tracing: this runs inside the subscriber.
@@ -342,6 +425,28 @@ mod tests {
         let both = verify(&[old.clone(), path.clone()]).unwrap();
         assert_eq!(both.records, 2);
         assert!(verify(&[path, old]).is_err(), "wrong order must not verify");
+    }
+
+    #[test]
+    fn records_go_to_syslog_as_rfc5424() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("log");
+        let server = std::os::unix::net::UnixDatagram::bind(&socket).unwrap();
+        server
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let trail = AuditTrail::open_with(None, false, Some(&socket)).unwrap();
+        trail.write(record("password_decision"));
+        let mut buf = [0u8; 4096];
+        let n = server.recv(&mut buf).unwrap();
+        let text = std::str::from_utf8(&buf[..n]).unwrap();
+        assert!(text.starts_with("<86>1 20"), "{text}");
+        assert!(
+            text.contains(" pwgate ") && text.contains(" audit - {"),
+            "{text}"
+        );
+        assert!(text.contains("\"event\":\"password_decision\""), "{text}");
+        assert!(AuditTrail::open_with(None, false, Some(&dir.path().join("none"))).is_err());
     }
 
     #[test]
