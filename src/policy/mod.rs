@@ -541,4 +541,131 @@ mod tests {
         let v = evaluate(&"ab".repeat(100_000), &["alice"]);
         assert_eq!(v.rule_ids(), "length");
     }
+
+    /// Each rule decides on its own: the violations of the whole policy are
+    /// exactly the union of what each rule finds when it is the only one on,
+    /// so no rule's verdict depends on which rules ran before it. Banned
+    /// words and patterns count as one rule here: they are one score by
+    /// design. The strength estimate is the other exception by design (it
+    /// runs only when nothing else refused) and is left out.
+    #[test]
+    fn every_rule_decides_independently_of_the_others() {
+        let none = Policy {
+            min_length: 1,
+            max_length: 256,
+            builtin_banned_words: false,
+            banned_words: BannedWords::default(),
+            patterns: PatternOptions {
+                keyboard_walks: false,
+                sequences: false,
+                repetitions: false,
+                dates: false,
+                ..PatternOptions::default()
+            },
+            check_account_name: false,
+            check_organisation_name: false,
+            complexity: None,
+            required_classes: ClassRequirements::default(),
+            max_repeat: 0,
+            old_password_max_distance: None,
+            refuse_self_reset: false,
+            ..Policy::default()
+        };
+        let full = Policy {
+            max_repeat: 3,
+            ..Policy::default()
+        };
+        let singles: Vec<Policy> = vec![
+            Policy {
+                min_length: full.min_length,
+                ..none.clone()
+            },
+            // Banned words and patterns are one score (Entra-style): a
+            // pattern is a token of a password built from banned words.
+            Policy {
+                builtin_banned_words: true,
+                patterns: full.patterns,
+                ..none.clone()
+            },
+            Policy {
+                check_account_name: true,
+                ..none.clone()
+            },
+            Policy {
+                check_organisation_name: true,
+                ..none.clone()
+            },
+            Policy {
+                complexity: full.complexity,
+                ..none.clone()
+            },
+            Policy {
+                max_repeat: 3,
+                ..none.clone()
+            },
+            Policy {
+                old_password_max_distance: full.old_password_max_distance,
+                ..none.clone()
+            },
+            Policy {
+                refuse_self_reset: true,
+                ..none.clone()
+            },
+        ];
+        let words = [
+            "summer",
+            "Contoso",
+            "alice",
+            "P@ss",
+            "w0rd",
+            "qwerty",
+            "2025",
+            "!",
+            "1",
+            "tangerine",
+            "Otter",
+            "-",
+            "aaaa",
+            "abcd",
+            "Zx9#",
+        ];
+        let names = vec!["alice".to_owned()];
+        let org = vec!["contoso".to_owned()];
+        let old = Password::new("Summer2024!".to_owned());
+        let mut rng = XorShift(0x5eed_1234_abcd_0001);
+        for case in 0..400 {
+            let parts = 1 + rng.below(5);
+            let text: String = (0..parts).map(|_| words[rng.below(words.len())]).collect();
+            let password = Password::new(text);
+            let kind = if rng.below(2) == 0 {
+                ChangeKind::Change
+            } else {
+                ChangeKind::Reset
+            };
+            let change = PasswordChange {
+                kind,
+                new_password: &password,
+                old_password: (kind == ChangeKind::Change).then_some(&old),
+                account_names: &names,
+                organisation_names: &org,
+                actor_is_target: rng.below(2) == 0,
+            };
+            let mut whole: Vec<Rule> = full
+                .evaluate(&change)
+                .violations()
+                .iter()
+                .map(|v| v.rule)
+                .collect();
+            let mut union: Vec<Rule> = singles
+                .iter()
+                .flat_map(|p| p.evaluate(&change).violations().to_vec())
+                .map(|v| v.rule)
+                .collect();
+            whole.sort_by_key(|r| r.id());
+            whole.dedup();
+            union.sort_by_key(|r| r.id());
+            union.dedup();
+            assert_eq!(whole, union, "case {case}: {:?}", password.expose());
+        }
+    }
 }
