@@ -80,6 +80,10 @@ fn start_pwgate(primary: &Slapd, dir: &Path, config: &str) -> PwgateProcess {
     )
 }
 
+fn refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
 fn target_admin() -> String {
     format!("cn=admin,{TARGET_SUFFIX}")
 }
@@ -406,4 +410,90 @@ fn changes_still_queued_at_shutdown_are_audited_as_abandoned() {
     let log = gate.log_text();
     assert!(log.contains("\"outcome\":\"abandoned\""), "{log}");
     assert!(!log.contains(STRONG));
+}
+
+/// 25 resets in one connection: all reach the target; at trace level the
+/// log holds no form of any password; prints the client's time with and
+/// without sync and the sync throughput (a measurement, not an assertion).
+#[test]
+fn a_burst_of_changes_is_synced_without_a_password_in_the_trace_log() {
+    let primary = Slapd::start();
+    let target = Slapd::start_with_suffix(TARGET_SUFFIX);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut section = sync_section(
+        &target,
+        dir.path(),
+        &target_admin(),
+        ADMIN_PW,
+        "method_placeholder",
+    );
+    section = section
+        .replace("method = \"password_modify\"\n", "")
+        .replace("method_placeholder", "method = \"user_password\"")
+        .replace("ou=people,dc=example,dc=org", "ou=bulk,dc=example,dc=org");
+    let path = dir.path().join("pwgate.toml");
+    std::fs::write(&path, &section).expect("write the config");
+    let args = |config: &str| -> Vec<String> {
+        vec![
+            "--upstream".into(),
+            primary.ldap_url(),
+            "--config".into(),
+            config.into(),
+            "--log-format".into(),
+            "json".into(),
+            "--log-level".into(),
+            "trace".into(),
+        ]
+    };
+    let empty = dir.path().join("empty.toml");
+    std::fs::write(&empty, "").expect("write the config");
+    let with_sync = args(path.to_str().expect("UTF-8"));
+    let without_sync = args(empty.to_str().expect("UTF-8"));
+    let gate = PwgateProcess::start(&refs(&with_sync), dir.path());
+    let plain = PwgateProcess::start(&refs(&without_sync), dir.path());
+
+    let passwords: Vec<String> = (0..25)
+        .map(|n| format!("Kv7#qLp2-Tz9!mWd-{n:02}"))
+        .collect();
+    let burst = |url: &str, round: &str| {
+        let mut ldif = String::new();
+        for (n, pw) in passwords.iter().enumerate() {
+            ldif.push_str(&format!(
+                "dn: uid=bulk{n:02},ou=bulk,dc=example,dc=com\nchangetype: modify\nreplace: userPassword\nuserPassword: {pw}{round}\n-\n\n"
+            ));
+        }
+        let started = Instant::now();
+        let out = common::tools::modify_starttls(url, slapd::ADMIN_DN, ADMIN_PW, &ldif);
+        assert!(out.status.success(), "{}", common::tools::describe(&out));
+        started.elapsed()
+    };
+    let without = burst(&plain.ldap_url(), "b");
+    let started = Instant::now();
+    let with = burst(&gate.ldap_url(), "");
+    assert!(
+        gate.wait_for_log("\"outcome\":\"synced\"", 25, SYNC_WAIT),
+        "not all 25 changes were synced; log:\n{}",
+        gate.log_text()
+    );
+    let all_synced = started.elapsed();
+    eprintln!(
+        "25 resets on one connection: client {:.1} ms with sync, {:.1} ms without; \
+         all 25 on the target after {:.1} ms ({:.0} changes/s to one target)",
+        with.as_secs_f64() * 1000.0,
+        without.as_secs_f64() * 1000.0,
+        all_synced.as_secs_f64() * 1000.0,
+        25.0 / all_synced.as_secs_f64()
+    );
+    let bulk = |n: usize| format!("uid=bulk{n:02},ou=bulk,{TARGET_SUFFIX}");
+    assert!(binds(&target.ldap_url(), &bulk(7), &passwords[7]));
+    assert!(binds(&target.ldap_url(), &bulk(24), &passwords[24]));
+    let log = gate.log_bytes();
+    let mut secrets: Vec<&str> = passwords.iter().map(String::as_str).collect();
+    secrets.push(ADMIN_PW);
+    let found = common::tools::leaks(&log, &secrets);
+    assert!(found.is_empty(), "passwords in the trace log: {found:?}");
+    assert!(
+        gate.log_text().contains("\"level\":\"TRACE\"") || gate.log_text().contains("DEBUG"),
+        "the log is not verbose"
+    );
 }

@@ -283,3 +283,52 @@ pub fn http_get(port: u16, path: &str) -> (String, String) {
         body.to_owned(),
     )
 }
+
+// ---------------------------------------------------------------------------
+// Searching logs for passwords in every encoding
+
+/// Every form of `password` that must not appear in a log, with a label.
+pub fn needles(password: &str) -> Vec<(String, Vec<u8>)> {
+    let plain = password.as_bytes();
+    let wide = utf16le(password);
+    let quoted_wide = utf16le(&format!("\"{password}\""));
+    let mut forms = vec![
+        ("plain text".to_owned(), plain.to_vec()),
+        ("UTF-16LE".to_owned(), wide.clone()),
+        ("quoted UTF-16LE".to_owned(), quoted_wide.clone()),
+        ("base64".to_owned(), base64(plain).into_bytes()),
+        (
+            "base64 without padding".to_owned(),
+            base64(plain).trim_end_matches('=').as_bytes().to_vec(),
+        ),
+        ("base64 of UTF-16LE".to_owned(), base64(&wide).into_bytes()),
+        (
+            "base64 of quoted UTF-16LE".to_owned(),
+            base64(&quoted_wide).into_bytes(),
+        ),
+        ("hex".to_owned(), hex(plain).into_bytes()),
+        ("HEX".to_owned(), hex(plain).to_uppercase().into_bytes()),
+        ("hex of UTF-16LE".to_owned(), hex(&wide).into_bytes()),
+    ];
+    for (label, bytes) in &mut forms {
+        *label = format!("{label} of {password:?}");
+        assert!(!bytes.is_empty());
+    }
+    forms
+}
+
+pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || needle.len() > haystack.len() {
+        return None;
+    }
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Every form of every password found in `haystack`: `(label, offset)`.
+pub fn leaks(haystack: &[u8], passwords: &[&str]) -> Vec<(String, usize)> {
+    passwords
+        .iter()
+        .flat_map(|p| needles(p))
+        .filter_map(|(label, needle)| find(haystack, &needle).map(|at| (label, at)))
+        .collect()
+}
