@@ -972,3 +972,78 @@ fn a_change_on_openldap_is_synchronized_to_the_dc() {
     }
     assert!(!dc.binds(&target, STRONG));
 }
+
+/// Password sync from Active Directory: a user's own change on the DC,
+/// through pwgate over LDAPS, reaches the OpenLDAP directory; the account
+/// is found there by its sAMAccountName, read by the lookup account.
+#[test]
+fn a_change_on_the_dc_is_synchronized_to_openldap() {
+    use common::slapd::{self, Slapd};
+    let dc = dc_or_skip!();
+    // CN differs from sAMAccountName: only the lookup knows the latter.
+    let source = format!("CN=AD Source,{USERS_DN}");
+    let (code, out) = dc.modify(
+        ADMIN_DN,
+        ADMIN_PW,
+        &format!(
+            "dn: {source}\nchangetype: add\nobjectClass: user\nsAMAccountName: ad-source\n\
+             unicodePwd:: {}\nuserAccountControl: 512\n",
+            unicode_pwd_b64(STRONG)
+        ),
+    );
+    assert_eq!(code, 0, "{out}");
+    let target = Slapd::start();
+    let target_dn = format!("uid=ad-source,{}", slapd::PEOPLE_DN);
+    let add = slapd::ldap_tool_stdin(
+        "ldapadd",
+        &["-x", "-H", &target.ldap_url(), "-D", slapd::ADMIN_DN, "-w", slapd::ADMIN_PW],
+        &format!(
+            "dn: {target_dn}\nobjectClass: inetOrgPerson\nuid: ad-source\ncn: AD Source\nsn: Source\nuserPassword: {STRONG}\n"
+        ),
+    );
+    assert!(add.status.success(), "{}", common::tools::describe(&add));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let secret = dir.path().join("ldap-admin.secret");
+    std::fs::write(&secret, slapd::ADMIN_PW).expect("write the secret");
+    let gate = gate(
+        dc,
+        &format!(
+            "{}[[sync]]\nname = \"linux\"\nurls = [\"{url}\"]\nca = \"{ca}\"\nbind_dn = \"{admin}\"\n\
+             bind_password_file = \"{secret}\"\ndn_template = \"uid={{sAMAccountName}},{people}\"\n\
+             method = \"password_modify\"\n",
+            lookup_section(),
+            url = target.ldaps_url(),
+            ca = target.ca().display(),
+            admin = slapd::ADMIN_DN,
+            secret = secret.display(),
+            people = slapd::PEOPLE_DN,
+        ),
+    );
+    assert_success(
+        "the user's change on the DC",
+        &ldapmodify(
+            &gate.ldaps_url(),
+            &source,
+            STRONG,
+            &change_ldif(&source, STRONG, STRONG_4),
+        ),
+    );
+    assert!(dc.binds(&source, STRONG_4));
+    let binds = |pw: &str| {
+        slapd::ldap_tool(
+            "ldapwhoami",
+            &["-x", "-H", &target.ldap_url(), "-D", &target_dn, "-w", pw],
+        )
+        .status
+        .success()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !binds(STRONG_4) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new password never reached OpenLDAP"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(!binds(STRONG));
+}
