@@ -80,6 +80,17 @@ fn start_pwgate(primary: &Slapd, dir: &Path, config: &str) -> PwgateProcess {
     )
 }
 
+/// alice changes her seeded password to `new` through `gate` (StartTLS).
+fn alice_changes_to(gate: &PwgateProcess, new: &str) -> std::process::Output {
+    passwd_starttls(
+        &gate.ldap_url(),
+        &user_dn("alice"),
+        slapd::user_password("alice"),
+        new,
+        &[],
+    )
+}
+
 fn refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
@@ -191,13 +202,7 @@ fn a_stopped_target_gets_the_change_when_it_comes_back() {
     let started = Instant::now();
     assert_ok(
         "change while the target is down",
-        &passwd_starttls(
-            &gate.ldap_url(),
-            &user_dn("alice"),
-            slapd::user_password("alice"),
-            STRONG,
-            &[],
-        ),
+        &alice_changes_to(&gate, STRONG),
     );
     let answered_in = started.elapsed();
     // The client's answer does not wait for the target (generous bound:
@@ -245,13 +250,7 @@ fn a_target_that_never_comes_back_is_audited_as_failed() {
     target.stop_server();
     assert_ok(
         "change while the target is down",
-        &passwd_starttls(
-            &gate.ldap_url(),
-            &user_dn("alice"),
-            slapd::user_password("alice"),
-            STRONG,
-            &[],
-        ),
+        &alice_changes_to(&gate, STRONG),
     );
     assert!(
         gate.wait_for_log("gave up after", 1, SYNC_WAIT),
@@ -283,16 +282,7 @@ fn a_refusal_by_the_target_is_final() {
             "retry_for_secs = 60",
         ),
     );
-    assert_ok(
-        "strong change",
-        &passwd_starttls(
-            &gate.ldap_url(),
-            &user_dn("alice"),
-            slapd::user_password("alice"),
-            STRONG,
-            &[],
-        ),
-    );
+    assert_ok("strong change", &alice_changes_to(&gate, STRONG));
     assert!(
         gate.wait_for_log("\"outcome\":\"failed\"", 1, SYNC_WAIT),
         "{}",
@@ -393,13 +383,7 @@ fn changes_still_queued_at_shutdown_are_audited_as_abandoned() {
     target.stop_server();
     assert_ok(
         "change while the target is down",
-        &passwd_starttls(
-            &gate.ldap_url(),
-            &user_dn("alice"),
-            slapd::user_password("alice"),
-            STRONG,
-            &[],
-        ),
+        &alice_changes_to(&gate, STRONG),
     );
     assert!(gate.wait_for_log("\"outcome\":\"retried\"", 1, SYNC_WAIT));
     let status = gate.stop();
