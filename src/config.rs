@@ -627,6 +627,13 @@ pub fn normalize_dn(dn: &str) -> String {
     crate::dn::normalize(dn).unwrap_or_else(|| dn.trim().to_lowercase())
 }
 
+/// Whether the normalized `dn` is `suffix` or an entry under it (both
+/// normalized with [`normalize_dn`]).
+pub fn dn_is_under(dn: &str, suffix: &str) -> bool {
+    dn == suffix
+        || (dn.ends_with(suffix) && dn.as_bytes().get(dn.len() - suffix.len() - 1) == Some(&b','))
+}
+
 /// A stricter (or different) policy for the accounts under some DNs.
 #[derive(Debug, Clone)]
 pub struct Scope {
@@ -1151,11 +1158,7 @@ impl Config {
                 scope
                     .dn_suffixes
                     .iter()
-                    .filter(|suffix| {
-                        dn == **suffix
-                            || (dn.ends_with(suffix.as_str())
-                                && dn.as_bytes().get(dn.len() - suffix.len() - 1) == Some(&b','))
-                    })
+                    .filter(|suffix| dn_is_under(&dn, suffix))
                     .map(String::len)
                     .max()
             };

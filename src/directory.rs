@@ -138,6 +138,16 @@ impl Group {
     }
 }
 
+/// The user part of a bind name: `user` of `DOMAIN\\user`, of `user@realm`,
+/// or the name itself.
+pub fn bind_name_user(name: &str) -> &str {
+    match (name.rsplit_once('\\'), name.split_once('@')) {
+        (Some((_, user)), _) => user,
+        (None, Some((user, _))) => user,
+        (None, None) => name,
+    }
+}
+
 struct Cached {
     at: Instant,
     account: Account,
@@ -304,11 +314,7 @@ impl Directory {
         name: &str,
         base: &str,
     ) -> Result<Option<String>, LookupError> {
-        let short = match (name.rsplit_once('\\'), name.split_once('@')) {
-            (Some((_, user)), _) => user,
-            (None, Some((user, _))) => user,
-            (None, None) => name,
-        };
+        let short = bind_name_user(name);
         let filter = format!(
             "(|(userPrincipalName={})(sAMAccountName={s})(uid={s}))",
             ldap3::ldap_escape(name),

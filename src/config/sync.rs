@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::accounts::{array_table_line, endpoint, group};
-use super::{normalize_dn, ConfigError, UpstreamUrl};
+use super::{dn_is_under, normalize_dn, ConfigError, UpstreamUrl};
 use crate::directory::Group;
 use crate::ldapclient::Endpoint;
 
@@ -101,11 +101,10 @@ impl SyncTarget {
     /// DN suffixes; group membership is checked separately.
     pub fn covers_dn(&self, dn: &str) -> bool {
         self.dn_suffixes.is_empty()
-            || self.dn_suffixes.iter().any(|suffix| {
-                dn == suffix
-                    || (dn.ends_with(suffix.as_str())
-                        && dn.as_bytes().get(dn.len() - suffix.len() - 1) == Some(&b','))
-            })
+            || self
+                .dn_suffixes
+                .iter()
+                .any(|suffix| dn_is_under(dn, suffix))
     }
 
     /// One line for `pwgate config check`.

@@ -313,11 +313,7 @@ fn bind_name(name: &str) -> Option<&str> {
 /// target's RDN values (`CN=Administrator` for `EXAMPLE\\Administrator`).
 fn bind_name_is_account(bind: &str, account: Option<&Account>, rdn_values: &[String]) -> bool {
     let bind = bind.trim();
-    let short = match (bind.rsplit_once('\\'), bind.split_once('@')) {
-        (Some((_, user)), _) => user,
-        (None, Some((user, _))) => user,
-        (None, None) => bind,
-    };
+    let short = crate::directory::bind_name_user(bind);
     let eq = |a: &str, b: &str| {
         crate::policy::normalize::fold_case(a).as_str()
             == crate::policy::normalize::fold_case(b).as_str()
@@ -997,7 +993,7 @@ impl Session {
         }
         // A copy of the one new password for sync targets covering this
         // account, kept (in wiped memory) until the directory answers.
-        let sync = self.sync_candidate(&gate, target, lookup.as_ref(), &operation.new_passwords);
+        let sync = self.sync_candidate(target, lookup.as_ref(), &operation.new_passwords);
         // The operation (with its passwords) is dropped here, wiping them.
         drop(operation.new_passwords);
         drop(operation.old_password);
@@ -1064,7 +1060,6 @@ impl Session {
     /// not carry exactly one clear-text password.
     fn sync_candidate(
         &self,
-        gate: &Gate,
         target_dn: &str,
         lookup: Option<&Account>,
         passwords: &[NewPassword],
@@ -1098,7 +1093,6 @@ impl Session {
                 }
             }
         }
-        let _ = gate;
         Some(PendingSync {
             source_dn: target_dn.to_owned(),
             attributes,
