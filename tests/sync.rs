@@ -91,6 +91,21 @@ fn alice_changes_to(gate: &PwgateProcess, new: &str) -> std::process::Output {
     )
 }
 
+/// The primary, a target that is already stopped, the temp dir and pwgate
+/// syncing to that target with `extra` keys in its `[[sync]]` section.
+fn start_with_stopped_target(extra: &str) -> (Slapd, Slapd, tempfile::TempDir, PwgateProcess) {
+    let primary = Slapd::start();
+    let mut target = Slapd::start_with_suffix(TARGET_SUFFIX);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gate = start_pwgate(
+        &primary,
+        dir.path(),
+        &sync_section(&target, dir.path(), &target_admin(), ADMIN_PW, extra),
+    );
+    target.stop_server();
+    (primary, target, dir, gate)
+}
+
 fn refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
@@ -183,21 +198,7 @@ fn accepted_changes_reach_the_target_and_refused_ones_never_do() {
 
 #[test]
 fn a_stopped_target_gets_the_change_when_it_comes_back() {
-    let primary = Slapd::start();
-    let mut target = Slapd::start_with_suffix(TARGET_SUFFIX);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let gate = start_pwgate(
-        &primary,
-        dir.path(),
-        &sync_section(
-            &target,
-            dir.path(),
-            &target_admin(),
-            ADMIN_PW,
-            "retry_for_secs = 120",
-        ),
-    );
-    target.stop_server();
+    let (primary, mut target, _dir, gate) = start_with_stopped_target("retry_for_secs = 120");
 
     let started = Instant::now();
     assert_ok(
@@ -233,21 +234,7 @@ fn a_stopped_target_gets_the_change_when_it_comes_back() {
 
 #[test]
 fn a_target_that_never_comes_back_is_audited_as_failed() {
-    let primary = Slapd::start();
-    let mut target = Slapd::start_with_suffix(TARGET_SUFFIX);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let gate = start_pwgate(
-        &primary,
-        dir.path(),
-        &sync_section(
-            &target,
-            dir.path(),
-            &target_admin(),
-            ADMIN_PW,
-            "retry_for_secs = 2",
-        ),
-    );
-    target.stop_server();
+    let (_primary, _target, _dir, gate) = start_with_stopped_target("retry_for_secs = 2");
     assert_ok(
         "change while the target is down",
         &alice_changes_to(&gate, STRONG),
@@ -366,21 +353,8 @@ fn accounts_outside_the_scope_are_not_synchronized() {
 
 #[test]
 fn changes_still_queued_at_shutdown_are_audited_as_abandoned() {
-    let primary = Slapd::start();
-    let mut target = Slapd::start_with_suffix(TARGET_SUFFIX);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut gate = start_pwgate(
-        &primary,
-        dir.path(),
-        &sync_section(
-            &target,
-            dir.path(),
-            &target_admin(),
-            ADMIN_PW,
-            "retry_for_secs = 600\ndrain_secs = 1",
-        ),
-    );
-    target.stop_server();
+    let (_primary, _target, _dir, mut gate) =
+        start_with_stopped_target("retry_for_secs = 600\ndrain_secs = 1");
     assert_ok(
         "change while the target is down",
         &alice_changes_to(&gate, STRONG),
