@@ -528,30 +528,7 @@ fn unlocking_without_a_reset_passes_through() {
     let url = gate.ldaps_url();
     let dn = dc.create_user("dc-locked", STRONG, USERS_DN);
     dc.apply_pso(LOCKOUT_PSO_DN, &dn);
-    let bind_through = |pw: &str| {
-        let out = common::slapd::ldap_tool(
-            "ldapsearch",
-            &[
-                "-x",
-                "-LLL",
-                "-H",
-                &url,
-                "-D",
-                &dn,
-                "-w",
-                pw,
-                "-b",
-                "",
-                "-s",
-                "base",
-                "defaultNamingContext",
-            ],
-        );
-        (
-            out.status.code().unwrap_or(-1),
-            common::tools::all_output(&out),
-        )
-    };
+    let bind_through = |pw: &str| samba::bind_at(&url, &dn, pw);
     // Bad passwords through pwgate: the DC's 49 (data 52e) comes back, and
     // counts: the account locks.
     for _ in 0..LOCKOUT_THRESHOLD {

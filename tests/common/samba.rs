@@ -227,6 +227,31 @@ pub struct SambaDc {
     _lock: File,
 }
 
+/// Binds as `dn` with `password` at `url` (the DC, or pwgate in front of
+/// it) and reads the root DSE: the exit code (0, or the bind's LDAP result
+/// code, e.g. 49) and the output (AD's `data 52e`/`775`/`533` is in it).
+pub fn bind_at(url: &str, dn: &str, password: &str) -> (i32, String) {
+    let out = ldap_tool(
+        "ldapsearch",
+        &[
+            "-x",
+            "-LLL",
+            "-H",
+            url,
+            "-D",
+            dn,
+            "-w",
+            password,
+            "-b",
+            "",
+            "-s",
+            "base",
+            "defaultNamingContext",
+        ],
+    );
+    (exit_code(&out), all_output(&out))
+}
+
 /// The DC, provisioned and started on first use; `None` (after a loud
 /// message on stderr) when not running as root. Panics with the reason if
 /// Samba is missing or the DC cannot be started (every test that asks gets
@@ -410,26 +435,7 @@ impl SambaDc {
     /// the root DSE: the exit code (0, or the bind's LDAP result code, e.g.
     /// 49) and the output (AD's `data 52e`/`775`/`533` is in it).
     pub fn bind(&self, dn: &str, password: &str) -> (i32, String) {
-        let url = self.ldaps_url();
-        let out = ldap_tool(
-            "ldapsearch",
-            &[
-                "-x",
-                "-LLL",
-                "-H",
-                &url,
-                "-D",
-                dn,
-                "-w",
-                password,
-                "-b",
-                "",
-                "-s",
-                "base",
-                "defaultNamingContext",
-            ],
-        );
-        (exit_code(&out), all_output(&out))
+        bind_at(&self.ldaps_url(), dn, password)
     }
 
     /// Whether `dn` can bind with `password` directly on the DC.
