@@ -40,11 +40,19 @@ source "$ROOT/scripts/lib.sh"
 # Resident memory of a process in KiB.
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
-# slapd with users userK/passK and password-change accounts pwuserK.
+# slapd with users userK/passK and password-change accounts pwuserK; also
+# LDAPS on 127.0.0.1:$SLAPD_TLS_PORT when that is set.
 start_slapd() {
   SLAPD_DIR="$WORK/slapd"
   rm -rf "$SLAPD_DIR"; mkdir -p "$SLAPD_DIR/data"
+  local urls="ldap://127.0.0.1:$SLAPD_PORT/"
   {
+    if [[ -n ${SLAPD_TLS_PORT:-} ]]; then
+      make_certs
+      printf 'TLSCACertificateFile %s\nTLSCertificateFile %s\nTLSCertificateKeyFile %s\n' \
+        "$CERTS/ca.crt" "$CERTS/server.crt" "$CERTS/server.key"
+      urls="$urls ldaps://127.0.0.1:$SLAPD_TLS_PORT/"
+    fi
     slapd_conf "$SLAPD_DIR" "$SUFFIX" 268435456
     cat <<CONF
 dbnosync
@@ -68,8 +76,17 @@ for k in range(pwusers):
           f"userPassword: Kv7#qLp2-Tz9!mWd\n")
 PY
   slapadd -q -f "$SLAPD_DIR/slapd.conf" -l "$SLAPD_DIR/seed.ldif"
-  /usr/sbin/slapd -h "ldap://127.0.0.1:$SLAPD_PORT/" -f "$SLAPD_DIR/slapd.conf" -d none \
+  /usr/sbin/slapd -h "$urls" -f "$SLAPD_DIR/slapd.conf" -d none \
     </dev/null >"$RES/slapd.log" 2>&1 &
   SLAPD_PID=$!; PIDS+=("$SLAPD_PID")
   wait_port "$SLAPD_PORT"
+  [[ -z ${SLAPD_TLS_PORT:-} ]] || wait_port "$SLAPD_TLS_PORT"
+}
+
+# Test certificates (certs/generate.sh) in $CERTS, and $CERTS/server.pem
+# (certificate and key in one file, for HAProxy).
+make_certs() {
+  CERTS="$WORK/certs"
+  "$ROOT/certs/generate.sh" "$CERTS" >&2
+  cat "$CERTS/server.crt" "$CERTS/server.key" >"$CERTS/server.pem"
 }

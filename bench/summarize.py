@@ -2,7 +2,10 @@
 """Turns ldapbench JSON lines into a markdown table with ratios.
 
 One row per workload x connections x target (medians over repeats), then a
-comparison of pwgate with direct and HAProxy measured in the same run.
+comparison of pwgate with direct and HAProxy measured in the same run, and,
+when their targets ran: scaling from one to two threads (pwgate1 / pwgate,
+haproxy / haproxy2) and the password path with account lookups
+(pwgate-lookup, pwgate-nocache).
 Usage: summarize.py results.jsonl
 """
 import json, statistics, sys
@@ -67,6 +70,41 @@ def main(path):
         cpu_h = f"{g['proxy'] / h['proxy']:.2f}" if h and h["proxy"] else "-"
         p99_h = f"{g['p99'] - h['p99']:+.0f}" if h else "-"
         print(f"| {op} | {conns} | {vs_d} | {vs_h} | {cpu_h} | {p99_h} |")
+
+    cells_of = lambda op, conns: {t: summary[(o, c, t)] for (o, c, t) in summary if (o, c) == (op, conns)}
+    pairs = [("pwgate1", "pwgate"), ("haproxy", "haproxy2")]
+    if any(t in ("pwgate1", "haproxy2") for (_, _, t) in order):
+        print()
+        print("Scaling from 1 to 2 threads (ops/s with 2 threads / ops/s with 1; proxy cpu-s/10k, 1 → 2):")
+        print()
+        print("| op | conns | pwgate 2/1 | pwgate cpu 1 → 2 | haproxy 2/1 | haproxy cpu 1 → 2 |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for op, conns in sorted(seen, key=lambda k: [x for x, _, _ in order].index(k[0]) * 1000 + k[1]):
+            c = cells_of(op, conns)
+            cols = []
+            for one, two in pairs:
+                if one in c and two in c and c[one]["ops"]:
+                    cols += [f"{c[two]['ops'] / c[one]['ops']:.2f}", f"{c[one]['proxy']:.3f} → {c[two]['proxy']:.3f}"]
+                else:
+                    cols += ["-", "-"]
+            print(f"| {op} | {conns} | " + " | ".join(cols) + " |")
+    lookups = ["pwgate", "pwgate-lookup", "pwgate-nocache"]
+    if any(t in lookups[1:] for (_, _, t) in order):
+        print()
+        print("Password path: latency added over direct (µs), by account lookups:")
+        print()
+        print("| op | conns | target | p50 µs | p99 µs | p50 − direct | p99 − direct | proxy cpu-s/10k |")
+        print("|---|---:|---|---:|---:|---:|---:|---:|")
+        for op, conns in sorted(seen, key=lambda k: [x for x, _, _ in order].index(k[0]) * 1000 + k[1]):
+            c = cells_of(op, conns)
+            d = c.get("direct")
+            for t in lookups:
+                if t not in c:
+                    continue
+                g = c[t]
+                add50 = f"{g['p50'] - d['p50']:+.0f}" if d else "-"
+                add99 = f"{g['p99'] - d['p99']:+.0f}" if d else "-"
+                print(f"| {op} | {conns} | {t} | {g['p50']:.0f} | {g['p99']:.0f} | {add50} | {add99} | {g['proxy']:.3f} |")
 
 
 if __name__ == "__main__":

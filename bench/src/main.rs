@@ -20,8 +20,9 @@ use hdrhistogram::Histogram;
 use pwgate::ber::{tag, write_integer, write_tlv};
 use pwgate::proxy::frame::{self, op};
 use pwgate::proxy::upstream::result_code;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::rustls;
 
 const USAGE: &str = "\
 ldapbench --target 127.0.0.1:PORT [options]
@@ -45,6 +46,8 @@ ldapbench --target 127.0.0.1:PORT [options]
   --pid NAME=PID   report CPU of PID over the window; repeatable
   --label TEXT     label for the result line
   --json FILE      append the result as one JSON line to FILE
+  --tls-ca FILE    connect with LDAPS (TLS from the first byte), verifying the
+                   target's certificate for 127.0.0.1 against this PEM CA
 ";
 
 const PEOPLE: &str = "ou=people,dc=example,dc=com";
@@ -104,6 +107,30 @@ struct Args {
     pids: Vec<(String, u32)>,
     label: String,
     json: Option<String>,
+    /// LDAPS: the TLS client configuration (from --tls-ca).
+    tls: Option<tokio_rustls::TlsConnector>,
+}
+
+/// A TLS client that trusts the PEM CA file at `path` only.
+fn tls_connector(path: &str) -> Result<tokio_rustls::TlsConnector, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("--tls-ca {path}: {e}"))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        let cert = cert.map_err(|e| format!("--tls-ca {path}: {e}"))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("--tls-ca {path}: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("--tls-ca {path}: no certificate found"));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -120,6 +147,7 @@ fn parse_args() -> Result<Args, String> {
         pids: Vec::new(),
         label: String::new(),
         json: None,
+        tls: None,
     };
     let mut target = None;
     let mut it = std::env::args().skip(1);
@@ -151,6 +179,7 @@ fn parse_args() -> Result<Args, String> {
             "--threads" => a.threads = num(&value)? as usize,
             "--label" => a.label = value,
             "--json" => a.json = Some(value),
+            "--tls-ca" => a.tls = Some(tls_connector(&value)?),
             "--pid" => {
                 let (name, pid) = value.split_once('=').ok_or("--pid takes NAME=PID")?;
                 let pid = pid.parse().map_err(|_| format!("--pid: bad PID `{pid}`"))?;
@@ -250,9 +279,13 @@ fn unbind_request(msgid: i32) -> Vec<u8> {
 
 // ---- one connection ---------------------------------------------------------
 
+/// A plain or TLS connection.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
 /// An LDAP connection with one request outstanding at a time.
 struct Conn {
-    tcp: TcpStream,
+    tcp: Box<dyn Io>,
     buf: BytesMut,
     msgid: i32,
 }
@@ -264,9 +297,19 @@ struct Answer {
 }
 
 impl Conn {
-    async fn open(target: SocketAddr) -> std::io::Result<Conn> {
+    async fn open(
+        target: SocketAddr,
+        tls: Option<&tokio_rustls::TlsConnector>,
+    ) -> std::io::Result<Conn> {
         let tcp = TcpStream::connect(target).await?;
         tcp.set_nodelay(true)?;
+        let tcp: Box<dyn Io> = match tls {
+            Some(connector) => {
+                let name = rustls::pki_types::ServerName::IpAddress(target.ip().into());
+                Box::new(connector.connect(name, tcp).await?)
+            }
+            None => Box::new(tcp),
+        };
         Ok(Conn {
             tcp,
             buf: BytesMut::with_capacity(16 * 1024),
@@ -368,7 +411,7 @@ async fn worker(shared: Arc<Shared>, k: usize) {
     let args = &shared.args;
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (k as u64 + 1));
     let mut local = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
-    let mut conn = match Conn::open(args.target).await {
+    let mut conn = match Conn::open(args.target, args.tls.as_ref()).await {
         Ok(c) => Some(c),
         Err(e) => {
             shared.error(format!("connect: {e}"));
@@ -420,7 +463,9 @@ async fn worker(shared: Arc<Shared>, k: usize) {
         let outcome = match op {
             Op::ConnBind => {
                 async {
-                    let mut c = Conn::open(args.target).await.map_err(|e| e.to_string())?;
+                    let mut c = Conn::open(args.target, args.tls.as_ref())
+                        .await
+                        .map_err(|e| e.to_string())?;
                     let a = c
                         .bind(&format!("uid=user{user},{PEOPLE}"), &format!("pass{user}"))
                         .await?;
