@@ -7,6 +7,8 @@
 #   pwgate   pwgate (release build) in front of slapd
 #   pwgate1  the same with one worker thread (scaling: compare with pwgate)
 #   haproxy2 HAProxy with two threads (scaling: compare with haproxy)
+#   pwgate-base     another pwgate binary, PWGATE_BASE_BIN=path (e.g. a build
+#                   of an earlier commit), to measure a change in the same run
 #   pwgate-lookup   pwgate with [directory] account lookups (60 s cache)
 #   pwgate-nocache  the same with cache_secs = 0: one search per change
 #                   (the lookup targets matter for OPS=passwd)
@@ -41,7 +43,7 @@ DUR=${DUR:-5}; WARM=${WARM:-1}; REPS=${REPS:-3}
 PORT_BASE=${PORT_BASE:-20389}
 SLAPD_PORT=$PORT_BASE; HAPROXY_PORT=$((PORT_BASE + 1)); PWGATE_PORT=$((PORT_BASE + 2))
 PWGATE1_PORT=$((PORT_BASE + 3)); HAPROXY2_PORT=$((PORT_BASE + 4))
-LOOKUP_PORT=$((PORT_BASE + 7)); NOCACHE_PORT=$((PORT_BASE + 8))
+LOOKUP_PORT=$((PORT_BASE + 7)); NOCACHE_PORT=$((PORT_BASE + 8)); BASE_PORT=$((PORT_BASE + 9))
 HAPROXY_THREADS=${HAPROXY_THREADS:-1}
 TLS=${TLS:-off}
 case $TLS in off | client | both | upstream) ;; *) echo "bench: error: TLS=$TLS" >&2; exit 2 ;; esac
@@ -55,7 +57,8 @@ PLAIN_SIDE_PORT=$((PORT_BASE + 10))
 # shellcheck source=bench/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 for p in "$SLAPD_PORT" "$HAPROXY_PORT" "$PWGATE_PORT" "$PWGATE1_PORT" "$HAPROXY2_PORT" \
-  "$LOOKUP_PORT" "$NOCACHE_PORT" ${SLAPD_TLS_PORT:-} $(seq "$PLAIN_SIDE_PORT" $((PLAIN_SIDE_PORT + 3))); do
+  "$LOOKUP_PORT" "$NOCACHE_PORT" "$BASE_PORT" ${SLAPD_TLS_PORT:-} \
+  $(seq "$PLAIN_SIDE_PORT" $((PLAIN_SIDE_PORT + 4))); do
   port_in_use "$p" && die "127.0.0.1:$p is in use (set PORT_BASE)"
 done
 start_slapd
@@ -98,7 +101,8 @@ HAPROXY_PID=; HAPROXY2_PID=
 # The passwd workload runs on plain LDAP (as for the other targets), so
 # cleartext password changes are allowed here; the policy still checks them.
 start_pwgate() {
-  local name=$1 port=$2 threads=$3 plain_side=$4 config=(${5:+--config "$5"})
+  local name=$1 port=$2 threads=$3 plain_side=$4 config=(${5:+--config "$5"}) bin=$PWGATE
+  [[ $name == pwgate-base ]] && bin=$PWGATE_BASE_BIN
   local listen=(--listen "127.0.0.1:$port") upstream=(--upstream "ldap://127.0.0.1:$SLAPD_PORT")
   if client_tls; then
     listen=(--listen "127.0.0.1:$plain_side" --listen-ldaps "127.0.0.1:$port"
@@ -107,10 +111,13 @@ start_pwgate() {
   if upstream_tls; then
     upstream=(--upstream "ldaps://127.0.0.1:$SLAPD_TLS_PORT" --upstream-ca "$CERTS/ca.crt")
   fi
-  env ${threads:+TOKIO_WORKER_THREADS=$threads} ${threads:+PWGATE_WORKERS=$threads} \
+  # --workers for this build; TOKIO_WORKER_THREADS for builds before it.
+  local workers=()
+  "$bin" serve --help | grep -q -- --workers && workers=(${threads:+--workers "$threads"})
+  env ${threads:+TOKIO_WORKER_THREADS=$threads} \
     PWGATE_BENCH_LOOKUP_SECRET=admin-secret \
-    "$PWGATE" serve "${config[@]}" "${upstream[@]}" "${listen[@]}" \
-    --allow-cleartext-password-changes --log-level warn >"$RES/$name.log" 2>&1 &
+    "$bin" serve "${config[@]}" "${upstream[@]}" "${listen[@]}" \
+    "${workers[@]}" --allow-cleartext-password-changes --log-level warn >"$RES/$name.log" 2>&1 &
   local var=${name^^}; printf -v "${var//-/_}_PID" '%s' "$!"; PIDS+=("$!")
   wait_port "$port"
 }
@@ -127,9 +134,13 @@ cache_secs = $1
 TOML
   echo "$file"
 }
-PWGATE_PID=; PWGATE1_PID=; PWGATE_LOOKUP_PID=; PWGATE_NOCACHE_PID=
+PWGATE_PID=; PWGATE1_PID=; PWGATE_LOOKUP_PID=; PWGATE_NOCACHE_PID=; PWGATE_BASE_PID=
 [[ " $TARGETS " == *" pwgate "* ]] && start_pwgate pwgate "$PWGATE_PORT" "${PWGATE_THREADS:-}" "$PLAIN_SIDE_PORT"
 [[ " $TARGETS " == *" pwgate1 "* ]] && start_pwgate pwgate1 "$PWGATE1_PORT" 1 $((PLAIN_SIDE_PORT + 1))
+if [[ " $TARGETS " == *" pwgate-base "* ]]; then
+  [[ -x ${PWGATE_BASE_BIN:-} ]] || die "pwgate-base needs PWGATE_BASE_BIN=path to a pwgate binary"
+  start_pwgate pwgate-base "$BASE_PORT" "${PWGATE_THREADS:-}" $((PLAIN_SIDE_PORT + 4))
+fi
 [[ " $TARGETS " == *" pwgate-lookup "* ]] && start_pwgate pwgate-lookup "$LOOKUP_PORT" \
   "${PWGATE_THREADS:-}" $((PLAIN_SIDE_PORT + 2)) "$(lookup_config 60)"
 [[ " $TARGETS " == *" pwgate-nocache "* ]] && start_pwgate pwgate-nocache "$NOCACHE_PORT" \
@@ -140,14 +151,14 @@ port_of() {
     direct) if client_tls; then echo "$SLAPD_TLS_PORT"; else echo "$SLAPD_PORT"; fi ;;
     haproxy) echo "$HAPROXY_PORT" ;; pwgate) echo "$PWGATE_PORT" ;;
     pwgate1) echo "$PWGATE1_PORT" ;; haproxy2) echo "$HAPROXY2_PORT" ;;
-    pwgate-lookup) echo "$LOOKUP_PORT" ;; pwgate-nocache) echo "$NOCACHE_PORT" ;;
+    pwgate-base) echo "$BASE_PORT" ;; pwgate-lookup) echo "$LOOKUP_PORT" ;; pwgate-nocache) echo "$NOCACHE_PORT" ;;
   esac
 }
 proxy_pid_of() {
   case $1 in
     haproxy) echo "$HAPROXY_PID" ;; pwgate) echo "$PWGATE_PID" ;;
     pwgate1) echo "$PWGATE1_PID" ;; haproxy2) echo "$HAPROXY2_PID" ;;
-    pwgate-lookup) echo "$PWGATE_LOOKUP_PID" ;; pwgate-nocache) echo "$PWGATE_NOCACHE_PID" ;;
+    pwgate-base) echo "$PWGATE_BASE_PID" ;; pwgate-lookup) echo "$PWGATE_LOOKUP_PID" ;; pwgate-nocache) echo "$PWGATE_NOCACHE_PID" ;;
     *) echo "" ;;
   esac
 }

@@ -33,8 +33,8 @@ def main(path):
             if key not in cells:
                 order.append(key)
             cells[key].append(r)
-    print("| op | conns | target | ops/s | ± | p50 µs | p99 µs | p99.9 µs | proxy cpu-s/10k | slapd | ldapbench | total | errors |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| op | conns | target | ops/s | ± | p50 µs | p99 µs | p99.9 µs | proxy cpu-s/10k | slapd | ldapbench | total | proxy switches/op | errors |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     summary = {}
     for key in order:
         rs = cells[key]
@@ -46,12 +46,14 @@ def main(path):
             "p999": med([r["p999_us"] for r in rs]),
             "proxy": cpu("proxy"), "slapd": cpu("slapd"), "gen": cpu("ldapbench"),
             "errors": sum(r["errors"] for r in rs),
+            "switches": med([r.get("switches_per_op", {}).get("proxy", 0.0) for r in rs]),
         }
         row["total"] = row["proxy"] + row["slapd"] + row["gen"]
         summary[key] = row
         op, conns, target = key
         print(f"| {op} | {conns} | {target} | {row['ops']:.0f} | {row['spread']:.1f}% | {row['p50']:.0f} | {row['p99']:.0f} | "
-              f"{row['p999']:.0f} | {row['proxy']:.3f} | {row['slapd']:.3f} | {row['gen']:.3f} | {row['total']:.3f} | {row['errors']} |")
+              f"{row['p999']:.0f} | {row['proxy']:.3f} | {row['slapd']:.3f} | {row['gen']:.3f} | {row['total']:.3f} | "
+              f"{row['switches']:.2f} | {row['errors']} |")
     print()
     print("| op | conns | pwgate ops/s vs direct | vs haproxy | pwgate proxy cpu vs haproxy | p99 − haproxy p99 µs |")
     print("|---|---:|---:|---:|---:|---:|")

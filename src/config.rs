@@ -120,6 +120,7 @@ pub struct ListenSection {
     pub private_key: Option<PathBuf>,
     pub allow_cleartext_password_changes: Option<bool>,
     pub allow_sasl_security_layers: Option<bool>,
+    pub workers: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -282,6 +283,7 @@ pub struct Overrides {
     pub log_format: Option<LogFormat>,
     pub log_level: Option<String>,
     pub metrics_listen: Option<String>,
+    pub workers: Option<usize>,
 }
 
 /// `ldap://host:port` or `ldaps://host:port` of a directory server.
@@ -395,6 +397,9 @@ pub const DEFAULT_MESSAGE_TIMEOUT_SECS: u64 = 60;
 pub const DEFAULT_WRITE_TIMEOUT_SECS: u64 = 60;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:1389";
 
+/// Most connection-serving threads (`[listen] workers`).
+pub const MAX_WORKERS: usize = 256;
+
 /// The validated configuration the server runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -403,6 +408,9 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     pub allow_cleartext_password_changes: bool,
     pub allow_sasl_security_layers: bool,
+    /// Threads that serve client connections, each with its own event loop
+    /// (0: one per CPU). A connection stays on the thread it started on.
+    pub workers: usize,
     pub upstream: UpstreamConfig,
     pub mode: Mode,
     pub policy: Policy,
@@ -718,6 +726,15 @@ impl Config {
         )?;
         if listen_ldap.is_none() && listen_ldaps.is_none() {
             listen_ldap = Some(DEFAULT_LISTEN.parse().expect("valid default address"));
+        }
+        let workers = o.workers.or(file.listen.workers).unwrap_or(0);
+        if workers > MAX_WORKERS {
+            return Err(at(
+                "listen",
+                "workers",
+                o.workers.is_none(),
+                format!("must be between 0 (one per CPU) and {MAX_WORKERS}"),
+            ));
         }
 
         let certificate = o
@@ -1110,6 +1127,7 @@ impl Config {
                     .allow_cleartext_password_changes
                     .unwrap_or(false),
             allow_sasl_security_layers: file.listen.allow_sasl_security_layers.unwrap_or(false),
+            workers,
             upstream,
             mode,
             policy,

@@ -155,6 +155,10 @@ struct ServeArgs {
     /// endpoints (off by default; keep it on loopback or a management network).
     #[arg(long, value_name = "ADDR:PORT")]
     metrics_listen: Option<String>,
+    /// Threads serving client connections, each with its own event loop
+    /// (default: one per CPU).
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
 }
 
 #[derive(Args)]
@@ -236,6 +240,7 @@ fn serve(args: ServeArgs, core_dumps: Result<(), String>) -> ExitCode {
         log_format: args.log_format,
         log_level: args.log_level,
         metrics_listen: args.metrics_listen,
+        workers: args.workers,
     };
     let config_path = args.config.clone();
     let config = match Config::load(config_path.as_deref(), &overrides) {
@@ -270,7 +275,12 @@ fn serve(args: ServeArgs, core_dumps: Result<(), String>) -> ExitCode {
         Ok(g) => g,
         Err(e) => return usage_error(e),
     };
+    // Client connections run on their own worker threads
+    // (proxy::workers); this runtime accepts them and runs the control
+    // plane: signals, reloads, metrics, sync and audit summaries.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("pwgate-control")
         .enable_all()
         .build()
     {

@@ -544,6 +544,25 @@ async fn worker(shared: Arc<Shared>, k: usize) {
 }
 
 /// utime + stime of a process, in clock ticks, from /proc/PID/stat.
+/// Context switches (voluntary + involuntary) of every thread of `pid`:
+/// each is a wake-up the kernel had to schedule, the cost a proxy's thread
+/// design decides, and a count that other load on the machine barely moves.
+fn context_switches(pid: &str) -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let status = std::fs::read_to_string(task.ok()?.path().join("status")).ok()?;
+        for line in status.lines() {
+            if let Some(v) = line
+                .strip_prefix("voluntary_ctxt_switches:")
+                .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+            {
+                total += v.trim().parse::<u64>().ok()?;
+            }
+        }
+    }
+    Some(total)
+}
+
 fn cpu_ticks(pid: &str) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name, which is in parentheses and may hold spaces.
@@ -621,6 +640,8 @@ async fn run(args: Args) {
         .chain(std::iter::once(("ldapbench".to_owned(), "self".to_owned())))
         .collect();
     let before: Vec<Option<u64>> = watched.iter().map(|(_, p)| cpu_ticks(p)).collect();
+    let switches_before: Vec<Option<u64>> =
+        watched.iter().map(|(_, p)| context_switches(p)).collect();
     let machine_before = machine_busy_ticks();
     let started = Instant::now();
     shared.measuring.store(true, Ordering::Relaxed);
@@ -631,6 +652,8 @@ async fn run(args: Args) {
     shared.measuring.store(false, Ordering::Relaxed);
     let window = started.elapsed().as_secs_f64();
     let after: Vec<Option<u64>> = watched.iter().map(|(_, p)| cpu_ticks(p)).collect();
+    let switches_after: Vec<Option<u64>> =
+        watched.iter().map(|(_, p)| context_switches(p)).collect();
     let machine_after = machine_busy_ticks();
     shared.stop.store(true, Ordering::Relaxed);
     for t in tasks {
@@ -656,6 +679,16 @@ async fn run(args: Args) {
             cpu_text.push(format!("{name} {v:.3}"));
         }
     }
+    // Context switches per operation, by process.
+    let mut switches_json = Vec::new();
+    let mut switches_text = Vec::new();
+    for (i, (name, _)) in watched.iter().enumerate() {
+        if let (Some(b), Some(a), true) = (switches_before[i], switches_after[i], ops > 0) {
+            let v = a.saturating_sub(b) as f64 / ops as f64;
+            switches_json.push(format!("\"{name}\":{v:.4}"));
+            switches_text.push(format!("{name} {v:.2}"));
+        }
+    }
     let machine = match (machine_before, machine_after) {
         (Some(b), Some(a)) => per_10k(a - b),
         _ => f64::NAN,
@@ -664,20 +697,21 @@ async fn run(args: Args) {
     let first_error = shared.first_error.lock().expect("error lock").clone();
     let ops_per_s = ops as f64 / window;
     println!(
-        "{label} op={op} conns={conns} ops/s={ops_per_s:.0} p50={p50}us p99={p99}us p99.9={p999}us errors={errors} cpu-s/10k: {cpu} machine {machine:.3}",
+        "{label} op={op} conns={conns} ops/s={ops_per_s:.0} p50={p50}us p99={p99}us p99.9={p999}us errors={errors} cpu-s/10k: {cpu} machine {machine:.3}; switches/op: {switches}",
         label = a.label,
         op = a.op.name(),
         p50 = h.value_at_quantile(0.5),
         p99 = h.value_at_quantile(0.99),
         p999 = h.value_at_quantile(0.999),
         cpu = cpu_text.join(", "),
+        switches = switches_text.join(", "),
     );
     if let Some(e) = &first_error {
         println!("first error: {e}");
     }
     if let Some(path) = &a.json {
         let line = format!(
-            "{{\"label\":\"{label}\",\"op\":\"{op}\",\"conns\":{conns},\"seconds\":{window:.3},\"ops\":{ops},\"ops_per_s\":{ops_per_s:.1},\"p50_us\":{p50},\"p99_us\":{p99},\"p999_us\":{p999},\"errors\":{errors},\"errors_in_warmup\":{errors_in_warmup},\"cpu_per_10k\":{{{cpu}}},\"machine_per_10k\":{machine:.4}}}\n",
+            "{{\"label\":\"{label}\",\"op\":\"{op}\",\"conns\":{conns},\"seconds\":{window:.3},\"ops\":{ops},\"ops_per_s\":{ops_per_s:.1},\"p50_us\":{p50},\"p99_us\":{p99},\"p999_us\":{p999},\"errors\":{errors},\"errors_in_warmup\":{errors_in_warmup},\"cpu_per_10k\":{{{cpu}}},\"switches_per_op\":{{{switches}}},\"machine_per_10k\":{machine:.4}}}\n",
             label = a.label.replace('"', "'"),
             op = a.op.name(),
             conns = a.conns,
@@ -685,6 +719,7 @@ async fn run(args: Args) {
             p99 = h.value_at_quantile(0.99),
             p999 = h.value_at_quantile(0.999),
             cpu = cpu_json.join(","),
+            switches = switches_json.join(","),
             machine = if machine.is_nan() { 0.0 } else { machine },
         );
         use std::io::Write;

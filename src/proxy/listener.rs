@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::proxy::reply::{self, ResultCode};
+use crate::proxy::workers::Workers;
 use crate::proxy::{session, Gate, GateCell};
 
 /// Listening sockets, bound and ready to serve.
@@ -67,6 +68,14 @@ impl Server {
         let gate = self.cell.load();
         let limit = Arc::new(Semaphore::new(gate.config.limits.max_connections));
         let mut sessions = JoinSet::new();
+        let workers = match Workers::start(gate.config.workers) {
+            Ok(w) => w,
+            Err(e) => {
+                warn!(error = %e, "cannot start worker threads; serving from the main runtime");
+                // Still serve: one worker on this runtime is better than none.
+                Workers::current()
+            }
+        };
         let starttls = gate.acceptor.is_some();
         if let Some(a) = self.ldap_addr() {
             info!(listen = %a, starttls, "listening for LDAP");
@@ -75,7 +84,7 @@ impl Server {
             info!(listen = %a, "listening for LDAPS");
         }
         let urls: Vec<String> = gate.upstream.urls().iter().map(|u| u.to_string()).collect();
-        info!(upstream = %urls.join(","), mode = ?gate.config.mode, "pwgate ready");
+        info!(upstream = %urls.join(","), mode = ?gate.config.mode, workers = workers.len(), "pwgate ready");
         tokio::pin!(shutdown);
         loop {
             let accepted = tokio::select! {
@@ -112,13 +121,33 @@ impl Server {
             };
             let cell = self.cell.clone();
             metrics.connections_open.fetch_add(1, Ordering::Relaxed);
-            sessions.spawn(async move {
-                session::serve(cell.clone(), tcp, peer, implicit_tls).await;
-                cell.metrics()
-                    .connections_open
-                    .fetch_sub(1, Ordering::Relaxed);
-                drop(permit);
-            });
+            // The socket moves to the worker's own event loop: registered
+            // there, its readiness wakes that thread and no other.
+            let tcp = match tcp.into_std() {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!(client = %peer, error = %e, "cannot hand the connection to a worker");
+                    metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
+                    continue;
+                }
+            };
+            let placement = workers.place();
+            let open = placement.open;
+            sessions.spawn_on(
+                async move {
+                    match tokio::net::TcpStream::from_std(tcp) {
+                        Ok(tcp) => session::serve(cell.clone(), tcp, peer, implicit_tls).await,
+                        Err(e) => {
+                            warn!(client = %peer, error = %e, "cannot register the connection")
+                        }
+                    }
+                    cell.metrics()
+                        .connections_open
+                        .fetch_sub(1, Ordering::Relaxed);
+                    drop((permit, open));
+                },
+                &placement.handle,
+            );
         }
         info!(open = sessions.len(), "shutting down: no longer accepting");
         drop(self.ldap);

@@ -14,6 +14,7 @@ pub mod session;
 pub mod stream;
 pub mod tls;
 pub mod upstream;
+pub mod workers;
 
 use std::sync::{Arc, RwLock};
 
