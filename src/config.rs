@@ -846,10 +846,7 @@ impl Config {
         let retry_after = Duration::from_secs(retry_after);
 
         let mut p = file.policy;
-        if p.name.is_some()
-            || p.dn_suffix.is_some()
-            || p.domain.is_some()
-            || p.member_of.is_some()
+        if p.name.is_some() || p.dn_suffix.is_some() || p.domain.is_some() || p.member_of.is_some()
         {
             return Err(at(
                 "policy",
@@ -1390,12 +1387,24 @@ impl Config {
         }
         match &self.directory {
             Some(d) => lines.push(format!(
-                "directory lookups: {} as {} (timeout {} s, cache {} s, membership {:?}, on error {}), attributes: {}",
+                "directory lookups: {} as {} (timeout {} s, cache {} s, membership {}, on error {}), attributes: {}",
                 d.endpoint.describe_urls(),
                 d.endpoint.bind_dn.as_deref().unwrap_or("anonymous"),
                 d.endpoint.timeout.as_secs(),
                 d.cache_ttl.as_secs(),
-                d.membership,
+                match d.membership {
+                    crate::directory::Membership::InChain => "in_chain (nested, by the DC)".to_owned(),
+                    crate::directory::Membership::Member => "member (direct only)".to_owned(),
+                    crate::directory::Membership::Nested => format!(
+                        "nested (by pwgate: up to {} levels and {} groups, searched under {})",
+                        d.nesting.max_depth,
+                        d.nesting.max_groups,
+                        d.nesting
+                            .search_base
+                            .as_deref()
+                            .unwrap_or("the account's dc= components")
+                    ),
+                },
                 if d.fail_open { "allow" } else { "refuse" },
                 d.attributes.join(" ")
             )),
@@ -1796,23 +1805,33 @@ mod tests {
              [[policy.scope]]\nname = \"same-as-corp\"\ndn_suffix = [\"dc=corp,dc=contoso,dc=com\"]\nmin_length = 30\n",
         )
         .unwrap();
-        let scope = |dn: &str, account: Option<&Account>| c.policy_for(Some(dn), account).0.to_owned();
+        let scope =
+            |dn: &str, account: Option<&Account>| c.policy_for(Some(dn), account).0.to_owned();
         // The longest suffix wins: a child domain's scope beats its parent's...
-        assert_eq!(scope("CN=Ann,CN=Users,DC=corp,DC=contoso,DC=com", None), "corp");
+        assert_eq!(
+            scope("CN=Ann,CN=Users,DC=corp,DC=contoso,DC=com", None),
+            "corp"
+        );
         assert_eq!(scope("cn=bo,ou=x,dc=EMEA,dc=contoso,dc=com", None), "corp");
         // ...and the parent's covers every other account under its DN,
         // child domains without a scope of their own included.
         assert_eq!(scope("CN=Cy,CN=Users,DC=contoso,DC=com", None), "forest");
         assert_eq!(scope("CN=Di,DC=apac,DC=contoso,DC=com", None), "forest");
         // An OU inside the domain is a longer suffix still.
-        assert_eq!(scope("CN=Ed,OU=Admins,DC=corp,DC=contoso,DC=com", None), "corp-admins-ou");
+        assert_eq!(
+            scope("CN=Ed,OU=Admins,DC=corp,DC=contoso,DC=com", None),
+            "corp-admins-ou"
+        );
         // A group scope beats every suffix; its domain limits it.
         let mut admin = Account::default();
         admin.groups.insert(
             normalize_dn("CN=Domain Admins,CN=Users,DC=corp,DC=contoso,DC=com"),
             true,
         );
-        assert_eq!(scope("CN=Ed,OU=Admins,DC=corp,DC=contoso,DC=com", Some(&admin)), "corp-admins");
+        assert_eq!(
+            scope("CN=Ed,OU=Admins,DC=corp,DC=contoso,DC=com", Some(&admin)),
+            "corp-admins"
+        );
         assert_eq!(scope("CN=Fay,DC=contoso,DC=com", Some(&admin)), "forest");
         // A domain and the same dn_suffix tie: the first in the file wins.
         assert_eq!(scope("CN=Gus,DC=corp,DC=contoso,DC=com", None), "corp");
@@ -1849,10 +1868,79 @@ mod tests {
                 "{domain}: {text}"
             );
         }
-        let err = load_str("[upstream]\nurls = [\"ldap://h\"]\n[policy]\ndomain = [\"contoso.com\"]\n")
-            .unwrap_err();
+        let err =
+            load_str("[upstream]\nurls = [\"ldap://h\"]\n[policy]\ndomain = [\"contoso.com\"]\n")
+                .unwrap_err();
         assert_eq!(err.line, Some(4), "{err}");
         assert!(err.message.contains("only a [[policy.scope]]"), "{err}");
+    }
+
+    #[test]
+    fn nested_membership_is_bounded_and_its_keys_checked() {
+        use crate::directory::{Membership, DEFAULT_NESTING_DEPTH, DEFAULT_NESTING_GROUPS};
+        let base = "[upstream]\nurls = [\"ldap://h\"]\n[directory]\nallow_cleartext = true\n";
+        let c = load_str(&format!("{base}membership = \"nested\"\n")).unwrap();
+        let d = c.directory.as_ref().unwrap();
+        assert_eq!(d.membership, Membership::Nested);
+        assert_eq!(
+            (
+                d.nesting.max_depth,
+                d.nesting.max_groups,
+                d.nesting.search_base.as_deref()
+            ),
+            (DEFAULT_NESTING_DEPTH, DEFAULT_NESTING_GROUPS, None)
+        );
+        assert!(
+            c.describe().contains("membership nested (by pwgate: up to 8 levels and 1000 groups, searched under the account's dc= components)"),
+            "{}",
+            c.describe()
+        );
+        let c = load_str(&format!(
+            "{base}membership = \"nested\"\nmax_nesting_depth = 3\nmax_groups = 50\ngroup_search_base = \"ou=groups,o=Example\"\n"
+        ))
+        .unwrap();
+        let n = &c.directory.as_ref().unwrap().nesting;
+        assert_eq!(
+            (n.max_depth, n.max_groups, n.search_base.as_deref()),
+            (3, 50, Some("ou=groups,o=Example"))
+        );
+        for (extra, line, what) in [
+            (
+                "membership = \"nested\"\nmax_nesting_depth = 0\n",
+                6,
+                "max_nesting_depth: must be between 1 and 64",
+            ),
+            (
+                "membership = \"nested\"\nmax_nesting_depth = 65\n",
+                6,
+                "max_nesting_depth: must be between 1 and 64",
+            ),
+            (
+                "membership = \"nested\"\nmax_groups = 0\n",
+                6,
+                "max_groups: must be between 1 and 100000",
+            ),
+            (
+                "membership = \"nested\"\ngroup_search_base = \"<SID=1>\"\n",
+                6,
+                "group_search_base: `<SID=1>` is not a DN",
+            ),
+            (
+                "membership = \"member\"\nmax_nesting_depth = 3\n",
+                6,
+                "max_nesting_depth: applies to membership = \"nested\" only",
+            ),
+            (
+                "max_groups = 3\n",
+                5,
+                "max_groups: applies to membership = \"nested\" only",
+            ),
+            ("membership = \"deep\"\n", 5, "unknown variant `deep`"),
+        ] {
+            let err = load_str(&format!("{base}{extra}")).unwrap_err();
+            assert_eq!(err.line, Some(line), "{extra}: {err}");
+            assert!(err.message.contains(what), "{extra}: {err}");
+        }
     }
 
     #[test]

@@ -261,10 +261,7 @@ pub fn domain_dn(domain: &str) -> Result<String, String> {
         if label.len() > 63 {
             return Err(format!("label `{label}` is longer than 63 characters"));
         }
-        if !label
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-')
-        {
+        if !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
             return Err(format!(
                 "label `{}` has characters other than letters, digits and hyphens \
                  (write an international name in its xn-- form)",
@@ -286,6 +283,22 @@ pub fn domain_dn(domain: &str) -> Result<String, String> {
         .map(|l| format!("dc={}", l.to_ascii_lowercase()))
         .collect::<Vec<_>>()
         .join(","))
+}
+
+/// The domain part of a DN: its trailing run of `dc=` RDNs, written as a
+/// DN (`uid=a,ou=people,dc=example,dc=com` gives `dc=example,dc=com`).
+/// Empty when the DN ends in something else or cannot be parsed.
+pub fn domain_suffix(dn: &str) -> String {
+    let Some(rdns) = parse(dn) else {
+        return String::new();
+    };
+    let dcs: Vec<String> = rdns
+        .iter()
+        .rev()
+        .take_while(|rdn| rdn.len() == 1 && rdn[0].0 == "dc")
+        .map(|rdn| format!("dc={}", ldap3::dn_escape(rdn[0].1.as_str())))
+        .collect();
+    dcs.into_iter().rev().collect::<Vec<_>>().join(",")
 }
 
 /// DNS labels that say nothing about the organisation.
@@ -387,8 +400,14 @@ mod tests {
             domain_dn("corp.Contoso.com").as_deref(),
             Ok("dc=corp,dc=contoso,dc=com")
         );
-        assert_eq!(domain_dn("contoso.com.").as_deref(), Ok("dc=contoso,dc=com"));
-        assert_eq!(domain_dn("xn--bcher-kva.example").as_deref(), Ok("dc=xn--bcher-kva,dc=example"));
+        assert_eq!(
+            domain_dn("contoso.com.").as_deref(),
+            Ok("dc=contoso,dc=com")
+        );
+        assert_eq!(
+            domain_dn("xn--bcher-kva.example").as_deref(),
+            Ok("dc=xn--bcher-kva,dc=example")
+        );
         assert_eq!(domain_dn("CONTOSO").as_deref(), Ok("dc=contoso"));
         for bad in [
             "",
@@ -408,6 +427,21 @@ mod tests {
             assert!(domain_dn(bad).is_err(), "{bad:?}");
         }
         assert!(domain_dn("corp x").unwrap_err().contains("`corp x`"));
+    }
+
+    #[test]
+    fn the_domain_suffix_of_a_dn() {
+        assert_eq!(
+            domain_suffix("uid=a,ou=people,DC=Example,dc=com"),
+            "dc=Example,dc=com"
+        );
+        assert_eq!(domain_suffix("CN=x,DC=corp,OU=odd,DC=com"), "dc=com");
+        assert_eq!(domain_suffix("cn=bob,o=Fabrikam,c=US"), "");
+        assert_eq!(domain_suffix("<SID=S-1-5>"), "");
+        assert_eq!(
+            normalize(&domain_suffix("cn=x,dc=a\\,b,dc=c")),
+            normalize("dc=a\\,b,dc=c")
+        );
     }
 
     #[test]

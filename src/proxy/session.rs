@@ -1135,20 +1135,8 @@ impl Session {
         let actor_dn = match (bind_name(actor_name), &gate.directory) {
             (None, _) => actor_name,
             (Some(_), Some(directory)) => {
-                let base = crate::dn::parse(target_dn)
-                    .map(|rdns| {
-                        rdns.into_iter()
-                            .filter(|rdn| rdn.iter().all(|(t, _)| t == "dc"))
-                            .map(|rdn| {
-                                rdn.iter()
-                                    .map(|(t, v)| format!("{t}={}", ldap3::dn_escape(v.as_str())))
-                                    .collect::<Vec<_>>()
-                                    .join("+")
-                            })
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    })
-                    .unwrap_or_default();
+                // Searched in the target's domain.
+                let base = crate::dn::domain_suffix(target_dn);
                 match directory.find_bind_name(actor_name, &base).await {
                     Ok(Some(dn)) => {
                         resolved = dn;
