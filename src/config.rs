@@ -671,6 +671,22 @@ impl Scope {
     }
 }
 
+/// The file's contents, parsed, and its text (for line numbers); an empty
+/// configuration without a file.
+fn read_file(path: Option<&Path>) -> Result<(FileConfig, String), ConfigError> {
+    match path {
+        Some(p) => {
+            let source = std::fs::read_to_string(p).map_err(|e| ConfigError {
+                file: Some(p.to_owned()),
+                line: None,
+                message: format!("cannot read the config file: {e}"),
+            })?;
+            Ok((FileConfig::parse(&source, p)?, source))
+        }
+        None => Ok((FileConfig::default(), String::new())),
+    }
+}
+
 impl FileConfig {
     pub fn parse(source: &str, path: &Path) -> Result<FileConfig, ConfigError> {
         toml::from_str(source).map_err(|e| syntax_error(source, path, e))
@@ -680,18 +696,36 @@ impl FileConfig {
 impl Config {
     /// Reads the file (if any), applies the overrides and validates.
     pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
-        let (file, source) = match path {
-            Some(p) => {
-                let source = std::fs::read_to_string(p).map_err(|e| ConfigError {
-                    file: Some(p.to_owned()),
-                    line: None,
-                    message: format!("cannot read the config file: {e}"),
-                })?;
-                (FileConfig::parse(&source, p)?, source)
-            }
-            None => (FileConfig::default(), String::new()),
-        };
+        let (file, source) = read_file(path)?;
         Config::from_parts(file, &source, path, overrides)
+    }
+
+    /// The configuration for `pwgate check`, which serves nothing: the
+    /// upstream URLs are a placeholder, except when account lookups are
+    /// wanted (`lookups`) and `[directory]` has no URLs of its own, since
+    /// it then uses the upstream's.
+    pub fn load_for_check(path: Option<&Path>, lookups: bool) -> Result<Config, ConfigError> {
+        let (file, source) = read_file(path)?;
+        let directory_uses_upstream =
+            lookups && file.directory.as_ref().is_some_and(|d| d.urls.is_none());
+        if directory_uses_upstream && file.upstream.urls.is_none() {
+            return Err(ConfigError {
+                file: path.map(Path::to_owned),
+                line: line_of(&source, "directory", "urls"),
+                message: "directory.urls: account lookups need a directory: give directory.urls \
+                          or upstream.urls (or check without lookups: --no-lookup)"
+                    .into(),
+            });
+        }
+        let overrides = Overrides {
+            upstream: if directory_uses_upstream {
+                Vec::new()
+            } else {
+                vec!["ldap://127.0.0.1:389".into()]
+            },
+            ..Overrides::default()
+        };
+        Config::from_parts(file, &source, path, &overrides)
     }
 
     /// Validates a parsed file plus overrides. `source` is the file's text

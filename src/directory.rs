@@ -177,6 +177,17 @@ impl Group {
     }
 }
 
+/// The account name of a simple bind that is not a DN: `user@realm` (a
+/// UPN, or AD's implicit `sAMAccountName@dns-domain`), `DOMAIN\\user`, or a
+/// bare name. None for a DN.
+pub fn bind_name(name: &str) -> Option<&str> {
+    let name = name.trim();
+    if name.is_empty() || (name.contains('=') && crate::dn::parse(name).is_some()) {
+        return None;
+    }
+    Some(name)
+}
+
 /// The user part of a bind name: `user` of `DOMAIN\\user`, of `user@realm`,
 /// or the name itself.
 pub fn bind_name_user(name: &str) -> &str {
@@ -281,6 +292,11 @@ impl Directory {
                 account: account.clone(),
             },
         );
+    }
+
+    /// Closes the shared connection (the next lookup opens a new one).
+    pub async fn close(&self) {
+        self.drop_connection().await;
     }
 
     async fn drop_connection(&self) {
@@ -530,6 +546,55 @@ impl Directory {
             [one] => Some(one.clone()),
             _ => None,
         })
+    }
+
+    /// The naming contexts the directory serves, from its root DSE: the
+    /// `defaultNamingContext` (AD) when there is one, else every value of
+    /// `namingContexts`.
+    pub async fn naming_contexts(&self) -> Result<Vec<String>, LookupError> {
+        let search = async {
+            let mut ldap = self.ldap().await?;
+            ldap.with_timeout(self.config.endpoint.timeout)
+                .search(
+                    "",
+                    Scope::Base,
+                    "(objectClass=*)",
+                    vec!["defaultNamingContext", "namingContexts"],
+                )
+                .await
+                .map_err(|e| LookupError::Failed(ldapclient::describe_error(&e)))
+        };
+        let ldap3::SearchResult(entries, result) =
+            tokio::time::timeout(self.config.endpoint.timeout * 2, search)
+                .await
+                .map_err(|_| {
+                    LookupError::Failed("the directory did not answer in time".into())
+                })??;
+        if result.rc != 0 {
+            return Err(LookupError::Failed(format!(
+                "reading the root DSE: result {} {}",
+                result.rc,
+                crate::audit::Clean(&result.text)
+            )));
+        }
+        let attrs: BTreeMap<String, Vec<String>> = entries
+            .into_iter()
+            .next()
+            .map(SearchEntry::construct)
+            .map(|e| {
+                e.attrs
+                    .into_iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let contexts = attrs
+            .get("defaultnamingcontext")
+            .filter(|v| !v.is_empty())
+            .or_else(|| attrs.get("namingcontexts"))
+            .cloned()
+            .unwrap_or_default();
+        Ok(contexts.into_iter().filter(|c| !c.is_empty()).collect())
     }
 
     async fn is_member(&self, ldap: &mut Ldap, dn: &str, group: &str) -> Result<bool, LookupError> {

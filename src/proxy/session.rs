@@ -25,7 +25,7 @@ use zeroize::Zeroize;
 
 use crate::audit::{self, ChangeRecord, Decision};
 use crate::config::{normalize_dn, Flavor, Mode};
-use crate::directory::{Account, Group, LookupError};
+use crate::directory::{bind_name, Account, Group, LookupError};
 use crate::policy::{ChangeKind, PasswordChange, Rule, Verdict, Violation};
 use crate::proxy::frame::{self, op, FrameError, Peek};
 use crate::proxy::intercept::{
@@ -294,17 +294,6 @@ async fn write_upstream(
             "the directory did not take the request in time",
         ))),
     }
-}
-
-/// The account name of a simple bind that is not a DN: `user@realm` (a
-/// UPN, or AD's implicit `sAMAccountName@dns-domain`), `DOMAIN\\user`, or a
-/// bare name. None for a DN.
-fn bind_name(name: &str) -> Option<&str> {
-    let name = name.trim();
-    if name.is_empty() || (name.contains('=') && crate::dn::parse(name).is_some()) {
-        return None;
-    }
-    Some(name)
 }
 
 /// Whether a bind name (see [`bind_name`]) names the target account: its
