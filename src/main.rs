@@ -429,10 +429,12 @@ fn check(args: CheckArgs) -> ExitCode {
     use pwgate::proxy::intercept::{first_rdn_values, organisation_names};
 
     let lookups = !args.no_lookup;
-    let config = match Config::load_for_check(args.config.as_deref(), lookups) {
+    let mut config = match Config::load_for_check(args.config.as_deref(), lookups) {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
+    // The breached-password store, as the proxy opens it.
+    pwgate::proxy::attach_breached_store(&mut config);
     let mut names: Vec<String> = args
         .account
         .as_deref()

@@ -704,6 +704,58 @@ fn check_names_the_scope_of_the_account_given() {
 }
 
 #[test]
+fn check_uses_the_breached_store_of_the_config() {
+    let configs = Configs::new();
+    let breached = "Xylophone-Quartz-9182-lamp";
+    let words = configs.write("words.txt", &format!("{breached}\n"));
+    let store = configs.dir.path().join("words.store");
+    let args = [
+        "store",
+        "build",
+        "--format",
+        "plain",
+        "--quiet",
+        path_str(&words),
+        "-o",
+        path_str(&store),
+    ];
+    assert_exit(&args, &run(&args, None), 0);
+    // Strong by every other rule...
+    let out = check(&[], breached, 0);
+    assert_eq!(verdict(&out), "line 1: accepted");
+    // ...but in the store the configuration names, for the global policy
+    // and for a scope alike.
+    let file = configs.write(
+        "breached.toml",
+        "[policy]\nbreached_store = \"words.store\"\n\n\
+         [[policy.scope]]\nname = \"people\"\ndn_suffix = [\"ou=people,dc=example,dc=com\"]\nmin_length = 14\n",
+    );
+    let cfg = ["--config", path_str(&file)];
+    let out = check(&cfg, breached, 1);
+    assert!(
+        verdict(&out).starts_with("line 1: refused [breached]"),
+        "{out}"
+    );
+    let user = ["--user", "uid=alice,ou=people,dc=example,dc=com"];
+    let out = check(&[&cfg[..], &user[..]].concat(), breached, 1);
+    assert!(
+        verdict(&out).starts_with("line 1: refused [breached]"),
+        "{out}"
+    );
+    assert!(out.contains("scope people "), "{out}");
+    // A missing store refuses, as in the proxy.
+    let missing = configs.write(
+        "missing.toml",
+        "[policy]\nbreached_store = \"nowhere.store\"\n",
+    );
+    let out = check(&["--config", path_str(&missing)], breached, 1);
+    assert!(
+        verdict(&out).starts_with("line 1: refused [breached]"),
+        "{out}"
+    );
+}
+
+#[test]
 fn config_scope_domain_errors_name_file_and_line() {
     assert_config_errors(&[(
         "domain.toml",
