@@ -428,6 +428,12 @@ fn check(args: CheckArgs) -> ExitCode {
     use pwgate::directory::bind_name;
     use pwgate::proxy::intercept::{first_rdn_values, organisation_names};
 
+    let mut given = (args.account.iter().map(|v| ("--account", v)))
+        .chain(args.user.iter().map(|v| ("--user", v)))
+        .chain(args.search_base.iter().map(|v| ("--search-base", v)));
+    if let Some((flag, _)) = given.find(|(_, v)| v.trim().is_empty()) {
+        return usage_error(format!("{flag}: the value is empty"));
+    }
     let lookups = !args.no_lookup;
     let mut config = match Config::load_for_check(args.config.as_deref(), lookups) {
         Ok(c) => c,

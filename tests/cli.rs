@@ -701,6 +701,14 @@ fn check_names_the_scope_of_the_account_given() {
         "employeeNumber=7,ou=people,dc=example,dc=com",
     ]);
     assert!(line.contains("cannot tell which scope applies"), "{line}");
+    // An empty account names nobody.
+    for flag in ["--user", "--account", "--search-base"] {
+        let line = usage_error(&["check", flag, " "]);
+        assert!(
+            line.contains(&format!("{flag}: the value is empty")),
+            "{line}"
+        );
+    }
 }
 
 #[test]
