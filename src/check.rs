@@ -1,15 +1,24 @@
 //! `pwgate check`: candidate passwords, one per line, through the policy.
 //!
-//! The same [`Policy::evaluate`] as the proxy, run offline so a security
-//! team can test a policy against its own lists. Each line gets a verdict
-//! with the failed rule ids, never the password itself; a summary closes
-//! the output. Lines are read one at a time into wiped buffers.
+//! The same [`Policy::evaluate`] as the proxy, so a security team can test
+//! a policy against its own lists. Each line gets a verdict with the failed
+//! rule ids, never the password itself; a summary and the scope that
+//! decided close the output. Lines are read one at a time into wiped
+//! buffers.
+//!
+//! With a `[directory]` section the account is looked up first
+//! ([`look_up`]), through the proxy's own [`Directory`]: its names and its
+//! groups then count, and the scope is chosen by the proxy's own
+//! [`crate::config::Config::policy_for`].
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write};
 
 use zeroize::Zeroizing;
 
+use crate::audit::Clean;
+use crate::config::{Config, Mode};
+use crate::directory::{bind_name, Account, Directory, LookupError};
 use crate::policy::{ChangeKind, PasswordChange, Policy, Verdict};
 use crate::secret::Password;
 
@@ -24,6 +33,143 @@ pub struct Summary {
     pub refused: usize,
     /// How often each rule refused a line.
     pub rules: BTreeMap<String, usize>,
+}
+
+/// Whether the account was read from the directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupState {
+    /// Not looked up: no `[directory]`, `--no-lookup`, or no account given.
+    None,
+    /// Read from the directory: its names and groups counted.
+    Done,
+    /// The lookup failed and `on_error = "allow"` said to decide without it.
+    Failed,
+}
+
+impl LookupState {
+    fn id(self) -> &'static str {
+        match self {
+            LookupState::None => "none",
+            LookupState::Done => "done",
+            LookupState::Failed => "failed",
+        }
+    }
+}
+
+/// What the candidates were checked as: the scope that decided, its mode,
+/// and the account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decided {
+    pub scope: String,
+    pub mode: Mode,
+    /// The account's DN, when one was given or found.
+    pub account: Option<String>,
+    pub lookup: LookupState,
+}
+
+impl Default for Decided {
+    fn default() -> Self {
+        Decided {
+            scope: "default".into(),
+            mode: Mode::Enforce,
+            account: None,
+            lookup: LookupState::None,
+        }
+    }
+}
+
+fn mode_id(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Enforce => "enforce",
+        Mode::Audit => "audit",
+    }
+}
+
+/// An account found by [`look_up`].
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// Its DN: as given, or found for a bind name.
+    pub dn: String,
+    /// True when `dn` was found for a bind name (not given).
+    pub resolved: bool,
+    pub account: Account,
+}
+
+/// Why [`look_up`] found nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotLookedUp {
+    /// The directory could not be asked (see [`LookupError::Failed`]).
+    Failed(String),
+    /// No entry at that DN, or not visible to the lookup account.
+    NoSuchEntry,
+    /// A bind name that names no entry, or more than one, under the bases.
+    NoSingleEntry { bases: Vec<String> },
+}
+
+/// Looks `user` (a DN, or a bind name: `user@realm`, `DOMAIN\user`,
+/// `user`) up the way the proxy looks a password's target up: its entry,
+/// with its membership of every group the configuration asks about. A
+/// bind name is first found under `bases` (default: the directory's naming
+/// contexts), as the proxy finds a resetting account.
+pub async fn look_up(
+    directory: &Directory,
+    config: &Config,
+    user: &str,
+    bases: &[String],
+) -> Result<Found, NotLookedUp> {
+    let failed = |e: LookupError| match e {
+        LookupError::Failed(e) => NotLookedUp::Failed(e),
+        LookupError::NotFound => NotLookedUp::NoSuchEntry,
+    };
+    let (dn, resolved) = match bind_name(user) {
+        None => (user.trim().to_owned(), false),
+        Some(name) => {
+            let bases = if bases.is_empty() {
+                directory.naming_contexts().await.map_err(failed)?
+            } else {
+                bases.to_vec()
+            };
+            let mut found = Vec::new();
+            for base in &bases {
+                if let Some(dn) = directory.find_bind_name(name, base).await.map_err(failed)? {
+                    found.push(dn);
+                }
+            }
+            match found.as_slice() {
+                [one] => (one.clone(), true),
+                _ => return Err(NotLookedUp::NoSingleEntry { bases }),
+            }
+        }
+    };
+    let account = directory
+        .account(&dn, &config.target_groups())
+        .await
+        .map_err(failed)?;
+    Ok(Found {
+        dn,
+        resolved,
+        account,
+    })
+}
+
+impl std::fmt::Display for NotLookedUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotLookedUp::Failed(e) => write!(f, "cannot look the account up: {e}"),
+            NotLookedUp::NoSuchEntry => f.write_str(
+                "no such account in the directory (or the lookup account cannot read it)",
+            ),
+            NotLookedUp::NoSingleEntry { bases } => write!(
+                f,
+                "no single account has this name under {}",
+                if bases.is_empty() {
+                    "the directory's naming contexts (none found; give --search-base)".to_owned()
+                } else {
+                    Clean(&bases.join(" | ")).to_string()
+                }
+            ),
+        }
+    }
 }
 
 fn json_string(s: &str) -> String {
@@ -79,6 +225,7 @@ pub fn run(
     policy: &Policy,
     names: &[String],
     organisation: &[String],
+    decided: &Decided,
     input: &mut impl BufRead,
     out: &mut impl Write,
     json: bool,
@@ -149,11 +296,19 @@ pub fn run(
             .collect();
         writeln!(
             out,
-            "{{\"summary\":{{\"checked\":{},\"accepted\":{},\"refused\":{},\"rules\":{{{}}}}}}}",
+            "{{\"summary\":{{\"checked\":{},\"accepted\":{},\"refused\":{},\"rules\":{{{}}},\
+             \"scope\":{},\"mode\":\"{}\",\"account\":{},\"lookup\":\"{}\"}}}}",
             summary.checked,
             summary.accepted,
             summary.refused,
-            rules.join(",")
+            rules.join(","),
+            json_string(&decided.scope),
+            mode_id(decided.mode),
+            decided
+                .account
+                .as_deref()
+                .map_or("null".to_owned(), json_string),
+            decided.lookup.id()
         )?;
     } else {
         let rules: Vec<String> = top.iter().map(|(r, n)| format!("{r} {n}")).collect();
@@ -169,6 +324,23 @@ pub fn run(
                 format!(" ({})", rules.join(", "))
             }
         )?;
+        let account = match (&decided.account, decided.lookup) {
+            (None, _) => "no account given".to_owned(),
+            (Some(dn), LookupState::None) => format!("account {}, not looked up", Clean(dn)),
+            (Some(dn), LookupState::Done) => {
+                format!("account {}, looked up in the directory", Clean(dn))
+            }
+            (Some(dn), LookupState::Failed) => format!(
+                "account {}, lookup failed: decided without it (directory.on_error = \"allow\")",
+                Clean(dn)
+            ),
+        };
+        writeln!(
+            out,
+            "scope {} (mode {}); {account}",
+            Clean(&decided.scope),
+            mode_id(decided.mode)
+        )?;
     }
     Ok(summary)
 }
@@ -183,6 +355,7 @@ mod tests {
             &Policy::default(),
             &["alice".to_owned()],
             &[],
+            &Decided::default(),
             &mut input.as_bytes(),
             &mut out,
             json,
@@ -202,7 +375,7 @@ mod tests {
             (3, 1, 2)
         );
         let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(lines.len(), 4, "{out}");
+        assert_eq!(lines.len(), 5, "{out}");
         assert!(
             lines[0].starts_with("line 1: refused [banned_word]"),
             "{out}"
@@ -216,6 +389,7 @@ mod tests {
             lines[3],
             "checked 3: 1 accepted, 2 refused (account_name 1, banned_word 1)"
         );
+        assert_eq!(lines[4], "scope default (mode enforce); no account given");
         for secret in ["Summer2025", "tangerine", "garden"] {
             assert!(!out.contains(secret), "{out}");
         }
@@ -232,8 +406,10 @@ mod tests {
         );
         assert_eq!(
             lines[1],
-            "{\"summary\":{\"checked\":1,\"accepted\":0,\"refused\":1,\"rules\":{\"banned_word\":1}}}"
+            "{\"summary\":{\"checked\":1,\"accepted\":0,\"refused\":1,\"rules\":{\"banned_word\":1},\
+             \"scope\":\"default\",\"mode\":\"enforce\",\"account\":null,\"lookup\":\"none\"}}"
         );
+        assert_eq!(lines.len(), 2);
     }
 
     #[test]
@@ -246,6 +422,7 @@ mod tests {
             &Policy::default(),
             &[],
             &[],
+            &Decided::default(),
             &mut input.as_slice(),
             &mut out,
             false,
@@ -263,5 +440,61 @@ mod tests {
         );
         assert!(out.contains("line 3: accepted"), "{out}");
         assert!(!out.contains("xxxx"));
+    }
+
+    #[test]
+    fn the_scope_and_account_close_the_output() {
+        let decided = |account: Option<&str>, lookup| Decided {
+            scope: "admins".into(),
+            mode: Mode::Audit,
+            account: account.map(str::to_owned),
+            lookup,
+        };
+        let text = |d: &Decided, json: bool| {
+            let mut out = Vec::new();
+            run(
+                &Policy::default(),
+                &[],
+                &[],
+                d,
+                &mut "tangerine-Otter-42-lamp\n".as_bytes(),
+                &mut out,
+                json,
+            )
+            .expect("I/O");
+            String::from_utf8(out).expect("UTF-8")
+        };
+        let dn = "uid=carol,ou=people,dc=example,dc=com";
+        for (lookup, human, id) in [
+            (LookupState::Done, "looked up in the directory", "done"),
+            (LookupState::None, "not looked up", "none"),
+            (
+                LookupState::Failed,
+                "lookup failed: decided without it (directory.on_error = \"allow\")",
+                "failed",
+            ),
+        ] {
+            let out = text(&decided(Some(dn), lookup), false);
+            assert_eq!(
+                out.lines().last(),
+                Some(format!("scope admins (mode audit); account {dn}, {human}").as_str()),
+                "{out}"
+            );
+            let out = text(&decided(Some(dn), lookup), true);
+            assert!(
+                out.trim_end().ends_with(&format!(
+                    "\"scope\":\"admins\",\"mode\":\"audit\",\"account\":\"{dn}\",\"lookup\":\"{id}\"}}}}"
+                )),
+                "{out}"
+            );
+        }
+        // Control characters in a DN given on the command line stay escaped.
+        let out = text(
+            &decided(Some("uid=a\nline 2: accepted,dc=x"), LookupState::None),
+            false,
+        );
+        assert_eq!(out.lines().count(), 3, "{out}");
+        let out = text(&decided(Some("uid=a\nb,dc=x"), LookupState::None), true);
+        assert!(out.contains("\"account\":\"uid=a\\u000ab,dc=x\""), "{out}");
     }
 }

@@ -184,6 +184,9 @@ pub struct PolicySection {
     pub member_of: Option<Vec<String>>,
     /// The DN suffixes a scope applies to (scopes only).
     pub dn_suffix: Option<Vec<String>>,
+    /// DNS domains whose accounts a scope applies to (scopes only): each is
+    /// the DN suffix of its `DC=` components.
+    pub domain: Option<Vec<String>>,
 }
 
 /// One `[[policy.regex]]` rule.
@@ -646,12 +649,50 @@ pub fn dn_is_under(dn: &str, suffix: &str) -> bool {
 #[derive(Debug, Clone)]
 pub struct Scope {
     pub name: String,
-    /// Normalized DN suffixes (see [`normalize_dn`]); empty: any DN.
+    /// Normalized DN suffixes (see [`normalize_dn`]) from `dn_suffix`.
     pub dn_suffixes: Vec<String>,
+    /// Domains from `domain`, each a DN suffix too. With `dn_suffixes`
+    /// empty as well: any DN.
+    pub domains: Vec<ScopeDomain>,
     /// Groups; empty: no membership needed.
     pub member_of: Vec<Group>,
     pub mode: Mode,
     pub policy: Policy,
+}
+
+/// A DNS domain of a scope (`corp.contoso.com`) and the DN suffix it
+/// stands for (`dc=corp,dc=contoso,dc=com`, normalized).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeDomain {
+    pub name: String,
+    pub suffix: String,
+}
+
+impl Scope {
+    /// Every normalized DN suffix of the scope: its `dn_suffix` values and
+    /// the suffixes of its domains. Empty: the scope is not limited by DN.
+    pub fn suffixes(&self) -> impl Iterator<Item = &str> {
+        self.dn_suffixes
+            .iter()
+            .map(String::as_str)
+            .chain(self.domains.iter().map(|d| d.suffix.as_str()))
+    }
+}
+
+/// The file's contents, parsed, and its text (for line numbers); an empty
+/// configuration without a file.
+fn read_file(path: Option<&Path>) -> Result<(FileConfig, String), ConfigError> {
+    match path {
+        Some(p) => {
+            let source = std::fs::read_to_string(p).map_err(|e| ConfigError {
+                file: Some(p.to_owned()),
+                line: None,
+                message: format!("cannot read the config file: {e}"),
+            })?;
+            Ok((FileConfig::parse(&source, p)?, source))
+        }
+        None => Ok((FileConfig::default(), String::new())),
+    }
 }
 
 impl FileConfig {
@@ -663,18 +704,36 @@ impl FileConfig {
 impl Config {
     /// Reads the file (if any), applies the overrides and validates.
     pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
-        let (file, source) = match path {
-            Some(p) => {
-                let source = std::fs::read_to_string(p).map_err(|e| ConfigError {
-                    file: Some(p.to_owned()),
-                    line: None,
-                    message: format!("cannot read the config file: {e}"),
-                })?;
-                (FileConfig::parse(&source, p)?, source)
-            }
-            None => (FileConfig::default(), String::new()),
-        };
+        let (file, source) = read_file(path)?;
         Config::from_parts(file, &source, path, overrides)
+    }
+
+    /// The configuration for `pwgate check`, which serves nothing: the
+    /// upstream URLs are a placeholder, except when account lookups are
+    /// wanted (`lookups`) and `[directory]` has no URLs of its own, since
+    /// it then uses the upstream's.
+    pub fn load_for_check(path: Option<&Path>, lookups: bool) -> Result<Config, ConfigError> {
+        let (file, source) = read_file(path)?;
+        let directory_uses_upstream =
+            lookups && file.directory.as_ref().is_some_and(|d| d.urls.is_none());
+        if directory_uses_upstream && file.upstream.urls.is_none() {
+            return Err(ConfigError {
+                file: path.map(Path::to_owned),
+                line: line_of(&source, "directory", "urls"),
+                message: "directory.urls: account lookups need a directory: give directory.urls \
+                          or upstream.urls (or check without lookups: --no-lookup)"
+                    .into(),
+            });
+        }
+        let overrides = Overrides {
+            upstream: if directory_uses_upstream {
+                Vec::new()
+            } else {
+                vec!["ldap://127.0.0.1:389".into()]
+            },
+            ..Overrides::default()
+        };
+        Config::from_parts(file, &source, path, &overrides)
     }
 
     /// Validates a parsed file plus overrides. `source` is the file's text
@@ -838,18 +897,21 @@ impl Config {
         let retry_after = Duration::from_secs(retry_after);
 
         let mut p = file.policy;
-        if p.name.is_some() || p.dn_suffix.is_some() || p.member_of.is_some() {
+        if p.name.is_some() || p.dn_suffix.is_some() || p.domain.is_some() || p.member_of.is_some()
+        {
             return Err(at(
                 "policy",
                 if p.name.is_some() {
                     "name"
                 } else if p.dn_suffix.is_some() {
                     "dn_suffix"
+                } else if p.domain.is_some() {
+                    "domain"
                 } else {
                     "member_of"
                 },
                 true,
-                "only a [[policy.scope]] has a name, dn_suffix and member_of".into(),
+                "only a [[policy.scope]] has a name, dn_suffix, domain and member_of".into(),
             ));
         }
         let scope_sections = p.scope.take().unwrap_or_default();
@@ -894,14 +956,29 @@ impl Config {
                     }
                 }
             }
+            let mut domains = Vec::new();
+            for d in section.domain.clone().unwrap_or_default() {
+                match crate::dn::domain_dn(&d) {
+                    Ok(dn) => domains.push(ScopeDomain {
+                        name: d.strip_suffix('.').unwrap_or(&d).to_ascii_lowercase(),
+                        suffix: normalize_dn(&dn),
+                    }),
+                    Err(why) => {
+                        return Err(scope_error(
+                            "domain",
+                            format!("`{}` is not a DNS domain name: {why}", d.escape_default()),
+                        ))
+                    }
+                }
+            }
             let mut member_of = Vec::new();
             for g in section.member_of.clone().unwrap_or_default() {
                 member_of.push(accounts::group(&g, &|m| scope_error("member_of", m))?);
             }
-            if suffixes.is_empty() && member_of.is_empty() {
+            if suffixes.is_empty() && domains.is_empty() && member_of.is_empty() {
                 return Err(scope_error(
                     "dn_suffix",
-                    "give at least one DN suffix or member_of group".into(),
+                    "give at least one dn_suffix, domain or member_of group".into(),
                 ));
             }
             if scopes.iter().any(|s: &Scope| s.name == name) {
@@ -922,6 +999,7 @@ impl Config {
             scopes.push(Scope {
                 name,
                 dn_suffixes: suffixes,
+                domains,
                 member_of,
                 mode: section.mode.unwrap_or(mode),
                 policy: scoped,
@@ -1155,9 +1233,12 @@ impl Config {
 }
 
 impl Config {
-    /// The policy, mode and scope name that apply to an account: the scope
-    /// whose DN suffix is the longest match of `target_dn`, else the global
-    /// policy (scope name `default`).
+    /// The policy, mode and scope name that apply to an account, else the
+    /// global policy (scope name `default`). Among the scopes that apply
+    /// (the DN under one of its suffixes, `dn_suffix` or `domain`, if it
+    /// has any; the account in one of its groups, if it has any), one with
+    /// groups wins over one without, then the longest matching suffix, then
+    /// the first in the file. The proxy and `pwgate check` both decide here.
     pub fn policy_for(
         &self,
         target_dn: Option<&str>,
@@ -1170,14 +1251,13 @@ impl Config {
         // in file order wins a tie.
         let mut best: Option<((bool, usize), &Scope)> = None;
         for scope in &self.scopes {
-            let suffix_len = if scope.dn_suffixes.is_empty() {
+            let suffix_len = if scope.suffixes().next().is_none() {
                 Some(0)
             } else {
                 scope
-                    .dn_suffixes
-                    .iter()
+                    .suffixes()
                     .filter(|suffix| dn_is_under(&dn, suffix))
-                    .map(String::len)
+                    .map(str::len)
                     .max()
             };
             let Some(suffix_len) = suffix_len else {
@@ -1325,8 +1405,16 @@ impl Config {
         for scope in &self.scopes {
             let p = &scope.policy;
             let mut applies = Vec::new();
-            if !scope.dn_suffixes.is_empty() {
-                applies.push(format!("DNs under: {}", scope.dn_suffixes.join(" | ")));
+            // dn_suffix and domain values are alternatives (any one of them).
+            let mut under: Vec<String> = scope.dn_suffixes.clone();
+            under.extend(
+                scope
+                    .domains
+                    .iter()
+                    .map(|d| format!("{} (domain {})", d.suffix, d.name)),
+            );
+            if !under.is_empty() {
+                applies.push(format!("DNs under: {}", under.join(" | ")));
             }
             if !scope.member_of.is_empty() {
                 let groups: Vec<&str> = scope.member_of.iter().map(|g| g.dn.as_str()).collect();
@@ -1351,12 +1439,24 @@ impl Config {
         }
         match &self.directory {
             Some(d) => lines.push(format!(
-                "directory lookups: {} as {} (timeout {} s, cache {} s, membership {:?}, on error {}), attributes: {}",
+                "directory lookups: {} as {} (timeout {} s, cache {} s, membership {}, on error {}), attributes: {}",
                 d.endpoint.describe_urls(),
                 d.endpoint.bind_dn.as_deref().unwrap_or("anonymous"),
                 d.endpoint.timeout.as_secs(),
                 d.cache_ttl.as_secs(),
-                d.membership,
+                match d.membership {
+                    crate::directory::Membership::InChain => "in_chain (nested, by the DC)".to_owned(),
+                    crate::directory::Membership::Member => "member (direct only)".to_owned(),
+                    crate::directory::Membership::Nested => format!(
+                        "nested (by pwgate: up to {} levels and {} groups, searched under {})",
+                        d.nesting.max_depth,
+                        d.nesting.max_groups,
+                        d.nesting
+                            .search_base
+                            .as_deref()
+                            .unwrap_or("the account's dc= components")
+                    ),
+                },
                 if d.fail_open { "allow" } else { "refuse" },
                 d.attributes.join(" ")
             )),
@@ -1744,6 +1844,155 @@ mod tests {
             "{}",
             c.describe()
         );
+    }
+
+    #[test]
+    fn a_domain_scope_is_the_dn_suffix_of_its_dc_components() {
+        let c = load_str(
+            "[upstream]\nurls = [\"ldap://h\"]\n[directory]\nallow_cleartext = true\n\
+             [[policy.scope]]\nname = \"forest\"\ndomain = [\"contoso.com\"]\nmin_length = 13\n\
+             [[policy.scope]]\nname = \"corp\"\ndomain = [\"Corp.Contoso.com.\", \"emea.contoso.com\"]\nmin_length = 14\n\
+             [[policy.scope]]\nname = \"corp-admins-ou\"\ndn_suffix = [\"OU=Admins,DC=corp,DC=contoso,DC=com\"]\nmin_length = 16\n\
+             [[policy.scope]]\nname = \"corp-admins\"\ndomain = [\"corp.contoso.com\"]\nmember_of = [\"CN=Domain Admins,CN=Users,DC=corp,DC=contoso,DC=com\"]\nmin_length = 20\n\
+             [[policy.scope]]\nname = \"same-as-corp\"\ndn_suffix = [\"dc=corp,dc=contoso,dc=com\"]\nmin_length = 30\n",
+        )
+        .unwrap();
+        let scope =
+            |dn: &str, account: Option<&Account>| c.policy_for(Some(dn), account).0.to_owned();
+        // The longest suffix wins: a child domain's scope beats its parent's...
+        assert_eq!(
+            scope("CN=Ann,CN=Users,DC=corp,DC=contoso,DC=com", None),
+            "corp"
+        );
+        assert_eq!(scope("cn=bo,ou=x,dc=EMEA,dc=contoso,dc=com", None), "corp");
+        // ...and the parent's covers every other account under its DN,
+        // child domains without a scope of their own included.
+        assert_eq!(scope("CN=Cy,CN=Users,DC=contoso,DC=com", None), "forest");
+        assert_eq!(scope("CN=Di,DC=apac,DC=contoso,DC=com", None), "forest");
+        // An OU inside the domain is a longer suffix still.
+        assert_eq!(
+            scope("CN=Ed,OU=Admins,DC=corp,DC=contoso,DC=com", None),
+            "corp-admins-ou"
+        );
+        // A group scope beats every suffix; its domain limits it.
+        let mut admin = Account::default();
+        admin.groups.insert(
+            normalize_dn("CN=Domain Admins,CN=Users,DC=corp,DC=contoso,DC=com"),
+            true,
+        );
+        assert_eq!(
+            scope("CN=Ed,OU=Admins,DC=corp,DC=contoso,DC=com", Some(&admin)),
+            "corp-admins"
+        );
+        assert_eq!(scope("CN=Fay,DC=contoso,DC=com", Some(&admin)), "forest");
+        // A domain and the same dn_suffix tie: the first in the file wins.
+        assert_eq!(scope("CN=Gus,DC=corp,DC=contoso,DC=com", None), "corp");
+        // Outside every domain: the global policy.
+        assert_eq!(scope("CN=Hal,DC=fabrikam,DC=com", None), "default");
+        assert_eq!(scope("CN=Ivy,DC=contoso,DC=org", None), "default");
+        let described = c.describe();
+        assert!(
+            described.contains("DNs under: dc=corp,dc=contoso,dc=com (domain corp.contoso.com) | dc=emea,dc=contoso,dc=com (domain emea.contoso.com)"),
+            "{described}"
+        );
+    }
+
+    #[test]
+    fn bad_domains_are_reported_with_the_line_of_their_scope() {
+        for (domain, why) in [
+            ("corp..contoso.com", "empty label"),
+            ("corp_x.contoso.com", "letters, digits and hyphens"),
+            ("DC=contoso,DC=com", "letters, digits and hyphens"),
+            ("-corp.contoso.com", "hyphen"),
+            ("192.168.0.1", "not a DNS domain name"),
+            ("", "the name is empty"),
+        ] {
+            let err = load_str(&format!(
+                "[upstream]\nurls = [\"ldap://h\"]\n\n[[policy.scope]]\nname = \"d\"\ndomain = [\"{domain}\"]\n"
+            ))
+            .unwrap_err();
+            assert_eq!(err.line, Some(4), "{domain}: {err}");
+            let text = err.to_string();
+            assert!(
+                text.starts_with("pwgate.toml:4: policy.scope \"d\": domain: `")
+                    && text.contains("is not a DNS domain name")
+                    && text.contains(why),
+                "{domain}: {text}"
+            );
+        }
+        let err =
+            load_str("[upstream]\nurls = [\"ldap://h\"]\n[policy]\ndomain = [\"contoso.com\"]\n")
+                .unwrap_err();
+        assert_eq!(err.line, Some(4), "{err}");
+        assert!(err.message.contains("only a [[policy.scope]]"), "{err}");
+    }
+
+    #[test]
+    fn nested_membership_is_bounded_and_its_keys_checked() {
+        use crate::directory::{Membership, DEFAULT_NESTING_DEPTH, DEFAULT_NESTING_GROUPS};
+        let base = "[upstream]\nurls = [\"ldap://h\"]\n[directory]\nallow_cleartext = true\n";
+        let c = load_str(&format!("{base}membership = \"nested\"\n")).unwrap();
+        let d = c.directory.as_ref().unwrap();
+        assert_eq!(d.membership, Membership::Nested);
+        assert_eq!(
+            (
+                d.nesting.max_depth,
+                d.nesting.max_groups,
+                d.nesting.search_base.as_deref()
+            ),
+            (DEFAULT_NESTING_DEPTH, DEFAULT_NESTING_GROUPS, None)
+        );
+        assert!(
+            c.describe().contains("membership nested (by pwgate: up to 8 levels and 1000 groups, searched under the account's dc= components)"),
+            "{}",
+            c.describe()
+        );
+        let c = load_str(&format!(
+            "{base}membership = \"nested\"\nmax_nesting_depth = 3\nmax_groups = 50\ngroup_search_base = \"ou=groups,o=Example\"\n"
+        ))
+        .unwrap();
+        let n = &c.directory.as_ref().unwrap().nesting;
+        assert_eq!(
+            (n.max_depth, n.max_groups, n.search_base.as_deref()),
+            (3, 50, Some("ou=groups,o=Example"))
+        );
+        for (extra, line, what) in [
+            (
+                "membership = \"nested\"\nmax_nesting_depth = 0\n",
+                6,
+                "max_nesting_depth: must be between 1 and 64",
+            ),
+            (
+                "membership = \"nested\"\nmax_nesting_depth = 65\n",
+                6,
+                "max_nesting_depth: must be between 1 and 64",
+            ),
+            (
+                "membership = \"nested\"\nmax_groups = 0\n",
+                6,
+                "max_groups: must be between 1 and 100000",
+            ),
+            (
+                "membership = \"nested\"\ngroup_search_base = \"<SID=1>\"\n",
+                6,
+                "group_search_base: `<SID=1>` is not a DN",
+            ),
+            (
+                "membership = \"member\"\nmax_nesting_depth = 3\n",
+                6,
+                "max_nesting_depth: applies to membership = \"nested\" only",
+            ),
+            (
+                "max_groups = 3\n",
+                5,
+                "max_groups: applies to membership = \"nested\" only",
+            ),
+            ("membership = \"deep\"\n", 5, "unknown variant `deep`"),
+        ] {
+            let err = load_str(&format!("{base}{extra}")).unwrap_err();
+            assert_eq!(err.line, Some(line), "{extra}: {err}");
+            assert!(err.message.contains(what), "{extra}: {err}");
+        }
     }
 
     #[test]

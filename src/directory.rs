@@ -2,18 +2,24 @@
 //! password changes (its names, its groups) and about the actor (its
 //! groups), read over pwgate's own service-account connection.
 //!
-//! One lookup of the target entry fetches the configured attributes; each
-//! group the configuration asks about is one more base-scope search. In
-//! Active Directory membership is tested with the in-chain matching rule
-//! (`memberOf:1.2.840.113556.1.4.1941:=<group>`), which follows nested
-//! groups on the DC; elsewhere the group entry is asked whether it lists
-//! the account in `member` or `uniqueMember` (direct membership).
+//! One lookup of the target entry fetches the configured attributes. Group
+//! membership is tested in one of three ways ([`Membership`]):
+//! - Active Directory: the in-chain matching rule
+//!   (`memberOf:1.2.840.113556.1.4.1941:=<group>`), which follows nested
+//!   groups on the DC; one base-scope search per group asked about;
+//! - direct: the group entry is asked whether it lists the account in
+//!   `member` or `uniqueMember`; one base-scope search per group;
+//! - nested, for servers without the in-chain rule (OpenLDAP): pwgate
+//!   walks up the nesting itself, breadth first, one subtree search per
+//!   level (the groups listing the account, then the groups listing those,
+//!   ...), until every group asked about is found or no level is left,
+//!   within a depth and a group-count bound, each group visited once.
 //!
 //! Answers are cached for a short time per account. The cache is bounded;
 //! when full, expired answers are dropped first, then all of them.
 //! Errors are never cached: the next decision asks again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,7 +41,38 @@ pub enum Membership {
     InChain,
     /// The group entry lists the account in `member` or `uniqueMember`.
     Member,
+    /// `member`/`uniqueMember`, followed upwards through groups of groups by
+    /// pwgate (for directories without the in-chain rule).
+    Nested,
 }
+
+/// The bounds of the walk up the nesting (`membership = "nested"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nesting {
+    /// Levels of groups followed: 1 is direct membership only.
+    pub max_depth: usize,
+    /// Groups one account may be in, directly or not.
+    pub max_groups: usize,
+    /// Where groups are searched; None: the account's domain (the `dc=`
+    /// components its DN ends with).
+    pub search_base: Option<String>,
+}
+
+pub const DEFAULT_NESTING_DEPTH: usize = 8;
+pub const DEFAULT_NESTING_GROUPS: usize = 1000;
+
+impl Default for Nesting {
+    fn default() -> Self {
+        Nesting {
+            max_depth: DEFAULT_NESTING_DEPTH,
+            max_groups: DEFAULT_NESTING_GROUPS,
+            search_base: None,
+        }
+    }
+}
+
+/// How many member DNs one search of the nesting walk asks about.
+const NESTING_FILTER_CHUNK: usize = 64;
 
 /// The `[directory]` settings, validated.
 #[derive(Debug, Clone)]
@@ -46,6 +83,8 @@ pub struct DirectoryConfig {
     /// whatever sync DN templates use).
     pub attributes: Vec<String>,
     pub membership: Membership,
+    /// Bounds of `Membership::Nested`.
+    pub nesting: Nesting,
     /// When a lookup fails, decide without it instead of refusing.
     pub fail_open: bool,
 }
@@ -136,6 +175,17 @@ impl Group {
             key: normalize_dn(dn),
         }
     }
+}
+
+/// The account name of a simple bind that is not a DN: `user@realm` (a
+/// UPN, or AD's implicit `sAMAccountName@dns-domain`), `DOMAIN\\user`, or a
+/// bare name. None for a DN.
+pub fn bind_name(name: &str) -> Option<&str> {
+    let name = name.trim();
+    if name.is_empty() || (name.contains('=') && crate::dn::parse(name).is_some()) {
+        return None;
+    }
+    Some(name)
 }
 
 /// The user part of a bind name: `user` of `DOMAIN\\user`, of `user@realm`,
@@ -244,6 +294,11 @@ impl Directory {
         );
     }
 
+    /// Closes the shared connection (the next lookup opens a new one).
+    pub async fn close(&self) {
+        self.drop_connection().await;
+    }
+
     async fn drop_connection(&self) {
         if let Some(mut ldap) = self.conn.lock().await.take() {
             let _ = ldap.unbind().await;
@@ -296,6 +351,21 @@ impl Directory {
                 .or_default()
                 .extend(values);
         }
+        if self.config.membership == Membership::Nested {
+            let mut wanted: Vec<&Group> = Vec::new();
+            for g in groups {
+                if !wanted.iter().any(|w| w.key == g.key) {
+                    wanted.push(g);
+                }
+            }
+            if !wanted.is_empty() {
+                let found = self.nested_groups(&mut ldap, dn, &wanted).await?;
+                for g in wanted {
+                    account.groups.insert(g.key.clone(), found.contains(&g.key));
+                }
+            }
+            return Ok(account);
+        }
         for group in groups {
             if account.groups.contains_key(&group.key) {
                 continue;
@@ -304,6 +374,130 @@ impl Directory {
             account.groups.insert(group.key.clone(), member);
         }
         Ok(account)
+    }
+
+    /// Which of `wanted` hold the account at `dn`, directly or through
+    /// groups of groups: a breadth-first walk up from the account, one
+    /// level per round (the groups whose `member` or `uniqueMember` is one
+    /// of the DNs of the level below). Each group is visited once, so a
+    /// cycle ends the walk. It stops as soon as every wanted group is
+    /// found. Fails (so the decision fails closed) when the account is in
+    /// more than `max_groups` groups, or when groups nest deeper than
+    /// `max_depth` while a wanted group is still unfound: pwgate cannot
+    /// tell then, and does not guess.
+    async fn nested_groups(
+        &self,
+        ldap: &mut Ldap,
+        dn: &str,
+        wanted: &[&Group],
+    ) -> Result<HashSet<String>, LookupError> {
+        let nesting = &self.config.nesting;
+        let base = match &nesting.search_base {
+            Some(b) => b.clone(),
+            None => crate::dn::domain_suffix(dn),
+        };
+        if base.is_empty() {
+            return Err(LookupError::Failed(
+                "the account's DN does not end in dc= components to search its groups under; \
+                 set directory.group_search_base"
+                    .into(),
+            ));
+        }
+        let mut left: HashSet<&str> = wanted.iter().map(|g| g.key.as_str()).collect();
+        let mut found = HashSet::new();
+        // Normalized DNs already seen (the account, then every group).
+        let mut seen: HashSet<String> = HashSet::from([normalize_dn(dn)]);
+        let mut level: Vec<String> = vec![dn.to_owned()];
+        let mut depth = 0;
+        while !level.is_empty() && !left.is_empty() {
+            let parents = self
+                .groups_listing(ldap, &base, &level, nesting.max_groups)
+                .await?;
+            let mut next = Vec::new();
+            for parent in parents {
+                if left.is_empty() {
+                    break;
+                }
+                let key = normalize_dn(&parent);
+                if seen.contains(&key) {
+                    continue;
+                }
+                if depth == nesting.max_depth {
+                    return Err(LookupError::Failed(format!(
+                        "groups above the account nest deeper than \
+                         directory.max_nesting_depth = {}",
+                        nesting.max_depth
+                    )));
+                }
+                // The account is in `seen` too.
+                if seen.len() > nesting.max_groups {
+                    return Err(LookupError::Failed(format!(
+                        "the account is in more groups than directory.max_groups = {}",
+                        nesting.max_groups
+                    )));
+                }
+                if left.remove(key.as_str()) {
+                    found.insert(key.clone());
+                }
+                seen.insert(key);
+                next.push(parent);
+            }
+            level = next;
+            depth += 1;
+        }
+        Ok(found)
+    }
+
+    /// The DNs of the groups under `base` whose `member` or `uniqueMember`
+    /// is one of `members`, at most `limit` per search (more is an error).
+    async fn groups_listing(
+        &self,
+        ldap: &mut Ldap,
+        base: &str,
+        members: &[String],
+        limit: usize,
+    ) -> Result<Vec<String>, LookupError> {
+        let timeout = self.config.endpoint.timeout;
+        let mut groups = Vec::new();
+        for chunk in members.chunks(NESTING_FILTER_CHUNK) {
+            let mut filter = String::from("(|");
+            for m in chunk {
+                let m = ldap3::ldap_escape(m.as_str());
+                filter.push_str(&format!("(member={m})(uniqueMember={m})"));
+            }
+            filter.push(')');
+            let size = i32::try_from(limit.saturating_add(1)).unwrap_or(i32::MAX);
+            let ldap3::SearchResult(entries, result) = ldap
+                .with_timeout(timeout)
+                .with_search_options(ldap3::SearchOptions::new().sizelimit(size))
+                .search(base, Scope::Subtree, &filter, vec!["1.1"])
+                .await
+                .map_err(|e| LookupError::Failed(ldapclient::describe_error(&e)))?;
+            match result.rc {
+                0 => {}
+                4 => {
+                    return Err(LookupError::Failed(format!(
+                        "the account is in more groups than directory.max_groups = {limit}"
+                    )))
+                }
+                rc => {
+                    return Err(LookupError::Failed(format!(
+                        "searching groups under {}: result {rc} {}",
+                        crate::audit::Clean(base),
+                        crate::audit::Clean(&result.text)
+                    )))
+                }
+            }
+            groups.extend(
+                entries
+                    .into_iter()
+                    .filter(|e| !e.is_ref() && !e.is_intermediate())
+                    .map(SearchEntry::construct)
+                    .map(|e| e.dn)
+                    .filter(|dn| !dn.is_empty()),
+            );
+        }
+        Ok(groups)
     }
 
     /// The DN of the account a bind name (`user@realm`, `DOMAIN\\user`,
@@ -354,6 +548,55 @@ impl Directory {
         })
     }
 
+    /// The naming contexts the directory serves, from its root DSE: the
+    /// `defaultNamingContext` (AD) when there is one, else every value of
+    /// `namingContexts`.
+    pub async fn naming_contexts(&self) -> Result<Vec<String>, LookupError> {
+        let search = async {
+            let mut ldap = self.ldap().await?;
+            ldap.with_timeout(self.config.endpoint.timeout)
+                .search(
+                    "",
+                    Scope::Base,
+                    "(objectClass=*)",
+                    vec!["defaultNamingContext", "namingContexts"],
+                )
+                .await
+                .map_err(|e| LookupError::Failed(ldapclient::describe_error(&e)))
+        };
+        let ldap3::SearchResult(entries, result) =
+            tokio::time::timeout(self.config.endpoint.timeout * 2, search)
+                .await
+                .map_err(|_| {
+                    LookupError::Failed("the directory did not answer in time".into())
+                })??;
+        if result.rc != 0 {
+            return Err(LookupError::Failed(format!(
+                "reading the root DSE: result {} {}",
+                result.rc,
+                crate::audit::Clean(&result.text)
+            )));
+        }
+        let attrs: BTreeMap<String, Vec<String>> = entries
+            .into_iter()
+            .next()
+            .map(SearchEntry::construct)
+            .map(|e| {
+                e.attrs
+                    .into_iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let contexts = attrs
+            .get("defaultnamingcontext")
+            .filter(|v| !v.is_empty())
+            .or_else(|| attrs.get("namingcontexts"))
+            .cloned()
+            .unwrap_or_default();
+        Ok(contexts.into_iter().filter(|c| !c.is_empty()).collect())
+    }
+
     async fn is_member(&self, ldap: &mut Ldap, dn: &str, group: &str) -> Result<bool, LookupError> {
         let timeout = self.config.endpoint.timeout;
         let (base, filter) = match self.config.membership {
@@ -364,7 +607,8 @@ impl Directory {
                     ldap3::ldap_escape(group)
                 ),
             ),
-            Membership::Member => {
+            // Nested membership is answered by `nested_groups`.
+            Membership::Member | Membership::Nested => {
                 let escaped = ldap3::ldap_escape(dn);
                 (
                     group.to_owned(),

@@ -242,6 +242,65 @@ pub fn first_rdn_values(dn: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The DN of a DNS domain's naming context, as Active Directory names it:
+/// `corp.contoso.com` gives `dc=corp,dc=contoso,dc=com`. One trailing dot
+/// is allowed. The error says what is wrong with the name.
+pub fn domain_dn(domain: &str) -> Result<String, String> {
+    let name = domain.strip_suffix('.').unwrap_or(domain);
+    if name.is_empty() {
+        return Err("the name is empty".into());
+    }
+    if name.len() > 253 {
+        return Err("the name is longer than 253 characters".into());
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    for label in &labels {
+        if label.is_empty() {
+            return Err("an empty label (two dots in a row, or a leading dot)".into());
+        }
+        if label.len() > 63 {
+            return Err(format!("label `{label}` is longer than 63 characters"));
+        }
+        if !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(format!(
+                "label `{}` has characters other than letters, digits and hyphens \
+                 (write an international name in its xn-- form)",
+                label.escape_default()
+            ));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!("label `{label}` starts or ends with a hyphen"));
+        }
+    }
+    if labels
+        .last()
+        .is_some_and(|l| l.chars().all(|c| c.is_ascii_digit()))
+    {
+        return Err("it ends in a number: an address, not a domain".into());
+    }
+    Ok(labels
+        .iter()
+        .map(|l| format!("dc={}", l.to_ascii_lowercase()))
+        .collect::<Vec<_>>()
+        .join(","))
+}
+
+/// The domain part of a DN: its trailing run of `dc=` RDNs, written as a
+/// DN (`uid=a,ou=people,dc=example,dc=com` gives `dc=example,dc=com`).
+/// Empty when the DN ends in something else or cannot be parsed.
+pub fn domain_suffix(dn: &str) -> String {
+    let Some(rdns) = parse(dn) else {
+        return String::new();
+    };
+    let dcs: Vec<String> = rdns
+        .iter()
+        .rev()
+        .take_while(|rdn| rdn.len() == 1 && rdn[0].0 == "dc")
+        .map(|rdn| format!("dc={}", ldap3::dn_escape(rdn[0].1.as_str())))
+        .collect();
+    dcs.into_iter().rev().collect::<Vec<_>>().join(",")
+}
+
 /// DNS labels that say nothing about the organisation.
 const GENERIC_DOMAIN_LABELS: &[&str] = &[
     "ad", "corp", "domain", "ds", "internal", "intra", "intranet", "lan", "local", "prod",
@@ -333,6 +392,56 @@ mod tests {
             assert_eq!(normalize(dn), None, "{dn}");
         }
         assert_eq!(normalize("").as_deref(), Some(""));
+    }
+
+    #[test]
+    fn domains_become_dc_dns() {
+        assert_eq!(
+            domain_dn("corp.Contoso.com").as_deref(),
+            Ok("dc=corp,dc=contoso,dc=com")
+        );
+        assert_eq!(
+            domain_dn("contoso.com.").as_deref(),
+            Ok("dc=contoso,dc=com")
+        );
+        assert_eq!(
+            domain_dn("xn--bcher-kva.example").as_deref(),
+            Ok("dc=xn--bcher-kva,dc=example")
+        );
+        assert_eq!(domain_dn("CONTOSO").as_deref(), Ok("dc=contoso"));
+        for bad in [
+            "",
+            ".",
+            "corp..contoso.com",
+            ".contoso.com",
+            "-corp.contoso.com",
+            "corp-.contoso.com",
+            "corp contoso.com",
+            "corp_x.contoso.com",
+            "dc=contoso,dc=com",
+            "bücher.example",
+            "10.0.0.1",
+            &"a".repeat(64),
+            &["abcdefgh"; 30].join("."),
+        ] {
+            assert!(domain_dn(bad).is_err(), "{bad:?}");
+        }
+        assert!(domain_dn("corp x").unwrap_err().contains("`corp x`"));
+    }
+
+    #[test]
+    fn the_domain_suffix_of_a_dn() {
+        assert_eq!(
+            domain_suffix("uid=a,ou=people,DC=Example,dc=com"),
+            "dc=Example,dc=com"
+        );
+        assert_eq!(domain_suffix("CN=x,DC=corp,OU=odd,DC=com"), "dc=com");
+        assert_eq!(domain_suffix("cn=bob,o=Fabrikam,c=US"), "");
+        assert_eq!(domain_suffix("<SID=S-1-5>"), "");
+        assert_eq!(
+            normalize(&domain_suffix("cn=x,dc=a\\,b,dc=c")),
+            normalize("dc=a\\,b,dc=c")
+        );
     }
 
     #[test]

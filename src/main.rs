@@ -29,10 +29,13 @@ struct Cli {
 enum Command {
     /// Run the proxy in front of a directory.
     Serve(ServeArgs),
-    /// Check candidate passwords against the policy, offline: one per line
-    /// on standard input (empty lines skipped), never echoed. Prints a
-    /// verdict per line and a summary. Exit status 0 when all are accepted,
-    /// 1 when any is refused, 2 on a usage or configuration error.
+    /// Check candidate passwords against the policy: one per line on
+    /// standard input (empty lines skipped), never echoed. Prints a verdict
+    /// per line, a summary and the scope that decided. With a [directory]
+    /// section and --user, the account is looked up first (names and
+    /// groups), as the proxy does. Exit status 0 when all are accepted, 1
+    /// when any is refused, 2 on a usage or configuration error, 3 when the
+    /// account cannot be looked up.
     Check(CheckArgs),
     /// Work with configuration files.
     #[command(subcommand)]
@@ -172,10 +175,21 @@ struct CheckArgs {
     /// Further names of the account (uid, sAMAccountName...). Repeatable.
     #[arg(long, value_name = "NAME")]
     name: Vec<String>,
-    /// The account, as a DN (its RDN values count) or a plain name.
-    /// Repeatable.
+    /// The account, as a DN (its RDN values count) or a name. With a
+    /// [directory] section, the first DN (else the first name, found as a
+    /// bind name: user@realm, DOMAIN\user, uid) is looked up in the
+    /// directory; its names and groups count and pick the scope. Other
+    /// values only add names. Repeatable.
     #[arg(long, value_name = "DN-OR-NAME")]
     user: Vec<String>,
+    /// Do not look the account up even with a [directory] section: names
+    /// and scope from the arguments only (no group scope applies).
+    #[arg(long)]
+    no_lookup: bool,
+    /// Where a name given with --user is searched (default: the
+    /// directory's naming contexts, from its root DSE). Repeatable.
+    #[arg(long, value_name = "DN")]
+    search_base: Vec<String>,
     /// One JSON object per line, and a JSON summary.
     #[arg(long)]
     json: bool,
@@ -420,44 +434,103 @@ async fn shutdown_signal() {
 }
 
 fn check(args: CheckArgs) -> ExitCode {
-    // `check` needs no upstream; give the validator a placeholder.
-    let overrides = Overrides {
-        upstream: vec!["ldap://127.0.0.1:389".into()],
-        ..Overrides::default()
-    };
-    let config = match Config::load(args.config.as_deref(), &overrides) {
+    use pwgate::check::{Decided, LookupState, NotLookedUp};
+    use pwgate::directory::bind_name;
+    use pwgate::proxy::intercept::{first_rdn_values, organisation_names};
+
+    let mut given = (args.account.iter().map(|v| ("--account", v)))
+        .chain(args.user.iter().map(|v| ("--user", v)))
+        .chain(args.search_base.iter().map(|v| ("--search-base", v)));
+    if let Some((flag, _)) = given.find(|(_, v)| v.trim().is_empty()) {
+        return usage_error(format!("{flag}: the value is empty"));
+    }
+    let lookups = !args.no_lookup;
+    let mut config = match Config::load_for_check(args.config.as_deref(), lookups) {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
+    // The breached-password store, as the proxy opens it.
+    pwgate::proxy::attach_breached_store(&mut config);
     let mut names: Vec<String> = args
         .account
         .as_deref()
-        .map(pwgate::proxy::intercept::first_rdn_values)
+        .map(first_rdn_values)
         .unwrap_or_default();
-    names.extend(args.name);
+    names.extend(args.name.iter().cloned());
     let mut organisation: Vec<String> = args
         .account
         .as_deref()
-        .map(pwgate::proxy::intercept::organisation_names)
+        .map(organisation_names)
         .unwrap_or_default();
-    let first_dn = args.user.iter().find(|u| u.contains('=')).cloned();
-    for user in args.user {
-        if user.contains('=') {
-            names.extend(pwgate::proxy::intercept::first_rdn_values(&user));
-            organisation.extend(pwgate::proxy::intercept::organisation_names(&user));
+    for user in &args.user {
+        if bind_name(user).is_none() {
+            names.extend(first_rdn_values(user));
+            organisation.extend(organisation_names(user));
         } else {
-            names.push(user);
+            names.push(user.clone());
         }
     }
-    // The scope of the first account given as a DN decides the policy.
-    let dn = args.account.clone().or_else(|| first_dn.clone());
-    let (_, policy, _) = config.policy_for(dn.as_deref(), None);
+    // The account: --account, else the first DN given with --user; with
+    // lookups, else the first name given with --user.
+    let first_dn = args.user.iter().find(|u| bind_name(u).is_none()).cloned();
+    let mut dn = args.account.clone().or(first_dn);
+    let mut decided = Decided {
+        account: dn.clone(),
+        ..Decided::default()
+    };
+    let mut account = None;
+    let subject = dn.clone().or_else(|| args.user.first().cloned());
+    if let (true, Some(directory), Some(subject)) = (lookups, &config.directory, subject) {
+        let fail_open = directory.fail_open;
+        match look_up_account(directory, &config, &subject, &args.search_base) {
+            Ok(found) => {
+                if found.resolved {
+                    names.extend(first_rdn_values(&found.dn));
+                    organisation.extend(organisation_names(&found.dn));
+                }
+                names.extend(found.account.names());
+                dn = Some(found.dn.clone());
+                decided.account = Some(found.dn);
+                decided.lookup = LookupState::Done;
+                account = Some(found.account);
+            }
+            Err(LookupFailure::Setup(e)) => return usage_error(e),
+            Err(LookupFailure::Lookup(NotLookedUp::Failed(e))) if fail_open => {
+                eprintln!(
+                    "pwgate: warning: cannot look the account up ({e}); deciding without it \
+                     (directory.on_error = \"allow\")"
+                );
+                decided.account = Some(subject);
+                decided.lookup = LookupState::Failed;
+            }
+            Err(LookupFailure::Lookup(e)) => {
+                eprintln!("pwgate: error: {}: {e}", printable(&subject));
+                return ExitCode::from(3);
+            }
+        }
+    }
+    // As in the proxy: with scopes, a DN whose attribute types pwgate does
+    // not know how the directory compares could escape its scope.
+    if let Some(dn) = &dn {
+        if !config.scopes.is_empty() && !pwgate::dn::uses_known_types(dn) {
+            return usage_error(format!(
+                "cannot tell which scope applies to `{}`: pwgate cannot compare its attribute \
+                 types (the proxy refuses password changes of such DNs)",
+                printable(dn)
+            ));
+        }
+    }
+    // The proxy's own choice of scope.
+    let (scope, policy, mode) = config.policy_for(dn.as_deref(), account.as_ref());
+    decided.scope = scope.to_owned();
+    decided.mode = mode;
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let summary = pwgate::check::run(
         policy,
         &names,
         &organisation,
+        &decided,
         &mut stdin.lock(),
         &mut stdout.lock(),
         args.json,
@@ -468,6 +541,45 @@ fn check(args: CheckArgs) -> ExitCode {
         Ok(s) if s.refused > 0 => ExitCode::from(1),
         Ok(_) => ExitCode::SUCCESS,
     }
+}
+
+/// Text from the command line for an error line: control characters escaped.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+enum LookupFailure {
+    /// The lookup connection cannot be set up (its CA file): a configuration error.
+    Setup(String),
+    Lookup(pwgate::check::NotLookedUp),
+}
+
+/// `pwgate check`'s one account lookup, on a runtime of its own.
+fn look_up_account(
+    directory: &pwgate::directory::DirectoryConfig,
+    config: &Config,
+    user: &str,
+    bases: &[String],
+) -> Result<pwgate::check::Found, LookupFailure> {
+    let directory = pwgate::directory::Directory::new(directory.clone())
+        .map_err(|e| LookupFailure::Setup(format!("[directory]: {e}")))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| LookupFailure::Setup(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async {
+        let found = pwgate::check::look_up(&directory, config, user, bases).await;
+        directory.close().await;
+        found.map_err(LookupFailure::Lookup)
+    })
 }
 
 fn config_check(file: &std::path::Path) -> ExitCode {

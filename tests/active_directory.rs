@@ -766,6 +766,85 @@ fn domain_admins_and_ou_scopes_apply_through_nested_groups() {
 }
 
 #[test]
+fn pwgate_check_looks_accounts_up_on_the_dc() {
+    let dc = dc_or_skip!();
+    // check-da is in Tier0-Check, which is in Domain Admins.
+    let tier0 = create_group(dc, "Tier0-Check");
+    add_member(dc, DOMAIN_ADMINS, &tier0);
+    let admin = dc.create_user("check-da", STRONG, USERS_DN);
+    add_member(dc, &tier0, &admin);
+    let plain = dc.create_user("check-plain", STRONG, USERS_DN);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("pwgate.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[upstream]\nflavor = \"active-directory\"\nurls = [\"{url}\"]\nca = \"{ca}\"\n{lookup}\n\
+             [[policy.scope]]\nname = \"domain-admins\"\nmember_of = [\"{DOMAIN_ADMINS}\"]\nmin_length = 20\n\n\
+             [[policy.scope]]\nname = \"example-test\"\ndomain = [\"{domain}\"]\nmin_length = 14\n",
+            url = dc.ldaps_url(),
+            ca = dc.ca().display(),
+            lookup = lookup_section(),
+            domain = samba::DNS_DOMAIN,
+        ),
+    )
+    .expect("write the config");
+    // `pwgate check --config FILE --user USER` on `password`: (exit code, stdout).
+    let check = |user: &str, password: &str| {
+        let (out, killed) = common::tools::run_bounded(
+            std::process::Command::new(env!("CARGO_BIN_EXE_pwgate"))
+                .args(["check", "--config"])
+                .arg(&file)
+                .args(["--user", user]),
+            Some(format!("{password}\n").as_bytes()),
+            std::time::Duration::from_secs(30),
+        )
+        .expect("run pwgate check");
+        let text = common::tools::all_output(&out);
+        assert!(
+            !killed && !text.contains(password) && !text.contains(HELPDESK_PW),
+            "{text}"
+        );
+        (out.status.code(), common::tools::stdout(&out))
+    };
+    // Found by UPN (under the DC's defaultNamingContext), a Domain Admin
+    // through a nested group, as the DC's in-chain rule says.
+    let (code, out) = check(&format!("check-da@{}", samba::DNS_DOMAIN), STRONG_2);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("20 characters minimum"), "{out}");
+    assert_eq!(
+        out.lines().last(),
+        Some(
+            format!(
+                "scope domain-admins (mode enforce); account {admin}, looked up in the directory"
+            )
+            .as_str()
+        ),
+        "{out}"
+    );
+    // By down-level name: not an admin, so the scope of the domain.
+    let (code, out) = check(&format!("{}\\check-plain", samba::DOMAIN), "Kv7#qLp2-Tz9!");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("14 characters minimum"), "{out}");
+    assert_eq!(
+        out.lines().last(),
+        Some(
+            format!(
+                "scope example-test (mode enforce); account {plain}, looked up in the directory"
+            )
+            .as_str()
+        ),
+        "{out}"
+    );
+    // sn Tester: a name only the entry knows.
+    let (code, out) = check(&plain, "Tester-orchard-Harp-93");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.starts_with("line 1: refused [account_name]"), "{out}");
+    let (code, out) = check(&plain, STRONG_2);
+    assert_eq!(code, Some(0), "{out}");
+}
+
+#[test]
 fn domain_admins_are_reset_only_by_domain_admins() {
     let dc = dc_or_skip!();
     let tier0 = create_group(dc, "Tier0-Protected");

@@ -179,7 +179,14 @@ fn check_help_mentions_its_flags() {
     let out = run(&args, None);
     assert_exit(&args, &out, 0);
     let text = stdout(&out);
-    for flag in ["--config", "--account", "--name"] {
+    for flag in [
+        "--config",
+        "--account",
+        "--name",
+        "--user",
+        "--no-lookup",
+        "--search-base",
+    ] {
         assert!(text.contains(flag), "check --help lacks {flag}:\n{text}");
     }
 }
@@ -543,6 +550,8 @@ fn check_reads_one_password_per_line_and_strips_crlf() {
         "{text}"
     );
     assert_eq!(lines[2], "checked 2: 1 accepted, 1 refused (banned_word 1)");
+    assert_eq!(lines[3], "scope default (mode enforce); no account given");
+    assert_eq!(lines.len(), 4, "{text}");
     // Without a final newline too.
     let out = run(&args, Some(b"Summer2025!!"));
     assert_exit(&args, &out, 1);
@@ -563,7 +572,8 @@ fn check_json_output() {
         text.contains("{\"line\":2,\"verdict\":\"accepted\",\"rules\":[],\"message\":\"\"}"),
         "{text}"
     );
-    assert!(text.trim_end().ends_with("{\"summary\":{\"checked\":2,\"accepted\":1,\"refused\":1,\"rules\":{\"banned_word\":1}}}"), "{text}");
+    assert!(text.trim_end().ends_with("{\"summary\":{\"checked\":2,\"accepted\":1,\"refused\":1,\"rules\":{\"banned_word\":1},\
+         \"scope\":\"default\",\"mode\":\"enforce\",\"account\":null,\"lookup\":\"none\"}}"), "{text}");
 }
 
 #[test]
@@ -637,6 +647,130 @@ fn check_config_builtin_list_can_be_disabled() {
     let file = configs.write("nobuiltin.toml", "[policy]\nbuiltin_banned_words = false\n");
     let out = check(&["--config", path_str(&file)], "Summer2025!!", 0);
     assert_eq!(verdict(&out), "line 1: accepted");
+}
+
+#[test]
+fn check_names_the_scope_of_the_account_given() {
+    let configs = Configs::new();
+    let file = configs.write(
+        "scopes.toml",
+        "[policy]\nmode = \"audit\"\n\n\
+         [[policy.scope]]\nname = \"example\"\ndomain = [\"example.com\"]\nmin_length = 14\n\n\
+         [[policy.scope]]\nname = \"people\"\ndn_suffix = [\"ou=people,dc=example,dc=com\"]\nmin_length = 16\nmode = \"enforce\"\n",
+    );
+    let cfg = ["--config", path_str(&file)];
+    let last = |out: &str| out.lines().last().unwrap_or("").to_owned();
+    // Thirteen characters: enough for the global policy only.
+    let thirteen = "Zq8#unique-St";
+    let out = check(&cfg, thirteen, 0);
+    assert_eq!(last(&out), "scope default (mode audit); no account given");
+    // The domain example.com is the suffix dc=example,dc=com.
+    let bulk = "uid=bulk01,ou=bulk,dc=example,dc=com";
+    let out = check(&[&cfg[..], &["--user", bulk]].concat(), thirteen, 1);
+    assert!(out.contains("14 characters minimum"), "{out}");
+    assert_eq!(
+        last(&out),
+        format!("scope example (mode audit); account {bulk}, not looked up")
+    );
+    // A longer suffix inside the domain wins, with its own mode.
+    let alice = "uid=alice,ou=people,dc=example,dc=com";
+    let out = check(
+        &[&cfg[..], &["--account", alice]].concat(),
+        "Zq8#unique-Str9",
+        1,
+    );
+    assert!(out.contains("16 characters minimum"), "{out}");
+    assert_eq!(
+        last(&out),
+        format!("scope people (mode enforce); account {alice}, not looked up")
+    );
+    // Outside the domain.
+    let out = check(
+        &[&cfg[..], &["--user", "uid=x,dc=example,dc=org"]].concat(),
+        thirteen,
+        0,
+    );
+    assert!(last(&out).starts_with("scope default "), "{out}");
+    // A DN whose types pwgate cannot compare cannot be placed in a scope:
+    // the proxy refuses its changes, check says so.
+    let line = usage_error(&[
+        "check",
+        "--config",
+        path_str(&file),
+        "--user",
+        "employeeNumber=7,ou=people,dc=example,dc=com",
+    ]);
+    assert!(line.contains("cannot tell which scope applies"), "{line}");
+    // An empty account names nobody.
+    for flag in ["--user", "--account", "--search-base"] {
+        let line = usage_error(&["check", flag, " "]);
+        assert!(
+            line.contains(&format!("{flag}: the value is empty")),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn check_uses_the_breached_store_of_the_config() {
+    let configs = Configs::new();
+    let breached = "Xylophone-Quartz-9182-lamp";
+    let words = configs.write("words.txt", &format!("{breached}\n"));
+    let store = configs.dir.path().join("words.store");
+    let args = [
+        "store",
+        "build",
+        "--format",
+        "plain",
+        "--quiet",
+        path_str(&words),
+        "-o",
+        path_str(&store),
+    ];
+    assert_exit(&args, &run(&args, None), 0);
+    // Strong by every other rule...
+    let out = check(&[], breached, 0);
+    assert_eq!(verdict(&out), "line 1: accepted");
+    // ...but in the store the configuration names, for the global policy
+    // and for a scope alike.
+    let file = configs.write(
+        "breached.toml",
+        "[policy]\nbreached_store = \"words.store\"\n\n\
+         [[policy.scope]]\nname = \"people\"\ndn_suffix = [\"ou=people,dc=example,dc=com\"]\nmin_length = 14\n",
+    );
+    let cfg = ["--config", path_str(&file)];
+    let out = check(&cfg, breached, 1);
+    assert!(
+        verdict(&out).starts_with("line 1: refused [breached]"),
+        "{out}"
+    );
+    let user = ["--user", "uid=alice,ou=people,dc=example,dc=com"];
+    let out = check(&[&cfg[..], &user[..]].concat(), breached, 1);
+    assert!(
+        verdict(&out).starts_with("line 1: refused [breached]"),
+        "{out}"
+    );
+    assert!(out.contains("scope people "), "{out}");
+    // A missing store refuses, as in the proxy.
+    let missing = configs.write(
+        "missing.toml",
+        "[policy]\nbreached_store = \"nowhere.store\"\n",
+    );
+    let out = check(&["--config", path_str(&missing)], breached, 1);
+    assert!(
+        verdict(&out).starts_with("line 1: refused [breached]"),
+        "{out}"
+    );
+}
+
+#[test]
+fn config_scope_domain_errors_name_file_and_line() {
+    assert_config_errors(&[(
+        "domain.toml",
+        "[upstream]\nurls = [\"ldap://127.0.0.1:1\"]\n\n[[policy.scope]]\nname = \"corp\"\ndomain = [\"corp..contoso.com\"]\n",
+        4,
+        "policy.scope \"corp\": domain: `corp..contoso.com` is not a DNS domain name",
+    )]);
 }
 
 /// Semantic errors keep their line when the table header carries a comment

@@ -526,6 +526,26 @@ fn a_scope_applies_a_stricter_policy_under_its_dn_suffix() {
     );
 }
 
+#[test]
+fn a_domain_scope_applies_to_the_accounts_of_its_domain() {
+    let slapd = Slapd::start();
+    // example.com is dc=example,dc=com: every account of this directory.
+    let gate = Pwgate::start_with(
+        &slapd.ldap_url(),
+        "[[policy.scope]]\nname = \"example-org\"\ndomain = [\"example.org\"]\nmin_length = 30\n\
+         [[policy.scope]]\nname = \"example-com\"\ndomain = [\"Example.COM\"]\nmin_length = 20\n",
+    );
+    let out = passwd_starttls(
+        &gate.ldap_url(),
+        &user_dn("alice"),
+        "Alice-Passw0rd",
+        STRONG_2,
+        &[],
+    );
+    assert_ldap_error(&out, 19, "too short (20 characters minimum) [length]");
+    assert!(binds(&slapd, &user_dn("alice"), "Alice-Passw0rd"));
+}
+
 /// Builds a SHA-1 store from a wordlist in `dir`; returns its path.
 fn breached_store(dir: &std::path::Path, words: &[&str]) -> std::path::PathBuf {
     use pwgate::breached::{build, BuildOptions, HashKind, InputFormat};

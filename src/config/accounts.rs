@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{ConfigError, Flavor, OnStoreError, UpstreamConfig, UpstreamUrl};
-use crate::directory::{DirectoryConfig, Group, Membership, DEFAULT_ATTRIBUTES};
+use crate::directory::{DirectoryConfig, Group, Membership, Nesting, DEFAULT_ATTRIBUTES};
 use crate::ldapclient::{read_secret, Endpoint};
 
 /// `[directory]` as written.
@@ -28,6 +28,13 @@ pub struct DirectorySection {
     pub cache_secs: Option<u64>,
     pub attributes: Option<Vec<String>>,
     pub membership: Option<Membership>,
+    /// `membership = "nested"`: levels of groups followed (1: direct only).
+    pub max_nesting_depth: Option<usize>,
+    /// `membership = "nested"`: groups one account may be in.
+    pub max_groups: Option<usize>,
+    /// `membership = "nested"`: where groups are searched (default: the
+    /// `dc=` components of the account's DN).
+    pub group_search_base: Option<String>,
     pub on_error: Option<OnStoreError>,
 }
 
@@ -205,11 +212,51 @@ pub(super) fn directory(
         Flavor::ActiveDirectory => Membership::InChain,
         Flavor::Openldap => Membership::Member,
     });
+    let mut nesting = Nesting::default();
+    let nested_only = |key: &str| {
+        err(
+            key,
+            "applies to membership = \"nested\" only (pwgate walking up groups of groups)".into(),
+        )
+    };
+    if let Some(depth) = d.max_nesting_depth {
+        if membership != Membership::Nested {
+            return Err(nested_only("max_nesting_depth"));
+        }
+        if !(1..=64).contains(&depth) {
+            return Err(err("max_nesting_depth", "must be between 1 and 64".into()));
+        }
+        nesting.max_depth = depth;
+    }
+    if let Some(max) = d.max_groups {
+        if membership != Membership::Nested {
+            return Err(nested_only("max_groups"));
+        }
+        if !(1..=100_000).contains(&max) {
+            return Err(err("max_groups", "must be between 1 and 100000".into()));
+        }
+        nesting.max_groups = max;
+    }
+    if let Some(base) = &d.group_search_base {
+        if membership != Membership::Nested {
+            return Err(nested_only("group_search_base"));
+        }
+        match crate::dn::normalize(base) {
+            Some(n) if !n.is_empty() => nesting.search_base = Some(base.trim().to_owned()),
+            _ => {
+                return Err(err(
+                    "group_search_base",
+                    format!("`{base}` is not a DN pwgate can compare"),
+                ))
+            }
+        }
+    }
     Ok(DirectoryConfig {
         endpoint,
         cache_ttl: Duration::from_secs(cache),
         attributes,
         membership,
+        nesting,
         fail_open: d.on_error == Some(OnStoreError::Allow),
     })
 }

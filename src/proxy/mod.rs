@@ -68,14 +68,7 @@ impl Gate {
             })?;
         }
         let mut config = config;
-        if let Some(path) = config.breached_store.clone() {
-            let corpus = open_breached_store(&path);
-            config.policy.breached = Some(corpus.clone());
-            for scope in &mut config.scopes {
-                scope.policy.breached = Some(corpus.clone());
-                scope.policy.breached_fail_open = config.policy.breached_fail_open;
-            }
-        }
+        attach_breached_store(&mut config);
         Ok(Gate {
             config,
             acceptor,
@@ -150,6 +143,20 @@ struct UnavailableStore(String);
 impl BreachedCorpus for UnavailableStore {
     fn contains(&self, _: &Password) -> Result<bool, String> {
         Err(self.0.clone())
+    }
+}
+
+/// Opens the configured breached-password store, if any, and gives it to
+/// the global policy and every scope. `Gate::new` and `pwgate check` both
+/// call this, so they check against the same store.
+pub fn attach_breached_store(config: &mut Config) {
+    if let Some(path) = config.breached_store.clone() {
+        let corpus = open_breached_store(&path);
+        config.policy.breached = Some(corpus.clone());
+        for scope in &mut config.scopes {
+            scope.policy.breached = Some(corpus.clone());
+            scope.policy.breached_fail_open = config.policy.breached_fail_open;
+        }
     }
 }
 

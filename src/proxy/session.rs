@@ -25,7 +25,7 @@ use zeroize::Zeroize;
 
 use crate::audit::{self, ChangeRecord, Decision};
 use crate::config::{normalize_dn, Flavor, Mode};
-use crate::directory::{Account, Group, LookupError};
+use crate::directory::{bind_name, Account, Group, LookupError};
 use crate::policy::{ChangeKind, PasswordChange, Rule, Verdict, Violation};
 use crate::proxy::frame::{self, op, FrameError, Peek};
 use crate::proxy::intercept::{
@@ -294,17 +294,6 @@ async fn write_upstream(
             "the directory did not take the request in time",
         ))),
     }
-}
-
-/// The account name of a simple bind that is not a DN: `user@realm` (a
-/// UPN, or AD's implicit `sAMAccountName@dns-domain`), `DOMAIN\\user`, or a
-/// bare name. None for a DN.
-fn bind_name(name: &str) -> Option<&str> {
-    let name = name.trim();
-    if name.is_empty() || (name.contains('=') && crate::dn::parse(name).is_some()) {
-        return None;
-    }
-    Some(name)
 }
 
 /// Whether a bind name (see [`bind_name`]) names the target account: its
@@ -1135,20 +1124,8 @@ impl Session {
         let actor_dn = match (bind_name(actor_name), &gate.directory) {
             (None, _) => actor_name,
             (Some(_), Some(directory)) => {
-                let base = crate::dn::parse(target_dn)
-                    .map(|rdns| {
-                        rdns.into_iter()
-                            .filter(|rdn| rdn.iter().all(|(t, _)| t == "dc"))
-                            .map(|rdn| {
-                                rdn.iter()
-                                    .map(|(t, v)| format!("{t}={}", ldap3::dn_escape(v.as_str())))
-                                    .collect::<Vec<_>>()
-                                    .join("+")
-                            })
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    })
-                    .unwrap_or_default();
+                // Searched in the target's domain.
+                let base = crate::dn::domain_suffix(target_dn);
                 match directory.find_bind_name(actor_name, &base).await {
                     Ok(Some(dn)) => {
                         resolved = dn;

@@ -44,6 +44,16 @@ pub const GROUPS_DN: &str = "ou=groups,dc=example,dc=com";
 pub const ADMINS_GROUP_DN: &str = "cn=admins,ou=groups,dc=example,dc=com";
 /// A groupOfNames with the helpdesk account as its only member.
 pub const HELPDESK_GROUP_DN: &str = "cn=helpdesk-team,ou=groups,dc=example,dc=com";
+/// Added by [`Slapd::add_nested_groups`]: a groupOfNames whose member is
+/// [`ADMINS_GROUP_DN`], so carol is in it at the second level.
+pub const OPS_GROUP_DN: &str = "cn=ops,ou=groups,dc=example,dc=com";
+/// Added by [`Slapd::add_nested_groups`]: a groupOfUniqueNames whose
+/// uniqueMember is [`OPS_GROUP_DN`] (carol at the third level).
+pub const AUDITORS_GROUP_DN: &str = "cn=auditors,ou=groups,dc=example,dc=com";
+/// Added by [`Slapd::add_nested_groups`]: alice's group, a member of
+/// [`LOOP_B_GROUP_DN`], which is a member of this one (a cycle).
+pub const LOOP_A_GROUP_DN: &str = "cn=loop-a,ou=groups,dc=example,dc=com";
+pub const LOOP_B_GROUP_DN: &str = "cn=loop-b,ou=groups,dc=example,dc=com";
 
 /// The surname in each seeded user's `displayName` (`Alice Liddell`): a
 /// name that only a lookup of the entry can know.
@@ -301,6 +311,7 @@ pub struct Slapd {
     certs: &'static TestCerts,
     log_path: PathBuf,
     dir: tempfile::TempDir,
+    suffix: String,
 }
 
 impl Slapd {
@@ -411,6 +422,7 @@ impl Slapd {
                         certs,
                         log_path,
                         dir,
+                        suffix: suffix.to_owned(),
                     }
                 }
                 Err(why) => {
@@ -516,6 +528,44 @@ impl Slapd {
     /// slapd's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Adds the entries in `ldif` (no `changetype` needed) as the rootdn;
+    /// panics if slapd refuses any.
+    pub fn add_entries(&self, ldif: &str) {
+        let out = ldap_tool_stdin(
+            "ldapadd",
+            &["-x", "-H", &self.ldap_url(), "-D", ADMIN_DN, "-w", ADMIN_PW],
+            ldif,
+        );
+        assert!(
+            out.status.success(),
+            "ldapadd failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Adds groups of groups to the seed: carol is in [`ADMINS_GROUP_DN`],
+    /// which is in [`OPS_GROUP_DN`], which is a uniqueMember of
+    /// [`AUDITORS_GROUP_DN`]; alice is in [`LOOP_A_GROUP_DN`], which is in
+    /// [`LOOP_B_GROUP_DN`], which is in [`LOOP_A_GROUP_DN`]. bob is in none.
+    pub fn add_nested_groups(&self) {
+        let ldif = format!(
+            "dn: {OPS_GROUP_DN}\nobjectClass: groupOfNames\ncn: ops\nmember: {ADMINS_GROUP_DN}\n\n\
+             dn: {AUDITORS_GROUP_DN}\nobjectClass: groupOfUniqueNames\ncn: auditors\nuniqueMember: {OPS_GROUP_DN}\n\n\
+             dn: {LOOP_A_GROUP_DN}\nobjectClass: groupOfNames\ncn: loop-a\nmember: {alice}\nmember: {LOOP_B_GROUP_DN}\n\n\
+             dn: {LOOP_B_GROUP_DN}\nobjectClass: groupOfNames\ncn: loop-b\nmember: {LOOP_A_GROUP_DN}\n",
+            alice = user_dn("alice"),
+        );
+        self.add_entries(&ldif.replace(BASE_DN, &self.suffix));
+    }
+
+    /// The suffix this instance serves ([`BASE_DN`] unless started with
+    /// [`Slapd::start_with_suffix`]).
+    pub fn suffix(&self) -> &str {
+        &self.suffix
     }
 }
 
