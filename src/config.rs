@@ -1310,6 +1310,11 @@ impl Config {
                 on_off(self.tls.is_some())
             ),
             format!("listen ldaps: {}", addr(self.listen_ldaps)),
+            if self.workers == 0 {
+                "workers: one per CPU".to_owned()
+            } else {
+                format!("workers: {}", self.workers)
+            },
             format!(
                 "upstream: {} ({:?}, StartTLS {}, CA {})",
                 urls.join(", "),
@@ -1532,6 +1537,22 @@ mod tests {
         let path = Path::new("pwgate.toml");
         let file = FileConfig::parse(text, path)?;
         Config::from_parts(file, text, Some(path), &Overrides::default())
+    }
+
+    #[test]
+    fn workers_default_to_one_per_cpu_and_are_bounded() {
+        let c = load_str("[upstream]\nurls = [\"ldap://127.0.0.1:3389\"]\n").unwrap();
+        assert_eq!(c.workers, 0);
+        assert!(c.describe().contains("workers: one per CPU"));
+        let c = load_str("[listen]\nworkers = 3\n[upstream]\nurls = [\"ldap://127.0.0.1:3389\"]\n")
+            .unwrap();
+        assert_eq!(c.workers, 3);
+        let e = load_str(
+            "[listen]\nworkers = 100000\n[upstream]\nurls = [\"ldap://127.0.0.1:3389\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(":2:") && e.contains("listen.workers"), "{e}");
     }
 
     #[test]
