@@ -4,15 +4,44 @@
 //! normalized form of the password is cut into tokens, where a banned term
 //! (exact, or the whole core within one edit of a term of 5+ characters) or
 //! a pattern (keyboard walk, sequence, repetition, date; see
-//! [`super::patterns`]) counts one point, every other character of the core
+//! [`super::patterns`]) is a token, every other character of the core costs
 //! one point, and the decoration around the core (leading and trailing
 //! digits and symbols) nothing; a second reading pays for the decoration
 //! too, so a pattern there counts. The cheapest cut wins. A form that uses
-//! at least one token and scores below the threshold in either reading is
-//! refused, and the refusal names the token kinds it was built from. So `P@ssw0rd2024!`
-//! (`password`: 1 point) and `Qwerty123456` (a walk and a sequence: 2) are
-//! refused, while a long passphrase that happens to contain a banned word is
-//! not.
+//! at least one token and scores below the threshold (5) in either reading
+//! is refused, and the refusal names the token kinds it was built from.
+//!
+//! The dictionary is large: the hand-picked `common_words.txt` plus some
+//! 80,000 base words generated from the zxcvbn crate's frequency lists
+//! (common passwords, English words, first names, surnames, film and TV
+//! words; `base_words.txt`, made by `scripts/gen-base-words.py`). With
+//! Entra's flat one point a token, every passphrase would be a handful of
+//! banned words and score under 5. So the cost of a token depends on how
+//! many the cut has used before it:
+//!
+//! - the first [`CHEAP_TOKENS`] (2) tokens cost 1 point each, every further
+//!   one [`LATER_TOKEN_POINTS`] (2). A base word with decoration
+//!   (`Manchester1!`: 1 point), two words glued together
+//!   (`ManchesterUnited1!`: 2) or three (`SummerWinterSpring`: 4) are
+//!   refused, while four words are a passphrase (`CorrectHorseBatteryStaple`:
+//!   1 + 1 + 2 + 2 = 6), with or without separators. A person who picks four
+//!   words from even a few thousand has made four independent choices; a
+//!   person who decorates one word has made one.
+//! - two digits or symbols in a row inside the core cost 1 point together:
+//!   a number or a symbol run between words (`Blink182Rocks`: 1 + 1 + 1 +
+//!   1 = 4, `Dillon!@#Razz4`) is worth about one random character, not
+//!   three.
+//!
+//! Random passwords stay far above the threshold (a 16-character one scores
+//! around 15), and so do passphrases with separators, since each separator
+//! costs a point. The refusals still name the kinds: `P@ssw0rd2024!`
+//! (`password`) is a banned word, `Qwerty123456` a walk and a sequence.
+//!
+//! The word sets hold 64-bit hashes (FNV-1a) of the terms and of all their
+//! prefixes, so the dictionary costs a few megabytes and a scan of the
+//! password stops at the first prefix no term starts with. The built-in
+//! dictionary is built once, on first use (about 40 ms in a release
+//! build).
 
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -468,6 +497,14 @@ mod tests {
             "Pa55w0rd!Pa55w0rd2",
             "P@ssw0rd2024!#$",
             "Contoso!1",
+            "Manchester1!",
+            "Liverpool123!",
+            "Jesus4ever!!",
+            "Blink182Rocks",
+            "Mustang1969!",
+            "ManchesterUnited1!",
+            "SummerWinterSpring",
+            "Dillon!@#Razz4",
         ] {
             assert!(refusal(p).contains("banned_word"), "{p}: {}", refusal(p));
         }
@@ -504,9 +541,34 @@ mod tests {
             "tangerine-Otter-42-lamp",
             "purple elephant dances 1984",
             "J8r#qW2m!xK5pL9z",
+            "correcthorsebatterystaple",
+            "CorrectHorseBatteryStaple",
+            "SummerWinterSpringAutumn",
         ] {
             assert_eq!(refusal(p), "", "{p} should be accepted");
         }
+    }
+
+    #[test]
+    fn tokens_after_the_second_cost_two_points() {
+        let words = |v: &[&str]| {
+            let mut list = BannedWords::default();
+            list.extend(v.iter().copied());
+            list
+        };
+        let list = words(&["alpha", "bravo", "charlie", "delta"]);
+        let opts = PatternOptions::default();
+        let refused = |p: &str| !check(&Password::new(p.to_owned()), &[&list], &opts, 5).is_empty();
+        assert!(refused("Alpha1!"), "1 point");
+        assert!(refused("AlphaBravo1!"), "2 points");
+        assert!(refused("AlphaBravoCharlie"), "1 + 1 + 2 = 4 points");
+        assert!(
+            !refused("AlphaBravoCharlieDelta"),
+            "1 + 1 + 2 + 2 = 6 points"
+        );
+        assert!(!refused("Alpha-Bravo-Charlie"), "4 points and 2 separators");
+        assert!(refused("Alpha82Bravo"), "two digits in a row: 1 point");
+        assert!(!refused("Alpha8x2Bravo"), "three characters: 3 points");
     }
 
     #[test]
