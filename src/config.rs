@@ -1643,7 +1643,7 @@ mod tests {
             "[upstream]\nurls = [\"ldap://h\"]\n[policy.messages]\nlength = \"Use 12 or more characters: a sentence works well.\"\n",
         )
         .unwrap();
-        let v = evaluate(&c.policy, "Short-1x");
+        let v = evaluate(&c.policy, "Kq7-1xZ");
         assert_eq!(
             v.explanation().unwrap(),
             "password rejected by policy: Use 12 or more characters: a sentence works well. [length]"

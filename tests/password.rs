@@ -67,6 +67,7 @@ fn refusal_names_every_failed_rule() {
         &out,
         19,
         "password rejected by policy: too short (12 characters minimum) [length]; \
+         too close to a common password or a banned word [banned_word]; \
          contains the account name [account_name]",
     );
 }

@@ -7,6 +7,8 @@
 //! every failed rule is reported, each with a stable id ([`Rule::id`]) that
 //! appears in the client's error message and in the audit trail.
 
+#[cfg(test)]
+mod corpora;
 pub mod normalize;
 pub mod rules;
 #[cfg(test)]
@@ -408,10 +410,11 @@ mod tests {
     #[test]
     fn default_policy_names_every_failed_rule() {
         let v = evaluate("Alice-1", &["alice"]);
-        assert_eq!(v.rule_ids(), "length,account_name");
+        assert_eq!(v.rule_ids(), "length,banned_word,account_name");
         assert_eq!(
             v.explanation().unwrap(),
             "password rejected by policy: too short (12 characters minimum) [length]; \
+             too close to a common password or a banned word [banned_word]; \
              contains the account name [account_name]"
         );
     }

@@ -4,22 +4,51 @@
 //! normalized form of the password is cut into tokens, where a banned term
 //! (exact, or the whole core within one edit of a term of 5+ characters) or
 //! a pattern (keyboard walk, sequence, repetition, date; see
-//! [`super::patterns`]) counts one point, every other character of the core
+//! [`super::patterns`]) is a token, every other character of the core costs
 //! one point, and the decoration around the core (leading and trailing
 //! digits and symbols) nothing; a second reading pays for the decoration
 //! too, so a pattern there counts. The cheapest cut wins. A form that uses
-//! at least one token and scores below the threshold in either reading is
-//! refused, and the refusal names the token kinds it was built from. So `P@ssw0rd2024!`
-//! (`password`: 1 point) and `Qwerty123456` (a walk and a sequence: 2) are
-//! refused, while a long passphrase that happens to contain a banned word is
-//! not.
+//! at least one token and scores below the threshold (5) in either reading
+//! is refused, and the refusal names the token kinds it was built from.
+//!
+//! The dictionary is large: the hand-picked `common_words.txt` plus some
+//! 80,000 base words generated from the zxcvbn crate's frequency lists
+//! (common passwords, English words, first names, surnames, film and TV
+//! words; `base_words.txt`, made by `scripts/gen-base-words.py`). With
+//! Entra's flat one point a token, every passphrase would be a handful of
+//! banned words and score under 5. So the cost of a token depends on how
+//! many the cut has used before it:
+//!
+//! - the first [`CHEAP_TOKENS`] (2) tokens cost 1 point each, every further
+//!   one [`LATER_TOKEN_POINTS`] (2). A base word with decoration
+//!   (`Manchester1!`: 1 point), two words glued together
+//!   (`ManchesterUnited1!`: 2) or three (`SummerWinterSpring`: 4) are
+//!   refused, while four words are a passphrase (`CorrectHorseBatteryStaple`:
+//!   1 + 1 + 2 + 2 = 6), with or without separators. A person who picks four
+//!   words from even a few thousand has made four independent choices; a
+//!   person who decorates one word has made one.
+//! - two digits or symbols in a row inside the core cost 1 point together:
+//!   a number or a symbol run between words (`Blink182Rocks`: 1 + 1 + 1 +
+//!   1 = 4, `Dillon!@#Razz4`) is worth about one random character, not
+//!   three.
+//!
+//! Random passwords stay far above the threshold (a 16-character one scores
+//! around 15), and so do passphrases with separators, since each separator
+//! costs a point. The refusals still name the kinds: `P@ssw0rd2024!`
+//! (`password`) is a banned word, `Qwerty123456` a walk and a sequence.
+//!
+//! The word sets hold 64-bit hashes (FNV-1a) of the terms and of all their
+//! prefixes, so the dictionary costs a few megabytes and a scan of the
+//! password stops at the first prefix no term starts with. The built-in
+//! dictionary is built once, on first use (about 40 ms in a release
+//! build).
 
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::ops::Range;
 use std::sync::OnceLock;
 
-use std::ops::Range;
-
-use crate::policy::normalize::{core_range, fold_case, password_forms};
+use crate::policy::normalize::{core_range, fold_case, leet_forms, password_forms};
 use crate::policy::rules::patterns::{find, Pattern, PatternOptions};
 use crate::policy::{Rule, Violation};
 use crate::secret::Password;
@@ -27,22 +56,97 @@ use crate::secret::Password;
 /// Terms shorter than this are ignored: they match too much by chance.
 pub const MIN_TERM_CHARS: usize = 3;
 
-const BUILTIN: &str = include_str!("../common_words.txt");
-
-/// A set of normalized banned terms.
-#[derive(Debug, Clone, Default)]
-pub struct BannedWords {
-    terms: HashSet<String>,
-    /// Every term of FUZZY_MIN_CHARS or more with one character deleted.
-    deletes: HashSet<String>,
-    /// The first MIN_TERM_CHARS characters of every term: a position whose
-    /// next characters are not among them starts no term (most positions).
-    prefixes: HashSet<String>,
-    longest: usize,
-}
-
 /// Terms at least this long also match within one edit (as a whole core).
 pub const FUZZY_MIN_CHARS: usize = 5;
+
+/// Hand-picked common passwords and base words.
+const BUILTIN: &str = include_str!("../common_words.txt");
+
+/// Base words generated from the zxcvbn crate's frequency lists
+/// (scripts/gen-base-words.py), most frequent first.
+const BASE_WORDS: &str = include_str!("../base_words.txt");
+
+/// The generated base words this far down the list (the most frequent
+/// ones) also match within one edit; the rest match exactly.
+pub const BASE_WORDS_FUZZY: usize = 20_000;
+
+/// In a cut of the password, this many tokens (words or patterns) cost one
+/// point each; every further token costs [`LATER_TOKEN_POINTS`]. A base
+/// word with decoration, or two words glued together
+/// (`ManchesterUnited1!`), stays cheap, while four words in a row are a
+/// passphrase: 1 + 1 + 2 + 2 = 6 points.
+pub const CHEAP_TOKENS: usize = 2;
+/// The cost of each token after the first [`CHEAP_TOKENS`] of a cut.
+pub const LATER_TOKEN_POINTS: usize = 2;
+
+/// FNV-1a over UTF-8 bytes: the word sets store 64-bit hashes of terms, so
+/// a large dictionary costs a few bytes a term, and a substring's hash grows
+/// one character at a time while a password is scanned.
+#[derive(Debug, Clone, Copy)]
+struct Fnv(u64);
+
+impl Fnv {
+    const START: Fnv = Fnv(0xcbf2_9ce4_8422_2325);
+
+    fn push(self, c: char) -> Fnv {
+        let mut buf = [0u8; 4];
+        c.encode_utf8(&mut buf).bytes().fold(self, |Fnv(h), b| {
+            Fnv((h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+        })
+    }
+
+    fn of(s: &str) -> u64 {
+        s.chars().fold(Fnv::START, Fnv::push).0
+    }
+}
+
+/// Passes an already computed hash through to the hash table.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type HashSet64 = HashSet<u64, BuildHasherDefault<PassThrough>>;
+
+/// A set of normalized banned terms, stored as hashes.
+#[derive(Clone, Default)]
+pub struct BannedWords {
+    /// Every term.
+    terms: HashSet64,
+    /// Every prefix of every term: a scan stops as soon as the characters
+    /// read so far start no term.
+    prefixes: HashSet64,
+    /// Every term that also matches within one edit ([`FUZZY_MIN_CHARS`]
+    /// or more characters).
+    fuzzy: HashSet64,
+    /// Every fuzzy-matching term with one character deleted.
+    deletes: HashSet64,
+    longest: usize,
+    /// The longest fuzzy-matching term, in characters.
+    longest_fuzzy: usize,
+}
+
+impl std::fmt::Debug for BannedWords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BannedWords")
+            .field("terms", &self.terms.len())
+            .finish_non_exhaustive()
+    }
+}
 
 /// The strings made by deleting one character of `s`.
 fn one_deleted(s: &str) -> impl Iterator<Item = String> + '_ {
@@ -50,43 +154,63 @@ fn one_deleted(s: &str) -> impl Iterator<Item = String> + '_ {
         .map(move |(i, c)| format!("{}{}", &s[..i], &s[i + c.len_utf8()..]))
 }
 
+/// The terms of a word list file: one a line, `#` starts a comment line.
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
 impl BannedWords {
-    /// The built-in list shipped with pwgate.
+    /// The built-in dictionary shipped with pwgate: the hand-picked list,
+    /// then the generated base words. Built once, on first use.
     pub fn builtin() -> &'static BannedWords {
         static LIST: OnceLock<BannedWords> = OnceLock::new();
         LIST.get_or_init(|| {
             let mut list = BannedWords::default();
-            list.extend(
-                BUILTIN
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty() && !l.starts_with('#')),
-            );
+            list.extend(lines(BUILTIN));
+            for (rank, word) in lines(BASE_WORDS).enumerate() {
+                list.insert(word, rank < BASE_WORDS_FUZZY);
+            }
             list
         })
     }
 
     /// Adds terms, normalized the same way as passwords (their leetspeak
-    /// reading too, so a configured `P@ss` matches `pass`).
+    /// reading too, so a configured `P@ss` matches `pass`). Terms of
+    /// [`FUZZY_MIN_CHARS`] or more also match within one edit.
     pub fn extend<'a>(&mut self, words: impl IntoIterator<Item = &'a str>) {
         for word in words {
-            let folded = fold_case(word.trim());
-            for form in crate::policy::normalize::leet_forms(&folded)
-                .into_iter()
-                .map(|f| f.to_string())
-                .chain(std::iter::once(folded.to_string()))
-            {
-                let chars = form.chars().count();
-                if chars >= FUZZY_MIN_CHARS {
-                    self.deletes.extend(one_deleted(&form));
-                }
-                if chars >= MIN_TERM_CHARS {
-                    self.longest = self.longest.max(chars);
-                    let prefix: String = form.chars().take(MIN_TERM_CHARS).collect();
-                    self.prefixes.insert(prefix);
-                    self.terms.insert(form);
-                }
+            self.insert(word, true);
+        }
+    }
+
+    fn insert(&mut self, word: &str, fuzzy: bool) {
+        let folded = fold_case(word.trim());
+        let mut forms: Vec<String> = leet_forms(&folded)
+            .into_iter()
+            .map(|f| f.to_string())
+            .collect();
+        if !forms.iter().any(|f| f.as_str() == folded.as_str()) {
+            forms.push(folded.to_string());
+        }
+        for form in forms {
+            let chars = form.chars().count();
+            if chars < MIN_TERM_CHARS {
+                continue;
             }
+            if fuzzy && chars >= FUZZY_MIN_CHARS {
+                self.longest_fuzzy = self.longest_fuzzy.max(chars);
+                self.fuzzy.insert(Fnv::of(&form));
+                self.deletes.extend(one_deleted(&form).map(|d| Fnv::of(&d)));
+            }
+            self.longest = self.longest.max(chars);
+            let mut h = Fnv::START;
+            for c in form.chars() {
+                h = h.push(c);
+                self.prefixes.insert(h.0);
+            }
+            self.terms.insert(h.0);
         }
     }
 
@@ -96,49 +220,47 @@ impl BannedWords {
 
     /// Adds every term of `other`.
     pub fn merge(&mut self, other: &BannedWords) {
-        self.terms.extend(other.terms.iter().cloned());
-        self.deletes.extend(other.deletes.iter().cloned());
-        self.prefixes.extend(other.prefixes.iter().cloned());
+        self.terms.extend(other.terms.iter().copied());
+        self.fuzzy.extend(other.fuzzy.iter().copied());
+        self.deletes.extend(other.deletes.iter().copied());
+        self.prefixes.extend(other.prefixes.iter().copied());
         self.longest = self.longest.max(other.longest);
+        self.longest_fuzzy = self.longest_fuzzy.max(other.longest_fuzzy);
     }
 
     pub fn is_empty(&self) -> bool {
         self.terms.is_empty()
     }
 
-    /// Whether `s` (a whole core) is within one edit of a term of
-    /// [`FUZZY_MIN_CHARS`] or more: one character left out, added, or
-    /// changed (`passwrd`, `summmer`, `contozo`).
+    /// Whether `s` (a whole core) is within one edit of a fuzzy-matching
+    /// term of [`FUZZY_MIN_CHARS`] or more: one character left out, added,
+    /// or changed (`passwrd`, `summmer`, `contozo`).
     fn fuzzy_contains(&self, s: &str) -> bool {
         let n = s.chars().count();
-        if n + 1 < FUZZY_MIN_CHARS {
+        if n + 1 < FUZZY_MIN_CHARS || n > self.longest_fuzzy + 1 {
             return false;
         }
-        if self.deletes.contains(s) {
+        if self.deletes.contains(&Fnv::of(s)) {
             return true;
         }
-        one_deleted(s)
-            .any(|d| (n > FUZZY_MIN_CHARS && self.terms.contains(&d)) || self.deletes.contains(&d))
+        // `s` is a term with one character added, or with one changed.
+        one_deleted(s).any(|d| {
+            let h = Fnv::of(&d);
+            self.fuzzy.contains(&h) || self.deletes.contains(&h)
+        })
     }
 
     /// Spans of banned terms in `form`, as character index ranges.
-    fn spans(&self, chars: &[(usize, char)], form: &str, out: &mut Vec<(Range<usize>, Token)>) {
+    fn spans(&self, chars: &[(usize, char)], out: &mut Vec<(Range<usize>, Token)>) {
         for i in 0..chars.len() {
-            let start = chars[i].0;
-            let longest = self.longest.min(chars.len() - i);
-            if longest < MIN_TERM_CHARS {
-                break;
-            }
-            let prefix_end = chars
-                .get(i + MIN_TERM_CHARS)
-                .map_or(form.len(), |(b, _)| *b);
-            if !self.prefixes.contains(&form[start..prefix_end]) {
-                continue;
-            }
-            for n in MIN_TERM_CHARS..=longest {
-                let end = chars.get(i + n).map_or(form.len(), |(b, _)| *b);
-                if self.terms.contains(&form[start..end]) {
-                    out.push((i..i + n, Token::Banned));
+            let mut h = Fnv::START;
+            for (j, (_, c)) in chars.iter().enumerate().skip(i).take(self.longest) {
+                h = h.push(*c);
+                if !self.prefixes.contains(&h.0) {
+                    break;
+                }
+                if j + 1 - i >= MIN_TERM_CHARS && self.terms.contains(&h.0) {
+                    out.push((i..j + 1, Token::Banned));
                 }
             }
         }
@@ -191,13 +313,32 @@ impl Kinds {
 }
 
 /// The cheapest cut of one form into tokens and characters:
-/// `(points, kinds of the tokens used)`.
-fn cheapest(n: usize, core: &Range<usize>, spans: &[(Range<usize>, Token)]) -> (usize, Kinds) {
-    let mut best: Vec<(usize, Kinds)> = vec![(usize::MAX, Kinds::default()); n + 1];
-    best[0] = (0, Kinds::default());
-    let relax = |best: &mut Vec<(usize, Kinds)>, at: usize, candidate: (usize, Kinds)| {
-        if candidate.0 < best[at].0 {
-            best[at] = candidate;
+/// `(points, kinds of the tokens used)`. `paid` is the part of the form
+/// whose characters cost a point; `other` marks the positions that hold a
+/// digit or a symbol (not a letter) in the password as typed.
+///
+/// A token (word or pattern) costs 1 point while the cut has used fewer
+/// than [`CHEAP_TOKENS`] tokens, then [`LATER_TOKEN_POINTS`] (the state of
+/// the shortest path is the position and the number of tokens used so far,
+/// capped at [`CHEAP_TOKENS`]). Two digits or symbols in a row cost 1 point
+/// together: a number or a symbol run typed between words (`Blink182Rocks`,
+/// `Dillon!@#Razz4`) is worth about as much as one random character.
+fn cheapest(
+    n: usize,
+    paid: &Range<usize>,
+    spans: &[(Range<usize>, Token)],
+    other: &[bool],
+) -> (usize, Kinds) {
+    const STATES: usize = CHEAP_TOKENS + 1;
+    let mut best: Vec<[(usize, Kinds); STATES]> =
+        vec![[(usize::MAX, Kinds::default()); STATES]; n + 1];
+    best[0][0] = (0, Kinds::default());
+    let relax = |best: &mut Vec<[(usize, Kinds); STATES]>,
+                 at: usize,
+                 used: usize,
+                 candidate: (usize, Kinds)| {
+        if candidate.0 < best[at][used].0 {
+            best[at][used] = candidate;
         }
     };
     let mut by_start: Vec<Vec<(usize, Token)>> = vec![Vec::new(); n];
@@ -205,17 +346,32 @@ fn cheapest(n: usize, core: &Range<usize>, spans: &[(Range<usize>, Token)]) -> (
         by_start[r.start].push((r.end, *t));
     }
     for i in 0..n {
-        let (points, kinds) = best[i];
-        if points == usize::MAX {
-            continue;
-        }
-        let cost = usize::from(core.contains(&i));
-        relax(&mut best, i + 1, (points + cost, kinds));
-        for (end, token) in &by_start[i] {
-            relax(&mut best, *end, (points + 1, kinds.with(*token)));
+        for used in 0..STATES {
+            let (points, kinds) = best[i][used];
+            if points == usize::MAX {
+                continue;
+            }
+            let cost = usize::from(paid.contains(&i));
+            relax(&mut best, i + 1, used, (points + cost, kinds));
+            if i + 1 < n && other[i] && other[i + 1] {
+                let cost = usize::from(paid.contains(&i) || paid.contains(&(i + 1)));
+                relax(&mut best, i + 2, used, (points + cost, kinds));
+            }
+            for (end, token) in &by_start[i] {
+                let (cost, after) = if used < CHEAP_TOKENS {
+                    (1, used + 1)
+                } else {
+                    (LATER_TOKEN_POINTS, used)
+                };
+                relax(&mut best, *end, after, (points + cost, kinds.with(*token)));
+            }
         }
     }
     best[n]
+        .iter()
+        .copied()
+        .min_by_key(|(points, _)| *points)
+        .unwrap_or_default()
 }
 
 /// What the predictability rule found: the token kinds of the cheapest
@@ -229,6 +385,7 @@ pub fn predictable(
     let forms = password_forms(password.expose());
     let raw: Vec<char> = forms[0].chars().collect();
     let core = core_range(&forms[0]);
+    let other: Vec<bool> = raw.iter().map(|c| !c.is_alphabetic()).collect();
     let pattern_spans: Vec<(Range<usize>, Token)> = find(&raw, patterns)
         .into_iter()
         .map(|(r, p)| (r, Token::Pattern(p)))
@@ -239,7 +396,7 @@ pub fn predictable(
         let chars: Vec<(usize, char)> = form.char_indices().collect();
         let mut spans = pattern_spans.clone();
         for list in lists {
-            list.spans(&chars, form, &mut spans);
+            list.spans(&chars, &mut spans);
         }
         if leet {
             // `2024` read as `zoza` is a year, not a word.
@@ -259,7 +416,7 @@ pub fn predictable(
         // and every character paid for (`Tq12/05/1990!` is two letters and
         // a date). Either one refuses.
         for paid in [core.clone(), 0..chars.len()] {
-            let (points, kinds) = cheapest(chars.len(), &paid, &spans);
+            let (points, kinds) = cheapest(chars.len(), &paid, &spans, &other);
             if !kinds.is_empty() && points < min_score && refused.is_none_or(|(p, _)| points < p) {
                 refused = Some((points, kinds));
             }
@@ -340,6 +497,14 @@ mod tests {
             "Pa55w0rd!Pa55w0rd2",
             "P@ssw0rd2024!#$",
             "Contoso!1",
+            "Manchester1!",
+            "Liverpool123!",
+            "Jesus4ever!!",
+            "Blink182Rocks",
+            "Mustang1969!",
+            "ManchesterUnited1!",
+            "SummerWinterSpring",
+            "Dillon!@#Razz4",
         ] {
             assert!(refusal(p).contains("banned_word"), "{p}: {}", refusal(p));
         }
@@ -376,9 +541,34 @@ mod tests {
             "tangerine-Otter-42-lamp",
             "purple elephant dances 1984",
             "J8r#qW2m!xK5pL9z",
+            "correcthorsebatterystaple",
+            "CorrectHorseBatteryStaple",
+            "SummerWinterSpringAutumn",
         ] {
             assert_eq!(refusal(p), "", "{p} should be accepted");
         }
+    }
+
+    #[test]
+    fn tokens_after_the_second_cost_two_points() {
+        let words = |v: &[&str]| {
+            let mut list = BannedWords::default();
+            list.extend(v.iter().copied());
+            list
+        };
+        let list = words(&["alpha", "bravo", "charlie", "delta"]);
+        let opts = PatternOptions::default();
+        let refused = |p: &str| !check(&Password::new(p.to_owned()), &[&list], &opts, 5).is_empty();
+        assert!(refused("Alpha1!"), "1 point");
+        assert!(refused("AlphaBravo1!"), "2 points");
+        assert!(refused("AlphaBravoCharlie"), "1 + 1 + 2 = 4 points");
+        assert!(
+            !refused("AlphaBravoCharlieDelta"),
+            "1 + 1 + 2 + 2 = 6 points"
+        );
+        assert!(!refused("Alpha-Bravo-Charlie"), "4 points and 2 separators");
+        assert!(refused("Alpha82Bravo"), "two digits in a row: 1 point");
+        assert!(!refused("Alpha8x2Bravo"), "three characters: 3 points");
     }
 
     #[test]

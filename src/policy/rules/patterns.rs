@@ -162,22 +162,82 @@ fn adjacent(a: (i32, i32), b: (i32, i32)) -> bool {
     }
 }
 
+/// The numeric keypad: a straight grid, where a key touches the eight
+/// around it (`741852963`, `14789632`, `159357`).
+fn numpad_position(c: char) -> Option<(i32, i32)> {
+    let d = c.to_digit(10)? as i32;
+    Some(match d {
+        0 => (3, 0),
+        d => (2 - (d - 1) / 3, (d - 1) % 3),
+    })
+}
+
+fn numpad_adjacent(a: (i32, i32), b: (i32, i32)) -> bool {
+    a != b && (a.0 - b.0).abs() <= 1 && (a.1 - b.1).abs() <= 1
+}
+
+/// Maximal runs of at least `min` characters where `touches` holds for
+/// every two neighbours.
+fn runs(
+    chars: &[char],
+    min: usize,
+    touches: impl Fn(char, char) -> bool,
+    found: &mut Vec<Range<usize>>,
+) {
+    let mut start = 0;
+    for i in 1..=chars.len() {
+        if i == chars.len() || !touches(chars[i - 1], chars[i]) {
+            if i - start >= min {
+                found.push(start..i);
+            }
+            start = i;
+        }
+    }
+}
+
 /// Maximal runs of at least `min` keys where each key touches the previous
-/// one, on any of the layouts (`qwerty`, `1qaz2wsx`, `!@#$`, `asdf`).
+/// one, on any of the layouts (`qwerty`, `1qaz2wsx`, `!@#$`, `asdf`) or on
+/// the numeric keypad (`78963214`).
 pub fn keyboard_walks(chars: &[char], min: usize) -> Vec<Range<usize>> {
     let mut found: Vec<Range<usize>> = Vec::new();
     for layout in key_positions() {
         let pos = |c: char| layout.get(&unshift(c)).copied();
-        let mut start = 0;
-        for i in 1..=chars.len() {
-            let continues = i < chars.len()
-                && matches!((pos(chars[i - 1]), pos(chars[i])), (Some(a), Some(b)) if adjacent(a, b));
-            if !continues {
-                if i - start >= min {
-                    found.push(start..i);
-                }
-                start = i;
-            }
+        runs(
+            chars,
+            min,
+            |a, b| matches!((pos(a), pos(b)), (Some(a), Some(b)) if adjacent(a, b)),
+            &mut found,
+        );
+    }
+    runs(
+        chars,
+        min,
+        |a, b| {
+            matches!((numpad_position(a), numpad_position(b)),
+                (Some(a), Some(b)) if numpad_adjacent(a, b))
+        },
+        &mut found,
+    );
+    // Straight lines of the keypad, one after the other (`789456123`,
+    // `741852963`).
+    let line = |w: &[char]| {
+        let p: Option<Vec<(i32, i32)>> = w.iter().map(|c| numpad_position(*c)).collect();
+        p.is_some_and(|p| {
+            let d = (p[1].0 - p[0].0, p[1].1 - p[0].1);
+            numpad_adjacent(p[0], p[1]) && (p[2].0 - p[1].0, p[2].1 - p[1].1) == d
+        })
+    };
+    let mut i = 0;
+    while i + 3 <= chars.len() {
+        let mut end = i;
+        while end + 3 <= chars.len() && line(&chars[end..end + 3]) {
+            end += 3;
+        }
+        if end - i >= 6 {
+            found.push(i..end);
+            i = end;
+        } else {
+            i += 1;
         }
     }
     found.sort_by_key(|r| (r.start, r.end));
@@ -188,13 +248,15 @@ pub fn keyboard_walks(chars: &[char], min: usize) -> Vec<Range<usize>> {
 // ---- sequences ---------------------------------------------------------------
 
 /// Maximal runs of at least `min` letters or digits going up or down by one
-/// (`abcd`, `4321`, `wxyz`).
+/// (`abcd`, `4321`, `wxyz`), or digits going up or down by two (`13579`,
+/// `8642`); and two such runs or keyboard walks interleaved, at least
+/// [`MIN_INTERLEAVED`] characters (`a1b2c3d4`, `1q2w3e4r5t6y`, `p0o9i8u7`).
 pub fn sequences(chars: &[char], min: usize) -> Vec<Range<usize>> {
     let step = |a: char, b: char| -> Option<i32> {
-        let same_class = (a.is_ascii_digit() && b.is_ascii_digit())
-            || (a.is_ascii_lowercase() && b.is_ascii_lowercase());
         let d = b as i32 - a as i32;
-        (same_class && d.abs() == 1).then_some(d)
+        let digits = a.is_ascii_digit() && b.is_ascii_digit();
+        let letters = a.is_ascii_lowercase() && b.is_ascii_lowercase();
+        ((letters && d.abs() == 1) || (digits && (1..=2).contains(&d.abs()))).then_some(d)
     };
     let mut found = Vec::new();
     let mut start = 0;
@@ -216,8 +278,32 @@ pub fn sequences(chars: &[char], min: usize) -> Vec<Range<usize>> {
             }
         }
     }
+    // Interleaved letters and digits: every character follows the one two
+    // places before it.
+    let follows = |a: char, b: char| {
+        step(a, b).is_some_and(|d| d.abs() == 1)
+            || key_positions().iter().any(|layout| {
+                matches!((layout.get(&unshift(a)), layout.get(&unshift(b))),
+                    (Some(x), Some(y)) if adjacent(*x, *y))
+            })
+    };
+    let mut start = 0;
+    for i in 2..=chars.len() {
+        let alternates = i < chars.len()
+            && chars[i - 1].is_ascii_digit() != chars[i].is_ascii_digit()
+            && chars[i - 2].is_ascii_digit() != chars[i - 1].is_ascii_digit();
+        if !alternates || !follows(chars[i - 2], chars[i]) {
+            if i - start >= MIN_INTERLEAVED {
+                found.push(start..i);
+            }
+            start = i - 1;
+        }
+    }
     found
 }
+
+/// Shortest interleaved run that counts (`a1b2c3`).
+pub const MIN_INTERLEAVED: usize = 6;
 
 // ---- repetitions ---------------------------------------------------------------
 
@@ -395,11 +481,14 @@ mod tests {
             ("azerty", "azerty"),
             ("poiuy", "poiuy"),
             ("zxcvbn", "zxcvbn"),
+            ("x789456123", "789456123"),
+            ("741852963", "741852963"),
+            ("14789632!", "14789632"),
         ] {
             let spans = keyboard_walks(&chars(text), 4);
             assert!(covers(&spans, text, walk), "{text}: {spans:?}");
         }
-        for text in ["qaxsw", "kv7q", "tangerine", "correct"] {
+        for text in ["qaxsw", "kv7q", "tangerine", "correct", "1938", "7193"] {
             assert!(keyboard_walks(&chars(text), 4).is_empty(), "{text}");
         }
     }
@@ -411,10 +500,24 @@ mod tests {
             ("x4321y", "4321"),
             ("wxyz", "wxyz"),
             ("123456789", "123456789"),
+            ("x13579", "13579"),
+            ("8642!", "8642"),
+            ("a1b2c3d4", "a1b2c3d4"),
+            ("1q2w3e4r5t6y", "1q2w3e4r5t6y"),
+            ("p0o9i8u7", "p0o9i8u7"),
         ] {
             assert!(covers(&sequences(&chars(text), 4), text, seq), "{text}");
         }
-        for text in ["abd", "1235", "a1b2", "1212", "abc"] {
+        for text in [
+            "abd",
+            "1235",
+            "a1b2",
+            "1212",
+            "abc",
+            "a1b2c",
+            "xyzxyzxyz",
+            "tangerine",
+        ] {
             assert!(sequences(&chars(text), 4).is_empty(), "{text}");
         }
     }
