@@ -285,6 +285,9 @@ fn serve(args: ServeArgs, core_dumps: Result<(), String>) -> ExitCode {
         tracing::warn!(error = %e, "could not forbid core dumps");
     }
     let metrics_listen = config.metrics_listen;
+    // Build the built-in dictionary now rather than during the first
+    // password change (tens of milliseconds).
+    pwgate::policy::rules::banned::BannedWords::builtin();
     let gate = match Gate::new(config) {
         Ok(g) => g,
         Err(e) => return usage_error(e),
