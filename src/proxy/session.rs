@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use thiserror::Error;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{Mutex, Notify};
 use tokio_rustls::TlsStream;
@@ -33,7 +33,7 @@ use crate::proxy::intercept::{
     Target,
 };
 use crate::proxy::reply::{self, PpolicyError, ResultCode};
-use crate::proxy::stream::Stream;
+use crate::proxy::stream::{self, ReadSide, Stream, WriteSide};
 use crate::proxy::upstream::result_code;
 use crate::proxy::{Gate, GateCell};
 use crate::secret::Password;
@@ -139,7 +139,7 @@ struct Session {
     cell: Arc<GateCell>,
     peer: SocketAddr,
     client_tls: AtomicBool,
-    client_writer: Mutex<Option<WriteHalf<Stream>>>,
+    client_writer: Mutex<Option<WriteSide>>,
     tracking: std::sync::Mutex<Tracking>,
     /// Signalled when an answer frees room under the outstanding limit.
     room: Notify,
@@ -201,8 +201,8 @@ async fn run(
         }
     };
     let client_tls = client.is_tls();
-    let (client_reader, client_writer) = tokio::io::split(client);
-    let (upstream_reader, upstream_writer) = tokio::io::split(upstream);
+    let (client_reader, client_writer) = stream::split(client);
+    let (upstream_reader, upstream_writer) = stream::split(upstream);
     let session = Session {
         gate,
         cell,
@@ -242,7 +242,7 @@ async fn run(
 }
 
 /// Reads more bytes into `buf`; `Ok(false)` at end of stream.
-async fn fill(reader: &mut ReadHalf<Stream>, buf: &mut BytesMut) -> std::io::Result<bool> {
+async fn fill(reader: &mut ReadSide, buf: &mut BytesMut) -> std::io::Result<bool> {
     if buf.capacity() - buf.len() < READ_CHUNK / 4 {
         buf.reserve(READ_CHUNK);
     }
@@ -266,7 +266,7 @@ fn read_result(got_data: bool) -> Read {
 
 /// Sends the pass-through prefix `buf[..run]` upstream and drops it.
 async fn flush(
-    upstream: &mut WriteHalf<Stream>,
+    upstream: &mut WriteSide,
     buf: &mut BytesMut,
     run: &mut usize,
 ) -> Result<(), SessionError> {
@@ -283,10 +283,7 @@ const UPSTREAM_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Writes to the directory, bounded in time so a stuck directory cannot
 /// hold a session forever.
-async fn write_upstream(
-    upstream: &mut WriteHalf<Stream>,
-    bytes: &[u8],
-) -> Result<(), SessionError> {
+async fn write_upstream(upstream: &mut WriteSide, bytes: &[u8]) -> Result<(), SessionError> {
     match tokio::time::timeout(UPSTREAM_WRITE_TIMEOUT, upstream.write_all(bytes)).await {
         Ok(r) => r.map_err(SessionError::Upstream),
         Err(_) => Err(SessionError::Upstream(std::io::Error::new(
@@ -348,8 +345,8 @@ impl Session {
 
     async fn client_to_upstream(
         &self,
-        mut reader: ReadHalf<Stream>,
-        mut upstream: WriteHalf<Stream>,
+        mut reader: ReadSide,
+        mut upstream: WriteSide,
     ) -> Result<ClientEnd, SessionError> {
         let limits = &self.gate.config.limits;
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
@@ -471,7 +468,7 @@ impl Session {
     /// started at `partial_since` is still incomplete).
     async fn read_more(
         &self,
-        reader: &mut ReadHalf<Stream>,
+        reader: &mut ReadSide,
         buf: &mut BytesMut,
         partial_since: Option<Instant>,
     ) -> Result<Read, SessionError> {
@@ -553,7 +550,7 @@ impl Session {
         Ok(ClientEnd::Closed)
     }
 
-    async fn upstream_to_client(&self, mut reader: ReadHalf<Stream>) -> Result<(), SessionError> {
+    async fn upstream_to_client(&self, mut reader: ReadSide) -> Result<(), SessionError> {
         let limit = self.gate.config.limits.max_message_bytes;
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         loop {
@@ -1167,11 +1164,7 @@ impl Session {
     }
 
     /// Answers StartTLS and, on success, returns the reader of the TLS stream.
-    async fn start_tls(
-        &self,
-        reader: ReadHalf<Stream>,
-        msgid: i32,
-    ) -> Result<ReadHalf<Stream>, SessionError> {
+    async fn start_tls(&self, reader: ReadSide, msgid: i32) -> Result<ReadSide, SessionError> {
         let mut guard = self.client_writer.lock().await;
         let Some(mut writer) = guard.take() else {
             return Err(SessionError::Client(
@@ -1200,7 +1193,7 @@ impl Session {
             .await
             .map_err(SessionError::Client)?;
         writer.flush().await.map_err(SessionError::Client)?;
-        let Stream::Plain(tcp) = reader.unsplit(writer) else {
+        let Some(Stream::Plain(tcp)) = stream::unsplit(reader, writer) else {
             unreachable!("checked that the client side is not TLS yet");
         };
         let acceptor = gate.acceptor.clone().expect("checked above");
@@ -1211,7 +1204,7 @@ impl Session {
         .await
         .map_err(|_| SessionError::Handshake("timed out".into()))?
         .map_err(|e| SessionError::Handshake(e.to_string()))?;
-        let (reader, writer) = tokio::io::split(Stream::Tls(Box::new(TlsStream::Server(tls))));
+        let (reader, writer) = stream::split(Stream::Tls(Box::new(TlsStream::Server(tls))));
         *guard = Some(writer);
         self.client_tls.store(true, Ordering::Relaxed);
         debug!(client = %self.peer, "StartTLS established");
