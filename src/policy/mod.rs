@@ -9,6 +9,7 @@
 
 #[cfg(test)]
 mod corpora;
+pub mod estimator;
 pub mod normalize;
 pub mod rules;
 #[cfg(test)]
