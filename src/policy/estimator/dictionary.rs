@@ -10,7 +10,9 @@
 //! Layout: nodes are numbered in breadth-first order, so the children of
 //! node `v` are the consecutive nodes `first_child[v]..first_child[v + 1]`,
 //! sorted by their byte. Each node costs 7 bytes (a child offset, a label
-//! byte, a 16-bit rank), about 1.4 MB for the ~85,000 words.
+//! byte, a 16-bit rank): 1.6 MB for the 93,855 distinct words (234,098
+//! nodes), next to the 0.8 MB of lists in the binary. Building it takes
+//! about 15 ms.
 
 use std::sync::OnceLock;
 
@@ -200,9 +202,6 @@ mod tests {
         assert!(lookup(t, "horse").is_some());
         assert_eq!(lookup(t, "qzxqzxq"), None);
         let (words, nodes) = t.size();
-        assert!(
-            words > 70_000 && nodes > words,
-            "{words} words, {nodes} nodes"
-        );
+        assert_eq!((words, nodes), (93_855, 234_098), "the documented size");
     }
 }

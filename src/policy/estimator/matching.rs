@@ -6,7 +6,7 @@
 //! repeat and date matches, and `low`, its one-to-one lower case, for words.
 //! Positions are character indices; a match covers `start..end`.
 
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::dictionary::{self, MAX_WORD, ROOT};
 use super::keyboard;
@@ -37,6 +37,27 @@ pub(super) struct Match {
     pub(super) end: usize,
     /// log10 of the guesses, floored as above.
     pub(super) log10: f64,
+}
+
+/// Pushes `x`, growing the buffer by hand so that the old one is wiped
+/// (a plain `Vec` would free it as it is).
+pub(super) fn push_wiped<T: Zeroize + Copy>(v: &mut Zeroizing<Vec<T>>, x: T) {
+    if v.len() == v.capacity() {
+        let mut bigger = Zeroizing::new(Vec::with_capacity((2 * v.capacity()).max(16)));
+        bigger.extend_from_slice(v);
+        *v = bigger;
+    }
+    v.push(x);
+}
+
+/// Matches say where words are and how common (a rank can name the word),
+/// so they are wiped like the password.
+impl Zeroize for Match {
+    fn zeroize(&mut self) {
+        self.start.zeroize();
+        self.end.zeroize();
+        self.log10.zeroize();
+    }
 }
 
 /// The letters a leetspeak character may stand for.
@@ -128,8 +149,8 @@ pub(super) struct Matcher<'a> {
     depth: u8,
     work: &'a mut Work,
     /// Capitals and small letters before each position (prefix counts).
-    case: Vec<(u16, u16)>,
-    pub(super) out: Vec<Match>,
+    case: Zeroizing<Vec<(u16, u16)>>,
+    pub(super) out: Zeroizing<Vec<Match>>,
 }
 
 impl<'a> Matcher<'a> {
@@ -140,7 +161,7 @@ impl<'a> Matcher<'a> {
         depth: u8,
         work: &'a mut Work,
     ) -> Matcher<'a> {
-        let mut case = Vec::with_capacity(orig.len() + 1);
+        let mut case = Zeroizing::new(Vec::with_capacity(orig.len() + 1));
         let (mut upper, mut lower) = (0u16, 0u16);
         case.push((0, 0));
         for c in orig {
@@ -155,7 +176,7 @@ impl<'a> Matcher<'a> {
             depth,
             work,
             case,
-            out: Vec::with_capacity(4 * orig.len()),
+            out: Zeroizing::new(Vec::with_capacity(4 * orig.len())),
         }
     }
 
@@ -177,11 +198,12 @@ impl<'a> Matcher<'a> {
             MIN_MULTI
         };
         if self.out.len() < MAX_MATCHES && log10.is_finite() {
-            self.out.push(Match {
+            let m = Match {
                 start,
                 end,
                 log10: log10.max(floor),
-            });
+            };
+            push_wiped(&mut self.out, m);
             self.work.matches += 1;
         }
     }
@@ -224,6 +246,8 @@ impl<'a> Matcher<'a> {
             }
         }
         read.zeroize();
+        best.rank.zeroize();
+        best.leet.zeroize();
     }
 
     /// Depth-first walk of the trie from `start`, reading each character as
@@ -433,7 +457,7 @@ impl<'a> Matcher<'a> {
     /// estimate times the number of copies.
     fn repeats(&mut self) {
         let n = self.orig.len();
-        let mut z = vec![0usize; n];
+        let mut z = Zeroizing::new(vec![0usize; n]);
         let mut i = 0;
         while i + 1 < n {
             let s = &self.orig[i..];
@@ -557,7 +581,7 @@ impl<'a> Matcher<'a> {
     fn dates(&mut self) {
         let o = self.orig;
         let n = o.len();
-        let mut found: Vec<(usize, usize, f64)> = Vec::new();
+        let mut found: Zeroizing<Vec<Match>> = Zeroizing::new(Vec::new());
         for i in 0..n {
             // Without separators.
             for len in 4..=8 {
@@ -584,31 +608,41 @@ impl<'a> Matcher<'a> {
                     }
                 }
                 if let Some(space) = best {
-                    found.push((i, i + len, (space * 365.0).log10()));
+                    let m = Match {
+                        start: i,
+                        end: i + len,
+                        log10: (space * 365.0).log10(),
+                    };
+                    push_wiped(&mut found, m);
                 }
             }
             // With separators: d{1,4} s d{1,2} s d{1,4}.
             if let Some((end, year)) = separated_date(&o[i..]) {
                 self.work.steps += 1;
-                found.push((i, i + end, (self.year_space(year) * 365.0 * 4.0).log10()));
+                let m = Match {
+                    start: i,
+                    end: i + end,
+                    log10: (self.year_space(year) * 365.0 * 4.0).log10(),
+                };
+                push_wiped(&mut found, m);
             }
         }
         // Drop a date inside another date: some other date starts at or
         // before it and ends at or after it. `reach[s]`: the furthest end of
         // a date starting before `s`.
-        let mut reach = vec![0usize; n + 1];
-        for &(s, e, _) in &found {
-            reach[s + 1] = reach[s + 1].max(e);
+        let mut reach = Zeroizing::new(vec![0usize; n + 1]);
+        for m in found.iter() {
+            reach[m.start + 1] = reach[m.start + 1].max(m.end);
         }
         for s in 1..=n {
             reach[s] = reach[s].max(reach[s - 1]);
         }
         self.work.steps += (found.len() + n) as u64;
-        for (k, &(s, e, g)) in found.iter().enumerate() {
+        for (k, m) in found.iter().enumerate() {
             // Dates from the same start come in order of length.
-            let longer_here = found[k + 1..].first().is_some_and(|&(s2, _, _)| s2 == s);
-            if !(reach[s] >= e || longer_here) {
-                self.push(s, e, g);
+            let longer_here = found.get(k + 1).is_some_and(|next| next.start == m.start);
+            if !(reach[m.start] >= m.end || longer_here) {
+                self.push(m.start, m.end, m.log10);
             }
         }
     }

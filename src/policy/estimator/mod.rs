@@ -35,9 +35,11 @@
 //!
 //! Secrets: the estimate copies the password's characters into two buffers
 //! (as typed after NFKC, and lower case) and the leetspeak readings of
-//! words into a small array; all are wiped before it returns. A non-ASCII
-//! password's NFKC form is wiped too. Matches hold only positions and
-//! guess counts.
+//! words into a small array; all are wiped before it returns, as is a
+//! non-ASCII password's NFKC form. What is derived from it is wiped too:
+//! the matches and the segmentation table (a word's rank can name the
+//! word), the dates found, the repeat and capitalisation counts. Copies the
+//! compiler makes in registers and on the stack are beyond reach.
 
 mod dictionary;
 mod keyboard;
@@ -115,8 +117,7 @@ pub fn estimate(password: &str, names: &[&str], max_chars: usize) -> Estimate {
 /// [`estimate`], with the work it took.
 pub fn estimate_counting(password: &str, names: &[&str], max_chars: usize) -> (Estimate, Work) {
     let limit = max_chars.clamp(1, HARD_MAX_CHARS);
-    let normalized: Option<Zeroizing<String>> =
-        (!password.is_ascii()).then(|| Zeroizing::new(password.nfkc().collect()));
+    let normalized: Option<Zeroizing<String>> = (!password.is_ascii()).then(|| nfkc(password));
     let text = normalized.as_ref().map_or(password, |s| s.as_str());
     let total = text.chars().count();
     let n = total.min(limit);
@@ -151,6 +152,21 @@ pub fn estimate_counting(password: &str, names: &[&str], max_chars: usize) -> (E
         tail_chars: total - n,
     };
     (estimate, work)
+}
+
+/// NFKC of `text` in a buffer grown by hand, so that no outgrown copy is
+/// left unwiped.
+fn nfkc(text: &str) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::with_capacity(text.len() + 16));
+    for c in text.nfkc() {
+        if out.len() + c.len_utf8() > out.capacity() {
+            let mut bigger = Zeroizing::new(String::with_capacity(2 * out.capacity()));
+            bigger.push_str(&out);
+            out = bigger;
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// One character in lower case, keeping positions: a character whose lower

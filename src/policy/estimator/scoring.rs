@@ -17,6 +17,8 @@
 //! guesses (far above the score's top threshold, 10^10); above that it may
 //! be over-estimated, never under. Work: O((n + matches) × MAX_PIECES).
 
+use zeroize::Zeroizing;
+
 use super::matching::Match;
 use super::Work;
 
@@ -45,10 +47,10 @@ pub(super) fn minimum_log10(n: usize, matches: &mut [Match], work: &mut Work) ->
     matches.sort_unstable_by_key(|m| m.end);
     let width = MAX_PIECES.min(n) + 1;
     let at = |e: usize, l: usize| e * width + l;
-    let mut p = vec![f64::INFINITY; (n + 1) * width];
+    let mut p = Zeroizing::new(vec![f64::INFINITY; (n + 1) * width]);
     p[0] = 0.0;
     // best[l]: least p[s][l] - s over s <= e - 2.
-    let mut best = vec![f64::INFINITY; width];
+    let mut best = Zeroizing::new(vec![f64::INFINITY; width]);
     let mut next = 0;
     for e in 1..=n {
         work.steps += width as u64;

@@ -355,11 +355,11 @@ fn agrees_with_the_zxcvbn_crate() {
     assert!(share(near) >= 0.99, "{:.3} {differ:?}", share(near));
 }
 
-/// Largest work seen for any input below, and the bound asserted: the
-/// estimate is O(n × matches) with bounded matches, so no input of any
-/// length costs more than this many steps (a step is a trie step, a
-/// character comparison or a DP cell, a few nanoseconds each).
-const MAX_STEPS: u64 = 150_000;
+/// The bound on the work of one estimate, in steps (a trie step, a
+/// character comparison or a segmentation cell, a few nanoseconds each):
+/// the most seen below is about 30,000, for 128 `1`s (each read as 1, i and
+/// l); random Unicode stays near 12,000.
+const MAX_STEPS: u64 = 60_000;
 
 fn work(pw: &str) -> Work {
     let (e, w) = estimate_counting(pw, &["alice", "contoso", "ααα"], usize::MAX);
@@ -378,6 +378,7 @@ fn arbitrary_unicode_never_panics_and_the_work_is_bounded() {
         let pw = rng.string(&alphabet, 200);
         worst = worst.max(work(&pw).steps);
     }
+    eprintln!("most work on random Unicode: {worst} steps");
     assert!(worst <= MAX_STEPS, "{worst}");
 }
 
