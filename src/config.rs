@@ -164,9 +164,12 @@ pub struct PolicySection {
     /// Replacement texts for rule messages, by rule id (`[policy.messages]`).
     pub messages: Option<std::collections::BTreeMap<String, String>>,
     pub check_old_password: Option<bool>,
-    /// Refuse below this zxcvbn score (0 to 4; 0: off).
+    /// Refuse below this strength score (0 to 4; 0: off).
     pub min_strength_score: Option<u8>,
-    /// Estimate strength only up to this many characters.
+    /// Which estimator gives the score: "pwgate" (default) or "zxcvbn".
+    pub strength_estimator: Option<crate::policy::rules::strength::Estimator>,
+    /// pwgate: characters estimated in full; zxcvbn: longest password
+    /// estimated.
     pub strength_max_chars: Option<usize>,
     pub old_password_max_distance: Option<usize>,
     /// Refuse a reset (no old password) of the actor's own password.
@@ -516,12 +519,14 @@ fn build_policy(
         regexes: base.regexes.clone(),
         strength: match (p.min_strength_score, base.strength) {
             (Some(0), _) => None,
-            (Some(score), base) => Some(crate::policy::rules::strength::Strength {
+            (Some(score), Some(base)) => Some(crate::policy::rules::strength::Strength {
                 min_score: score,
-                max_chars: base.map_or(crate::policy::rules::strength::DEFAULT_MAX_CHARS, |b| {
-                    b.max_chars
-                }),
+                ..base
             }),
+            (Some(score), None) => Some(crate::policy::rules::strength::Strength::new(
+                crate::policy::rules::strength::Estimator::default(),
+                score,
+            )),
             (None, base) => base,
         },
     };
@@ -531,6 +536,22 @@ fn build_policy(
                 "min_strength_score",
                 "must be between 0 (off) and 4".into(),
             ));
+        }
+    }
+    if let Some(estimator) = p.strength_estimator {
+        // Another estimator brings its own default length bound.
+        match policy.strength.as_mut() {
+            Some(s) if s.estimator != estimator => {
+                *s = crate::policy::rules::strength::Strength::new(estimator, s.min_score)
+            }
+            Some(_) => {}
+            None => return Err(err("strength_estimator", "needs min_strength_score".into())),
+        }
+    }
+    if let Some(s) = policy.strength {
+        if s.estimator == crate::policy::rules::strength::Estimator::Pwgate {
+            // Build the word lists now rather than on the first password.
+            crate::policy::estimator::preload();
         }
     }
     if let Some(max) = p.strength_max_chars {
@@ -1379,10 +1400,18 @@ impl Config {
         lines.push(format!("  [self_reset] {}", on_off(p.refuse_self_reset)));
         lines.push(format!(
             "  [strength] {}",
-            p.strength.map_or("off".to_owned(), |s| format!(
-                "zxcvbn score at least {} (passwords up to {} characters)",
-                s.min_score, s.max_chars
-            ))
+            p.strength.map_or("off".to_owned(), |s| match s.estimator {
+                crate::policy::rules::strength::Estimator::Pwgate => format!(
+                    "pwgate estimator, score at least {} (first {} characters estimated, \
+                     each further one counted as 10 guesses)",
+                    s.min_score, s.max_chars
+                ),
+                crate::policy::rules::strength::Estimator::Zxcvbn => format!(
+                    "zxcvbn estimator, score at least {} (passwords up to {} characters; \
+                     longer ones not estimated)",
+                    s.min_score, s.max_chars
+                ),
+            })
         ));
         lines.push(format!(
             "  [breached] {}",
@@ -2059,18 +2088,56 @@ mod tests {
 
     #[test]
     fn the_strength_estimate_is_configured_and_bounded() {
+        use crate::policy::rules::strength::{Estimator, Strength};
         let c = load_str("[upstream]\nurls = [\"ldap://h\"]\n[policy]\nmin_strength_score = 3\n")
             .unwrap();
         assert_eq!(
             c.policy.strength,
-            Some(crate::policy::rules::strength::Strength {
+            Some(Strength {
+                estimator: Estimator::Pwgate,
                 min_score: 3,
-                max_chars: 32
+                max_chars: 64
             })
         );
-        assert!(c
-            .describe()
-            .contains("[strength] zxcvbn score at least 3 (passwords up to 32 characters)"));
+        assert!(c.describe().contains(
+            "[strength] pwgate estimator, score at least 3 (first 64 characters estimated"
+        ));
+        let c = load_str(
+            "[upstream]\nurls = [\"ldap://h\"]\n[policy]\nmin_strength_score = 3\n\
+             strength_estimator = \"zxcvbn\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.policy.strength, Some(Strength::new(Estimator::Zxcvbn, 3)));
+        assert_eq!(c.policy.strength.map(|s| s.max_chars), Some(32));
+        assert!(c.describe().contains(
+            "[strength] zxcvbn estimator, score at least 3 (passwords up to 32 characters"
+        ));
+        let c = load_str(
+            "[upstream]\nurls = [\"ldap://h\"]\n[policy]\nmin_strength_score = 4\n\
+             strength_estimator = \"zxcvbn\"\nstrength_max_chars = 40\n\
+             [[policy.scope]]\nname = \"a\"\ndn_suffix = [\"dc=a\"]\n\
+             strength_estimator = \"pwgate\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.policy.strength.map(|s| s.max_chars), Some(40));
+        let scope = &c.scopes[0].policy;
+        assert_eq!(scope.strength, Some(Strength::new(Estimator::Pwgate, 4)));
+        for (text, want) in [
+            (
+                "strength_estimator = \"zxcvbn\"\n",
+                "needs min_strength_score",
+            ),
+            (
+                "min_strength_score = 3\nstrength_estimator = \"other\"\n",
+                "unknown variant",
+            ),
+        ] {
+            let err = load_str(&format!(
+                "[upstream]\nurls = [\"ldap://h\"]\n[policy]\n{text}"
+            ))
+            .unwrap_err();
+            assert!(err.to_string().contains(want), "{err}");
+        }
         let err = load_str("[upstream]\nurls = [\"ldap://h\"]\n[policy]\nmin_strength_score = 5\n")
             .unwrap_err();
         assert!(

@@ -800,6 +800,40 @@ fn config_semantic_error_line_with_comment_or_dotted_key() {
     ]);
 }
 
+/// `min_strength_score` with each estimator: config check names it, and
+/// check refuses a password the other rules accept but that scores 3.
+#[test]
+fn check_and_config_check_with_each_strength_estimator() {
+    let configs = Configs::new();
+    for estimator in ["pwgate", "zxcvbn"] {
+        let file = configs.write(
+            &format!("{estimator}.toml"),
+            &format!(
+                "[upstream]\nurls = [\"ldap://127.0.0.1:1\"]\n[policy]\nmin_strength_score = 4\n\
+                 strength_estimator = \"{estimator}\"\n"
+            ),
+        );
+        let args = ["config", "check", path_str(&file)];
+        let out = run(&args, None);
+        assert_exit(&args, &out, 0);
+        let text = stdout(&out);
+        assert!(
+            text.contains(&format!(
+                "[strength] {estimator} estimator, score at least 4"
+            )),
+            "{text}"
+        );
+        let cfg = ["--config", path_str(&file)];
+        let out = check(&cfg, "Zqxwliddell7", 1);
+        assert!(
+            out.contains("strength 3 of 4, at least 4 needed") && out.contains("make it longer"),
+            "{estimator}: {out}"
+        );
+        let out = check(&cfg, "Kv7#qLp2-Tz9!mWd", 0);
+        assert_eq!(verdict(&out), "line 1: accepted", "{estimator}");
+    }
+}
+
 #[test]
 fn config_check_prints_the_effective_policy_or_the_error() {
     let configs = Configs::new();

@@ -89,7 +89,7 @@ pub enum Rule {
     PreHashed,
     /// A reset of a protected (privileged) account by an actor who may not.
     ProtectedAccount,
-    /// The strength estimate (zxcvbn score) is below the minimum.
+    /// The strength estimate (a zxcvbn-style score) is below the minimum.
     Strength,
 }
 
@@ -247,7 +247,7 @@ pub struct Policy {
     pub messages: BTreeMap<String, String>,
     /// The organisation's own deny/require patterns.
     pub regexes: Vec<rules::regex::RegexRule>,
-    /// The zxcvbn strength estimate (None: off).
+    /// The strength estimate, pwgate's own or zxcvbn's (None: off).
     pub strength: Option<rules::strength::Strength>,
 }
 
@@ -364,11 +364,11 @@ impl Policy {
         // The estimate is the costliest rule: only for a password nothing
         // else refused.
         if let (Some(strength), true) = (self.strength, violations.is_empty()) {
-            let inputs: Vec<String> = change
+            let inputs: Vec<&str> = change
                 .account_names
                 .iter()
                 .chain(change.organisation_names)
-                .cloned()
+                .map(String::as_str)
                 .collect();
             violations.extend(rules::strength::check(password, &inputs, strength));
         }
