@@ -417,3 +417,17 @@ fn adversarial_inputs_have_bounded_work() {
     eprintln!("most work: {} steps ({}...)", worst.0, worst.1);
     assert!(worst.0 <= MAX_STEPS, "{worst:?}");
 }
+
+/// The differences from the zxcvbn crate that the README names.
+#[test]
+fn documented_differences_from_zxcvbn() {
+    // zxcvbn prices an all-capitals word followed by a digit at one guess.
+    assert_eq!((score("SHADOW7"), zxcvbn_score("SHADOW7", &[])), (1, 0));
+    // QWERTZ walks are walks here.
+    assert_eq!((score("ertzuio"), zxcvbn_score("ertzuio", &[])), (1, 2));
+    // Leetspeak mixed with plain characters: 1990$ is the word 1990s.
+    assert_eq!(
+        (score("guitar1990$"), zxcvbn_score("guitar1990$", &[])),
+        (1, 2)
+    );
+}
