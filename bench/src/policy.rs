@@ -158,8 +158,7 @@ fn main() {
         h
     };
     let pwgate_bounded = alone(rounds, &|pw| {
-        pwgate::policy::estimator::estimate(pw, &names, Estimator::Pwgate.default_max_chars())
-            .score
+        pwgate::policy::estimator::estimate(pw, &names, Estimator::Pwgate.default_max_chars()).score
     });
     let pwgate_full = alone(rounds, &|pw| {
         pwgate::policy::estimator::estimate(pw, &names, pwgate::policy::estimator::HARD_MAX_CHARS)
@@ -172,7 +171,9 @@ fn main() {
         }
         u8::from(zxcvbn::zxcvbn(pw, &names).score())
     });
-    let zxcvbn_unbounded = alone(zx_rounds, &|pw| u8::from(zxcvbn::zxcvbn(pw, &names).score()));
+    let zxcvbn_unbounded = alone(zx_rounds, &|pw| {
+        u8::from(zxcvbn::zxcvbn(pw, &names).score())
+    });
     let us = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     println!(
         "corpus: {} passwords ({} refused by the full policy), {} rounds ({} for zxcvbn alone)",
