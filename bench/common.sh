@@ -18,7 +18,8 @@ command -v cargo >/dev/null || die "cargo is needed to build pwgate and ldapbenc
 say "building pwgate and ldapbench (release)"
 (cd "$ROOT" && cargo build --release --quiet)
 (cd "$ROOT/bench" && cargo build --release --quiet)
-PWGATE="$ROOT/target/release/pwgate"
+# PWGATE_BIN: measure another pwgate binary (e.g. a build of an earlier commit).
+PWGATE=${PWGATE_BIN:-$ROOT/target/release/pwgate}
 LDAPBENCH="$ROOT/bench/target/release/ldapbench"
 
 RES="$WORK/results-$(date +%Y%m%d-%H%M%S)"

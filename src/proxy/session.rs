@@ -242,11 +242,26 @@ async fn run(
 }
 
 /// Reads more bytes into `buf`; `Ok(false)` at end of stream.
+///
+/// An empty `buf` holds no memory (see [`release_if_empty`]): the read
+/// buffer is taken only once the connection has something to read, so an
+/// idle connection costs no read buffers.
 async fn fill(reader: &mut ReadSide, buf: &mut BytesMut) -> std::io::Result<bool> {
+    if buf.capacity() == 0 {
+        reader.readable().await?;
+    }
     if buf.capacity() - buf.len() < READ_CHUNK / 4 {
         buf.reserve(READ_CHUNK);
     }
     Ok(reader.read_buf(buf).await? > 0)
+}
+
+/// Gives back the memory of a buffer with nothing left in it, before the
+/// pump waits for more: between requests a connection keeps no buffer.
+fn release_if_empty(buf: &mut BytesMut) {
+    if buf.is_empty() && buf.capacity() > 0 {
+        *buf = BytesMut::new();
+    }
 }
 
 /// What waiting for client bytes gave.
@@ -349,7 +364,7 @@ impl Session {
         mut upstream: WriteSide,
     ) -> Result<ClientEnd, SessionError> {
         let limits = &self.gate.config.limits;
-        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        let mut buf = BytesMut::new();
         // When the first byte of the unfinished message at the end of `buf`
         // arrived: the whole message must follow within message_timeout.
         let mut partial_since: Option<Instant> = None;
@@ -427,10 +442,7 @@ impl Session {
                 sent?;
             }
             flush(&mut upstream, &mut buf, &mut run).await?;
-            if buf.is_empty() && buf.capacity() > 4 * READ_CHUNK {
-                // Give back the memory of a large message.
-                buf = BytesMut::with_capacity(READ_CHUNK);
-            }
+            release_if_empty(&mut buf);
             if completed_any || buf.is_empty() {
                 partial_since = None;
             }
@@ -552,7 +564,7 @@ impl Session {
 
     async fn upstream_to_client(&self, mut reader: ReadSide) -> Result<(), SessionError> {
         let limit = self.gate.config.limits.max_message_bytes;
-        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        let mut buf = BytesMut::new();
         loop {
             let mut run = 0;
             loop {
@@ -578,9 +590,7 @@ impl Session {
                 self.write_client(&buf[..run]).await?;
                 buf.advance(run);
             }
-            if buf.is_empty() && buf.capacity() > 4 * READ_CHUNK {
-                buf = BytesMut::with_capacity(READ_CHUNK);
-            }
+            release_if_empty(&mut buf);
             if !fill(&mut reader, &mut buf)
                 .await
                 .map_err(SessionError::Upstream)?
