@@ -7,8 +7,9 @@
 # it works on VMs without hardware counters). Writes:
 #   $RES/perf.data            the samples
 #   $RES/perf-top.txt         the hottest functions (self time), text
-#   docs/flamegraph-OP.svg    a flame graph (when inferno is installed:
-#                             `cargo install inferno`), or OUT=path
+#   docs/flamegraph-OP.svg    a flame graph (inferno), or OUT=path
+# perf (Debian's linux-perf) and inferno (crates.io) are installed when
+# missing.
 #
 # Knobs: OP=base CONNS=16 PROFILE_SECS=10 FREQ=999 PWGATE_THREADS=
 #        PORT_BASE=22389 WORK=/tmp/pwgate-bench OUT=docs/flamegraph-$OP.svg
@@ -24,7 +25,15 @@ SLAPD_PORT=$PORT_BASE; PWGATE_PORT=$((PORT_BASE + 2))
 # shellcheck source=bench/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 OUT=${OUT:-$ROOT/docs/flamegraph-$OP.svg}
-command -v perf >/dev/null || die "perf is needed (Debian package linux-perf)"
+if ! command -v perf >/dev/null; then
+  say "installing perf (linux-perf)"
+  apt-get update >&2 && apt-get install -y linux-perf >&2 || die "cannot install linux-perf"
+fi
+if ! command -v inferno-flamegraph >/dev/null; then
+  say "installing inferno (cargo install inferno)"
+  cargo install --locked inferno >&2 || say "cannot install inferno: no flame graph"
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
 for p in "$SLAPD_PORT" "$PWGATE_PORT"; do
   port_in_use "$p" && die "127.0.0.1:$p is in use (set PORT_BASE)"
 done
