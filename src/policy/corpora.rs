@@ -8,7 +8,7 @@
 //! word and pattern rules alone (no length or complexity rule), so that the
 //! rates do not come from the 12-character minimum.
 
-use super::test_support::XorShift;
+use super::test_support::{accepts, XorShift};
 use super::*;
 
 /// Common English words of 4 to 8 letters, generated from the zxcvbn
@@ -36,19 +36,7 @@ fn rules_only() -> Policy {
 fn accepted<'a>(policy: &Policy, candidates: &'a [String]) -> Vec<&'a str> {
     candidates
         .iter()
-        .filter(|c| {
-            let pw = Password::new((*c).clone());
-            policy
-                .evaluate(&PasswordChange {
-                    kind: ChangeKind::Reset,
-                    new_password: &pw,
-                    old_password: None,
-                    account_names: &[],
-                    organisation_names: &[],
-                    actor_is_target: false,
-                })
-                .is_accept()
-        })
+        .filter(|c| accepts(policy, c))
         .map(String::as_str)
         .collect()
 }

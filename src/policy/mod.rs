@@ -439,19 +439,7 @@ mod tests {
     fn accepted_share(policy: &Policy, candidates: &[String]) -> f64 {
         let accepted = candidates
             .iter()
-            .filter(|c| {
-                let pw = Password::new((*c).clone());
-                policy
-                    .evaluate(&PasswordChange {
-                        kind: ChangeKind::Reset,
-                        new_password: &pw,
-                        old_password: None,
-                        account_names: &[],
-                        organisation_names: &[],
-                        actor_is_target: false,
-                    })
-                    .is_accept()
-            })
+            .filter(|c| super::test_support::accepts(policy, c))
             .count();
         accepted as f64 / candidates.len() as f64
     }

@@ -25,3 +25,19 @@ impl XorShift {
             .collect()
     }
 }
+
+/// Whether `policy` accepts `candidate` as an administrator's reset of an
+/// account with no names: the words and patterns alone decide.
+pub fn accepts(policy: &super::Policy, candidate: &str) -> bool {
+    let pw = crate::secret::Password::new(candidate.to_owned());
+    policy
+        .evaluate(&super::PasswordChange {
+            kind: super::ChangeKind::Reset,
+            new_password: &pw,
+            old_password: None,
+            account_names: &[],
+            organisation_names: &[],
+            actor_is_target: false,
+        })
+        .is_accept()
+}
