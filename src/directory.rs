@@ -488,14 +488,7 @@ impl Directory {
                     )))
                 }
             }
-            groups.extend(
-                entries
-                    .into_iter()
-                    .filter(|e| !e.is_ref() && !e.is_intermediate())
-                    .map(SearchEntry::construct)
-                    .map(|e| e.dn)
-                    .filter(|dn| !dn.is_empty()),
-            );
+            groups.extend(entry_dns(entries));
         }
         Ok(groups)
     }
@@ -514,19 +507,9 @@ impl Directory {
             ldap3::ldap_escape(name),
             s = ldap3::ldap_escape(short)
         );
-        let search = async {
-            let mut ldap = self.ldap().await?;
-            ldap.with_timeout(self.config.endpoint.timeout)
-                .search(base, Scope::Subtree, &filter, vec!["1.1"])
-                .await
-                .map_err(|e| LookupError::Failed(ldapclient::describe_error(&e)))
-        };
-        let ldap3::SearchResult(entries, result) =
-            tokio::time::timeout(self.config.endpoint.timeout * 2, search)
-                .await
-                .map_err(|_| {
-                    LookupError::Failed("the directory did not answer in time".into())
-                })??;
+        let ldap3::SearchResult(entries, result) = self
+            .search_once(base, Scope::Subtree, &filter, vec!["1.1"])
+            .await?;
         if result.rc != 0 && !(result.rc == 32 && entries.is_empty()) {
             return Err(LookupError::Failed(format!(
                 "finding the bind name: result {} {}",
@@ -534,14 +517,7 @@ impl Directory {
                 crate::audit::Clean(&result.text)
             )));
         }
-        // Search result references (AD's other partitions) are not entries.
-        let dns: Vec<String> = entries
-            .into_iter()
-            .filter(|e| !e.is_ref() && !e.is_intermediate())
-            .map(SearchEntry::construct)
-            .map(|e| e.dn)
-            .filter(|dn| !dn.is_empty())
-            .collect();
+        let dns: Vec<String> = entry_dns(entries).collect();
         Ok(match dns.as_slice() {
             [one] => Some(one.clone()),
             _ => None,
@@ -552,24 +528,14 @@ impl Directory {
     /// `defaultNamingContext` (AD) when there is one, else every value of
     /// `namingContexts`.
     pub async fn naming_contexts(&self) -> Result<Vec<String>, LookupError> {
-        let search = async {
-            let mut ldap = self.ldap().await?;
-            ldap.with_timeout(self.config.endpoint.timeout)
-                .search(
-                    "",
-                    Scope::Base,
-                    "(objectClass=*)",
-                    vec!["defaultNamingContext", "namingContexts"],
-                )
-                .await
-                .map_err(|e| LookupError::Failed(ldapclient::describe_error(&e)))
-        };
-        let ldap3::SearchResult(entries, result) =
-            tokio::time::timeout(self.config.endpoint.timeout * 2, search)
-                .await
-                .map_err(|_| {
-                    LookupError::Failed("the directory did not answer in time".into())
-                })??;
+        let ldap3::SearchResult(entries, result) = self
+            .search_once(
+                "",
+                Scope::Base,
+                "(objectClass=*)",
+                vec!["defaultNamingContext", "namingContexts"],
+            )
+            .await?;
         if result.rc != 0 {
             return Err(LookupError::Failed(format!(
                 "reading the root DSE: result {} {}",
@@ -595,6 +561,27 @@ impl Directory {
             .cloned()
             .unwrap_or_default();
         Ok(contexts.into_iter().filter(|c| !c.is_empty()).collect())
+    }
+
+    /// One search on the shared connection, connecting first when needed;
+    /// the search and the connection together get twice the timeout.
+    async fn search_once(
+        &self,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attrs: Vec<&str>,
+    ) -> Result<ldap3::SearchResult, LookupError> {
+        let search = async {
+            let mut ldap = self.ldap().await?;
+            ldap.with_timeout(self.config.endpoint.timeout)
+                .search(base, scope, filter, attrs)
+                .await
+                .map_err(|e| LookupError::Failed(ldapclient::describe_error(&e)))
+        };
+        tokio::time::timeout(self.config.endpoint.timeout * 2, search)
+            .await
+            .map_err(|_| LookupError::Failed("the directory did not answer in time".into()))?
     }
 
     async fn is_member(&self, ldap: &mut Ldap, dn: &str, group: &str) -> Result<bool, LookupError> {
@@ -631,6 +618,17 @@ impl Directory {
             ))),
         }
     }
+}
+
+/// The DNs of the entries of a search answer. Search result references
+/// (AD's other partitions) and intermediate messages are not entries.
+fn entry_dns(entries: Vec<ldap3::ResultEntry>) -> impl Iterator<Item = String> {
+    entries
+        .into_iter()
+        .filter(|e| !e.is_ref() && !e.is_intermediate())
+        .map(SearchEntry::construct)
+        .map(|e| e.dn)
+        .filter(|dn| !dn.is_empty())
 }
 
 #[cfg(test)]
