@@ -57,11 +57,9 @@ def main(path):
     print()
     print("| op | conns | pwgate ops/s vs direct | vs haproxy | pwgate proxy cpu vs haproxy | p99 − haproxy p99 µs |")
     print("|---|---:|---:|---:|---:|---:|")
-    seen = set()
-    for op, conns, _ in order:
-        if (op, conns) in seen:
-            continue
-        seen.add((op, conns))
+    # Each workload x connections once, in the order they ran.
+    workloads = list(dict.fromkeys((op, conns) for op, conns, _ in order))
+    for op, conns in workloads:
         g = summary.get((op, conns, "pwgate"))
         d = summary.get((op, conns, "direct"))
         h = summary.get((op, conns, "haproxy"))
@@ -81,7 +79,7 @@ def main(path):
         print()
         print("| op | conns | pwgate 2/1 | pwgate cpu 1 → 2 | haproxy 2/1 | haproxy cpu 1 → 2 |")
         print("|---|---:|---:|---:|---:|---:|")
-        for op, conns in sorted(seen, key=lambda k: [x for x, _, _ in order].index(k[0]) * 1000 + k[1]):
+        for op, conns in workloads:
             c = cells_of(op, conns)
             cols = []
             for one, two in pairs:
@@ -97,7 +95,7 @@ def main(path):
         print()
         print("| op | conns | target | p50 µs | p99 µs | p50 − direct | p99 − direct | proxy cpu-s/10k |")
         print("|---|---:|---|---:|---:|---:|---:|---:|")
-        for op, conns in sorted(seen, key=lambda k: [x for x, _, _ in order].index(k[0]) * 1000 + k[1]):
+        for op, conns in workloads:
             c = cells_of(op, conns)
             d = c.get("direct")
             for t in lookups:
