@@ -141,6 +141,7 @@ pub struct PolicySection {
     pub min_length: Option<usize>,
     pub max_length: Option<usize>,
     pub builtin_banned_words: Option<bool>,
+    pub common_passwords: Option<bool>,
     pub banned_words: Option<Vec<String>>,
     pub banned_words_file: Option<PathBuf>,
     pub min_score: Option<usize>,
@@ -496,6 +497,7 @@ fn build_policy(
         max_length: p.max_length.unwrap_or(base.max_length),
         builtin_banned_words: p.builtin_banned_words.unwrap_or(base.builtin_banned_words),
         banned_words: BannedWords::default(),
+        common_passwords: p.common_passwords.unwrap_or(base.common_passwords),
         min_score: p.min_score.unwrap_or(base.min_score),
         patterns: PatternOptions {
             keyboard_walks: p.keyboard_walks.unwrap_or(base.patterns.keyboard_walks),
@@ -1387,6 +1389,10 @@ impl Config {
             on_off(pt.sequences),
             on_off(pt.repetitions),
             on_off(pt.dates)
+        ));
+        lines.push(format!(
+            "  [common_password] built-in list {}",
+            on_off(p.common_passwords)
         ));
         lines.push(format!("  [account_name] {}", on_off(p.check_account_name)));
         lines.push(format!(

@@ -651,6 +651,39 @@ fn check_config_builtin_list_can_be_disabled() {
 }
 
 #[test]
+fn check_refuses_common_leaked_passwords_unless_the_list_is_off() {
+    let configs = Configs::new();
+    // 8 characters minimum and no composition rule, so that neither the
+    // length nor the classes decide.
+    let on = configs.write(
+        "min8.toml",
+        "[policy]\nmin_length = 8\ncomplexity_classes = 0\n",
+    );
+    let off = configs.write(
+        "nolist.toml",
+        "[upstream]\nurls = [\"ldap://127.0.0.1:1\"]\n\
+         [policy]\nmin_length = 8\ncomplexity_classes = 0\ncommon_passwords = false\n",
+    );
+    // A random-looking entry of a public leaked list (Xato top 10,000)
+    // with no word or pattern: only the list refuses it, in any case.
+    // (`check` also asserts that the password is never echoed.)
+    for leaked in ["7uGd5HIp2J", "7UGD5HIP2J"] {
+        let out = check(&["--config", path_str(&on)], leaked, 1);
+        assert!(out.contains("[common_password]"), "{out}");
+        let out = check(&["--config", path_str(&off)], leaked, 0);
+        assert_eq!(verdict(&out), "line 1: accepted");
+    }
+    let args = ["config", "check", path_str(&off)];
+    let out = run(&args, None);
+    assert_exit(&args, &out, 0);
+    let text = stdout(&out);
+    assert!(
+        text.contains("[common_password] built-in list off"),
+        "{text}"
+    );
+}
+
+#[test]
 fn check_names_the_scope_of_the_account_given() {
     let configs = Configs::new();
     let file = configs.write(

@@ -108,6 +108,7 @@ fn main() {
     let baseline = Policy {
         builtin_banned_words: false,
         banned_words: BannedWords::default(),
+        common_passwords: false,
         check_account_name: false,
         check_organisation_name: false,
         complexity: None,

@@ -33,14 +33,32 @@ use super::hash::{key_of_digest, HashKind};
 use crate::policy::rules::breached::BreachedCorpus;
 use crate::secret::Password;
 
-/// A breached-password store, memory-mapped.
+/// A breached-password store, memory-mapped (or compiled in).
 pub struct BreachedStore {
     path: PathBuf,
-    map: Mmap,
+    map: Backing,
     header: Header,
     shards: Box<[Shard]>,
     /// Set by a failed [`verify`](BreachedStore::verify).
     bad: AtomicBool,
+}
+
+/// The bytes of a store: a mapped file, or a store compiled into the
+/// binary (the built-in list of common passwords).
+enum Backing {
+    Mapped(Mmap),
+    Static(&'static [u8]),
+}
+
+impl std::ops::Deref for Backing {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Backing::Mapped(map) => map,
+            Backing::Static(bytes) => bytes,
+        }
+    }
 }
 
 /// One shard: where its fingerprints are in the mapping, and its filter.
@@ -113,6 +131,27 @@ impl BreachedStore {
         // place by pwgate (builds rename a new file over it). Another process
         // truncating it would fault lookups; that is documented above.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| StoreError::io(path, "map", e))?;
+        Self::from_backing(path, Backing::Mapped(map))
+    }
+
+    /// A store compiled into the binary (`include_bytes!`), checked as a
+    /// file is at open; `label` stands for the path in errors and `info`.
+    pub fn from_static(label: &str, bytes: &'static [u8]) -> Result<BreachedStore, StoreError> {
+        let path = Path::new(label);
+        if bytes.len() < HEADER_LEN {
+            return Err(StoreError::Truncated {
+                path: path.to_path_buf(),
+                actual: bytes.len() as u64,
+                expected: HEADER_LEN as u64,
+            });
+        }
+        Self::from_backing(path, Backing::Static(bytes))
+    }
+
+    /// Checks the header and shard index of `map` (at least `HEADER_LEN`
+    /// bytes long).
+    fn from_backing(path: &Path, map: Backing) -> Result<BreachedStore, StoreError> {
+        let len = map.len() as u64;
         let corrupt = |problem: String| StoreError::Corrupt {
             path: path.to_path_buf(),
             problem,

@@ -81,6 +81,8 @@ pub enum Rule {
     SimilarToOld,
     /// Known from breaches (or the breached list could not answer).
     Breached,
+    /// On the built-in list of common leaked passwords.
+    CommonPassword,
     /// A reset of one's own password, without the old one.
     SelfReset,
     /// A configured regular-expression rule.
@@ -95,7 +97,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in evaluation order.
-    pub const ALL: [Rule; 18] = [
+    pub const ALL: [Rule; 19] = [
         Rule::ProtectedAccount,
         Rule::Regex,
         Rule::SelfReset,
@@ -111,6 +113,7 @@ impl Rule {
         Rule::Date,
         Rule::AccountName,
         Rule::OrganisationName,
+        Rule::CommonPassword,
         Rule::Breached,
         Rule::Strength,
         Rule::PreHashed,
@@ -132,6 +135,7 @@ impl Rule {
             Rule::MaxRepeat => "max_repeat",
             Rule::SimilarToOld => "similar_to_old",
             Rule::Breached => "breached",
+            Rule::CommonPassword => "common_password",
             Rule::SelfReset => "self_reset",
             Rule::Regex => "regex",
             Rule::PreHashed => "prehashed",
@@ -218,6 +222,9 @@ pub struct Policy {
     pub builtin_banned_words: bool,
     /// The organisation's own words, normalized.
     pub banned_words: BannedWords,
+    /// Refuse the entries of the built-in list of common leaked passwords
+    /// (`rules::common`).
+    pub common_passwords: bool,
     /// Entra-style threshold: a password built with banned words or
     /// patterns must score at least this many points.
     pub min_score: usize,
@@ -259,6 +266,7 @@ impl Default for Policy {
             max_length: DEFAULT_MAX_LENGTH,
             builtin_banned_words: true,
             banned_words: BannedWords::default(),
+            common_passwords: true,
             min_score: DEFAULT_MIN_SCORE,
             patterns: PatternOptions::default(),
             check_account_name: true,
@@ -353,6 +361,9 @@ impl Policy {
                 ));
             }
             violations.extend(self.regexes.iter().filter_map(|r| r.check(password)));
+            if self.common_passwords {
+                violations.extend(rules::common::check(password));
+            }
             if let Some(corpus) = &self.breached {
                 violations.extend(rules::breached::check(
                     password,
@@ -547,6 +558,7 @@ mod tests {
             max_length: 256,
             builtin_banned_words: false,
             banned_words: BannedWords::default(),
+            common_passwords: false,
             patterns: PatternOptions {
                 keyboard_walks: false,
                 sequences: false,
@@ -581,6 +593,10 @@ mod tests {
             },
             Policy {
                 check_account_name: true,
+                ..none.clone()
+            },
+            Policy {
+                common_passwords: true,
                 ..none.clone()
             },
             Policy {

@@ -7,6 +7,7 @@ pub mod account_name;
 pub mod banned;
 pub mod breached;
 pub mod classes;
+pub mod common;
 pub mod length;
 pub mod patterns;
 pub mod regex;
