@@ -288,6 +288,11 @@ fn serve(args: ServeArgs, core_dumps: Result<(), String>) -> ExitCode {
     // Build the built-in dictionary now rather than during the first
     // password change (tens of milliseconds).
     pwgate::policy::rules::banned::BannedWords::builtin();
+    // Likewise verify the built-in common-password list (and fault its
+    // pages in); a broken one makes that rule refuse every change.
+    if let Err(e) = pwgate::policy::rules::common::builtin() {
+        tracing::error!(error = %e, "built-in common-password list unreadable; rule common_password refuses every change");
+    }
     let gate = match Gate::new(config) {
         Ok(g) => g,
         Err(e) => return usage_error(e),
