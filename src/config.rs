@@ -735,8 +735,17 @@ impl Config {
     /// upstream URLs are a placeholder, except when account lookups are
     /// wanted (`lookups`) and `[directory]` has no URLs of its own, since
     /// it then uses the upstream's.
+    ///
+    /// Without lookups, the `[directory]` service account is dropped before
+    /// validation, so that its password file or variable is not read: a
+    /// policy can be checked by someone who may not read that secret.
     pub fn load_for_check(path: Option<&Path>, lookups: bool) -> Result<Config, ConfigError> {
-        let (file, source) = read_file(path)?;
+        let (mut file, source) = read_file(path)?;
+        if let (false, Some(d)) = (lookups, file.directory.as_mut()) {
+            d.bind_dn = None;
+            d.bind_password_file = None;
+            d.bind_password_env = None;
+        }
         let directory_uses_upstream =
             lookups && file.directory.as_ref().is_some_and(|d| d.urls.is_none());
         if directory_uses_upstream && file.upstream.urls.is_none() {

@@ -684,6 +684,31 @@ fn check_refuses_common_leaked_passwords_unless_the_list_is_off() {
 }
 
 #[test]
+fn check_without_lookups_does_not_read_the_directory_secret() {
+    let configs = Configs::new();
+    // The service account's password file does not exist (or, in
+    // production, is not readable by whoever tunes the policy).
+    let file = configs.write(
+        "lookup.toml",
+        "[upstream]\nurls = [\"ldap://127.0.0.1:1\"]\n\
+         [directory]\nallow_cleartext = true\nbind_dn = \"cn=svc,dc=example,dc=com\"\n\
+         bind_password_file = \"/nonexistent/pwgate-svc-secret\"\n",
+    );
+    let cfg = ["--config", path_str(&file), "--no-lookup"];
+    let out = check(&cfg, "Zq8#unique-Str9", 0);
+    assert_eq!(verdict(&out), "line 1: accepted");
+    // With lookups the secret is needed, and its absence is a config error.
+    let args = ["check", "--config", path_str(&file)];
+    let out = run(&args, Some(b"Zq8#unique-Str9\n"));
+    assert_exit(&args, &out, 2);
+    assert!(
+        stderr(&out).contains("bind_password_file"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn check_names_the_scope_of_the_account_given() {
     let configs = Configs::new();
     let file = configs.write(
