@@ -39,17 +39,6 @@ gen = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(gen)
 
 
-def classes(p):
-    return sum(
-        [
-            any(c.islower() for c in p),
-            any(c.isupper() for c in p),
-            any(c.isdigit() for c in p),
-            any(not c.isalnum() for c in p),
-        ]
-    )
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--pwgate", default="target/release/pwgate")
@@ -68,12 +57,16 @@ def main():
             f.write("[policy]\n")
         for name, entries in gen.sources(args):
             ad = sorted(
-                {p.replace("\r", "") for p in entries if len(p) >= 7 and classes(p) >= 3}
+                {
+                    p.replace("\r", "")
+                    for p in entries
+                    if len(p) >= 7 and gen.efficacy.classes(p) >= 3
+                }
             )
             if not ad:
                 continue
-            rules_accept = gen.accepted(args.pwgate, no_list, ad)
-            shipped_accept = gen.accepted(args.pwgate, default, ad)
+            rules_accept = gen.efficacy.check(args.pwgate, ad, no_list)
+            shipped_accept = gen.efficacy.check(args.pwgate, ad, default)
             others = set().union(*(f for n, f in parts.items() if n != name))
             left_out_accept = [p for p in rules_accept if gen.fold(p) not in others]
             n = len(ad)

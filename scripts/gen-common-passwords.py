@@ -52,6 +52,7 @@ uncovered; one that gets stronger leaves entries the list no longer needs).
 import argparse
 import gzip
 import hashlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -60,6 +61,13 @@ import tarfile
 import tempfile
 import unicodedata
 import urllib.request
+
+# `pwgate check` is run the way scripts/efficacy.py runs it.
+_spec = importlib.util.spec_from_file_location(
+    "efficacy", os.path.join(os.path.dirname(os.path.abspath(__file__)), "efficacy.py")
+)
+efficacy = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(efficacy)
 
 NPM = {
     "xato": (
@@ -167,23 +175,6 @@ def fold(p):
     return "".join(c.lower() for c in unicodedata.normalize("NFKC", p))
 
 
-def accepted(pwgate, config, candidates):
-    """The candidates `pwgate check` accepts under `config`."""
-    run = subprocess.run(
-        [pwgate, "check", "--config", config],
-        input="\n".join(candidates) + "\n",
-        capture_output=True,
-        text=True,
-    )
-    if run.returncode not in (0, 1):
-        sys.exit(f"pwgate check failed: {run.stderr}")
-    out = []
-    for line in run.stdout.splitlines():
-        if line.startswith("line ") and line.endswith(": accepted"):
-            out.append(candidates[int(line[5:].split(":")[0]) - 1])
-    return out
-
-
 def residual(args, pwgate):
     """{source: the folded entries of 8+ characters the rules alone accept}."""
     by_source = {}
@@ -204,7 +195,7 @@ def residual(args, pwgate):
         config = os.path.join(tmp, "rules-only.toml")
         with open(config, "w") as f:
             f.write(RULES_ONLY)
-        kept = set(accepted(pwgate, config, everything))
+        kept = set(efficacy.check(pwgate, everything, config))
     return {name: {fold(p) for p in mine & kept} for name, mine in by_source.items()}
 
 

@@ -120,13 +120,8 @@ impl BreachedStore {
             .metadata()
             .map_err(|e| StoreError::io(path, "read", e))?
             .len();
-        if len < HEADER_LEN as u64 {
-            return Err(StoreError::Truncated {
-                path: path.to_path_buf(),
-                actual: len,
-                expected: HEADER_LEN as u64,
-            });
-        }
+        // Before mapping: an empty file cannot be mapped at all.
+        holds_a_header(path, len)?;
         // SAFETY: the mapping is read-only and the file is never modified in
         // place by pwgate (builds rename a new file over it). Another process
         // truncating it would fault lookups; that is documented above.
@@ -138,13 +133,7 @@ impl BreachedStore {
     /// file is at open; `label` stands for the path in errors and `info`.
     pub fn from_static(label: &str, bytes: &'static [u8]) -> Result<BreachedStore, StoreError> {
         let path = Path::new(label);
-        if bytes.len() < HEADER_LEN {
-            return Err(StoreError::Truncated {
-                path: path.to_path_buf(),
-                actual: bytes.len() as u64,
-                expected: HEADER_LEN as u64,
-            });
-        }
+        holds_a_header(path, bytes.len() as u64)?;
         Self::from_backing(path, Backing::Static(bytes))
     }
 
@@ -342,6 +331,18 @@ impl fmt::Debug for BreachedStore {
             .field("marked_bad", &self.is_marked_bad())
             .finish()
     }
+}
+
+/// A store shorter than its header is truncated.
+fn holds_a_header(path: &Path, len: u64) -> Result<(), StoreError> {
+    if len < HEADER_LEN as u64 {
+        return Err(StoreError::Truncated {
+            path: path.to_path_buf(),
+            actual: len,
+            expected: HEADER_LEN as u64,
+        });
+    }
+    Ok(())
 }
 
 fn problem_error(path: &Path, problem: Problem) -> StoreError {
