@@ -35,7 +35,7 @@ use crate::secret::Password;
 const STORE_BYTES: &[u8] = include_bytes!("../common_passwords.store");
 
 /// What [`builtin`] names the store in errors and `info`.
-pub const LABEL: &str = "<built-in common passwords>";
+const LABEL: &str = "<built-in common passwords>";
 
 /// The built-in store, opened and verified on first use: the header, the
 /// index and the checksum of every byte. Reading it all (680 KB, well
@@ -59,7 +59,8 @@ pub fn builtin() -> Result<&'static BreachedStore, &'static str> {
 /// Whether the folded form of `password` is on the built-in list.
 pub fn contains(password: &Password) -> Result<bool, &'static str> {
     let store = builtin()?;
-    let folded = Password::new(fold_case(password.expose()).to_string());
+    // The folded buffer moves into the Password (no copy); both wipe it.
+    let folded = Password::new(std::mem::take(&mut *fold_case(password.expose())));
     Ok(store.contains_password(&folded))
 }
 
