@@ -41,7 +41,7 @@ start_slapd
 
 env ${PWGATE_THREADS:+TOKIO_WORKER_THREADS=$PWGATE_THREADS} \
   "$PWGATE" serve --upstream "ldap://127.0.0.1:$SLAPD_PORT" --listen "127.0.0.1:$PWGATE_PORT" \
-  --allow-cleartext-password-changes --log-level warn >"$RES/pwgate.log" 2>&1 &
+  --allow-cleartext-password-changes --allow-cleartext-binds --log-level warn >"$RES/pwgate.log" 2>&1 &
 PWGATE_PID=$!; PIDS+=("$PWGATE_PID")
 wait_port "$PWGATE_PORT"
 

@@ -114,6 +114,8 @@ start_pwgate() {
   # --workers for this build; TOKIO_WORKER_THREADS for builds before it.
   local workers=()
   "$bin" serve --help | grep -q -- --workers && workers=(${threads:+--workers "$threads"})
+  # Simple binds on plain LDAP are refused by default since --allow-cleartext-binds.
+  "$bin" serve --help | grep -q -- --allow-cleartext-binds && workers+=(--allow-cleartext-binds)
   env ${threads:+TOKIO_WORKER_THREADS=$threads} \
     PWGATE_BENCH_LOOKUP_SECRET=admin-secret \
     "$bin" serve "${config[@]}" "${upstream[@]}" "${listen[@]}" \

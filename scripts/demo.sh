@@ -82,7 +82,8 @@ cat <<TRY
 
 pwgate is in front of a demo slapd (127.0.0.1:$SLAPD_PORT, users alice/bob/helpdesk).
   LDAP + StartTLS : ldap://127.0.0.1:$LDAP_PORT      LDAPS : ldaps://127.0.0.1:$LDAPS_PORT
-Password changes must be encrypted (-ZZ = StartTLS): on plain LDAP pwgate answers 13.
+Binds with a password and password changes must be encrypted (-ZZ = StartTLS):
+on plain LDAP pwgate answers confidentialityRequired (13).
 In another terminal, try:
 
   export LDAPTLS_CACERT=$CA
@@ -93,7 +94,7 @@ In another terminal, try:
   # a strong one: forwarded, accepted by slapd
   ldappasswd -ZZ -x -H ldap://127.0.0.1:$LDAP_PORT -D $ALICE -w Alice-Passw0rd -a Alice-Passw0rd -s 'tangerine-Otter-42-lamp'
 
-  # the same change without TLS: refused with confidentialityRequired (13)
+  # the same change without TLS: its bind is refused with confidentialityRequired (13)
   ldappasswd -x -H ldap://127.0.0.1:$LDAP_PORT -D $ALICE -w tangerine-Otter-42-lamp -s 'another-Long-phrase-7'
 
   # everything else passes through unchanged

@@ -92,6 +92,48 @@ pub fn decision(record: &ChangeRecord, decision: Decision, rules: &str) {
     );
 }
 
+/// A request refused before any policy decision: it failed pwgate's
+/// strict reading, or it is a password operation pwgate cannot check.
+#[derive(Debug, Clone)]
+pub struct RefusedRequest<'a> {
+    pub client: SocketAddr,
+    pub actor: String,
+    /// `bind`, `modify`, `add`, `modify_dn` or `extended`.
+    pub operation: &'static str,
+    /// The DN the request named, when it was read.
+    pub target: Option<&'a str>,
+    /// The password attribute (or `passwordModify`) it named, if any.
+    pub attribute: Option<&'a str>,
+    pub msgid: i32,
+    /// `malformed` (not read) or `undecodable` (read, cannot be checked).
+    pub rule: &'static str,
+    /// Why, in words; it never quotes a value.
+    pub reason: &'a str,
+}
+
+/// Records a request refused before a policy decision, with what is known
+/// of it: the operation, its target if it was read, the password attribute
+/// it named (or `none`), and why.
+pub fn refused_request(r: &RefusedRequest<'_>) {
+    count(Decision::Refused, r.rule);
+    info!(
+        target: "pwgate::audit",
+        event = "request_refused",
+        client = %r.client,
+        actor = %Clean(&r.actor),
+        operation = r.operation,
+        target_dn = %Clean(r.target.unwrap_or("unknown")),
+        attribute = %Clean(r.attribute.unwrap_or("none")),
+        msgid = r.msgid,
+        verdict = Decision::Refused.as_str(),
+        rules = r.rule,
+        reason = %Clean(r.reason),
+        "{} request refused: {}",
+        r.operation,
+        Clean(r.reason)
+    );
+}
+
 /// Records the directory's answer to a forwarded password operation.
 pub fn outcome(record: &ChangeRecord, result_code: Option<i64>) {
     let code = result_code.map_or_else(|| "unknown".to_owned(), |c| c.to_string());

@@ -3,8 +3,9 @@
 //! LDAP (RFC 4511 section 5.1) uses definite-length BER with single-byte
 //! tags. This module reads a tag-length-value header, walks the elements of a
 //! constructed value without copying, and writes the few elements pwgate
-//! builds itself (rejection responses, StartTLS). Full decoding of password
-//! operations is left to `ldap3_proto`.
+//! builds itself (rejection responses, StartTLS, the canonical re-encoding
+//! of requests). The strict reading of whole requests is
+//! `proxy::request`'s, on top of this module.
 
 use thiserror::Error;
 
@@ -48,6 +49,34 @@ impl Header {
     pub fn total_len(&self) -> usize {
         self.header_len + self.content_len
     }
+
+    /// Whether the length is in its shortest form (DER's rule): the short
+    /// form below 128, otherwise as few length bytes as the value needs.
+    pub fn is_minimal(&self) -> bool {
+        self.header_len == 1 + len_len(self.content_len)
+    }
+}
+
+/// Bytes a definite length of `len` takes in its shortest form.
+fn len_len(len: usize) -> usize {
+    if len < 0x80 {
+        1
+    } else {
+        1 + (usize::BITS / 8 - len.leading_zeros() / 8) as usize
+    }
+}
+
+/// Bytes of a whole element (tag, shortest length, content) whose content
+/// is `content_len` bytes long.
+pub fn encoded_len(content_len: usize) -> usize {
+    1 + len_len(content_len) + content_len
+}
+
+/// Appends the tag and the shortest length of an element whose content the
+/// caller writes next.
+pub fn write_header(out: &mut Vec<u8>, tag: u8, content_len: usize) {
+    out.push(tag);
+    write_len(out, content_len);
 }
 
 /// Reads the header at the start of `buf`.
@@ -111,6 +140,15 @@ impl<'a> Tlv<'a> {
                 expected: tag,
                 found: self.tag,
             })
+        }
+    }
+
+    /// Whether an INTEGER or ENUMERATED content is in its shortest two's
+    /// complement form (no redundant leading 0x00 or 0xff byte).
+    pub fn integer_is_minimal(&self) -> bool {
+        match self.value {
+            [a, b, ..] => !((*a == 0x00 && b & 0x80 == 0) || (*a == 0xff && b & 0x80 != 0)),
+            _ => true,
         }
     }
 
@@ -186,8 +224,8 @@ pub fn write_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
     out.extend_from_slice(content);
 }
 
-/// Appends an INTEGER or ENUMERATED element in minimal two's complement.
-pub fn write_integer(out: &mut Vec<u8>, tag: u8, value: i64) {
+/// The shortest two's complement bytes of `value`, and where they start.
+fn integer_bytes(value: i64) -> ([u8; 8], usize) {
     let bytes = value.to_be_bytes();
     let mut start = 0;
     while start < 7 {
@@ -198,6 +236,18 @@ pub fn write_integer(out: &mut Vec<u8>, tag: u8, value: i64) {
         }
         start += 1;
     }
+    (bytes, start)
+}
+
+/// Bytes of a whole INTEGER or ENUMERATED element holding `value`.
+pub fn integer_len(value: i64) -> usize {
+    let (_, start) = integer_bytes(value);
+    encoded_len(8 - start)
+}
+
+/// Appends an INTEGER or ENUMERATED element in minimal two's complement.
+pub fn write_integer(out: &mut Vec<u8>, tag: u8, value: i64) {
+    let (bytes, start) = integer_bytes(value);
     write_tlv(out, tag, &bytes[start..]);
 }
 
@@ -258,6 +308,38 @@ mod tests {
         assert_eq!(&out[..4], &[0x04, 0x82, 0x01, 0x2c]);
         let tlv = Reader::new(&out).next_tlv().unwrap();
         assert_eq!(tlv.value.len(), 300);
+    }
+
+    #[test]
+    fn minimal_lengths_and_integers_are_recognised() {
+        let h = |b: &[u8]| read_header(b).unwrap().unwrap();
+        assert!(h(&[0x04, 0x05]).is_minimal());
+        assert!(!h(&[0x04, 0x81, 0x05]).is_minimal());
+        assert!(h(&[0x04, 0x81, 0x80]).is_minimal());
+        assert!(!h(&[0x04, 0x82, 0x00, 0x80]).is_minimal());
+        assert!(h(&[0x04, 0x82, 0x01, 0x00]).is_minimal());
+        assert!(!h(&[0x30, 0x84, 0x00, 0x00, 0x00, 0x10]).is_minimal());
+        for len in [0usize, 1, 127, 128, 255, 256, 65535, 65536, 1 << 24] {
+            let mut out = Vec::new();
+            write_header(&mut out, tag::OCTET_STRING, len);
+            assert_eq!(out.len() + len, encoded_len(len), "length {len}");
+            assert!(h(&out).is_minimal(), "length {len}");
+        }
+        fn int(v: &[u8]) -> Tlv<'_> {
+            Tlv {
+                tag: tag::INTEGER,
+                value: v,
+            }
+        }
+        assert!(int(&[0x05]).integer_is_minimal());
+        assert!(int(&[0x00, 0x80]).integer_is_minimal());
+        assert!(!int(&[0x00, 0x05]).integer_is_minimal());
+        assert!(!int(&[0xff, 0xff]).integer_is_minimal());
+        for v in [0i64, 1, 127, 128, -1, -129, 1 << 40] {
+            let mut out = Vec::new();
+            write_integer(&mut out, tag::INTEGER, v);
+            assert_eq!(out.len(), integer_len(v), "value {v}");
+        }
     }
 
     #[test]

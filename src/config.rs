@@ -119,6 +119,7 @@ pub struct ListenSection {
     pub certificate: Option<PathBuf>,
     pub private_key: Option<PathBuf>,
     pub allow_cleartext_password_changes: Option<bool>,
+    pub allow_cleartext_binds: Option<bool>,
     pub allow_sasl_security_layers: Option<bool>,
     pub workers: Option<usize>,
 }
@@ -287,6 +288,7 @@ pub struct Overrides {
     pub flavor: Option<Flavor>,
     pub mode: Option<Mode>,
     pub allow_cleartext_password_changes: bool,
+    pub allow_cleartext_binds: bool,
     pub log_format: Option<LogFormat>,
     pub log_level: Option<String>,
     pub metrics_listen: Option<String>,
@@ -414,6 +416,9 @@ pub struct Config {
     pub listen_ldaps: Option<SocketAddr>,
     pub tls: Option<TlsFiles>,
     pub allow_cleartext_password_changes: bool,
+    /// Simple binds with a password on the plain listener before StartTLS
+    /// (refused with confidentialityRequired, 13, unless true).
+    pub allow_cleartext_binds: bool,
     pub allow_sasl_security_layers: bool,
     /// Threads that serve client connections, each with its own event loop
     /// (0: one per CPU). A connection stays on the thread it started on.
@@ -1236,6 +1241,8 @@ impl Config {
                     .listen
                     .allow_cleartext_password_changes
                     .unwrap_or(false),
+            allow_cleartext_binds: o.allow_cleartext_binds
+                || file.listen.allow_cleartext_binds.unwrap_or(false),
             allow_sasl_security_layers: file.listen.allow_sasl_security_layers.unwrap_or(false),
             workers,
             upstream,
@@ -1361,6 +1368,14 @@ impl Config {
             format!(
                 "cleartext password changes: {}",
                 if self.allow_cleartext_password_changes {
+                    "allowed"
+                } else {
+                    "refused (13)"
+                }
+            ),
+            format!(
+                "cleartext simple binds: {}",
+                if self.allow_cleartext_binds {
                     "allowed"
                 } else {
                     "refused (13)"

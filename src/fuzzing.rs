@@ -9,7 +9,10 @@ use std::path::Path;
 
 use crate::config::{Config, FileConfig, Overrides};
 use crate::proxy::frame::{frame_len, op, peek};
-use crate::proxy::intercept::{inspect_bind, inspect_extended, inspect_modify_or_add, Inspection};
+use crate::proxy::intercept::{
+    inspect_bind, inspect_extended, inspect_modify_dn, inspect_modify_or_add, Extended, Inspection,
+};
+use crate::proxy::request::Request;
 
 /// Frame splitting and peeking over a byte stream.
 pub fn frame(data: &[u8]) {
@@ -26,7 +29,8 @@ pub fn frame(data: &[u8]) {
     }
 }
 
-/// Password-operation recognition on one frame (the first one in `data`).
+/// Password-operation recognition on one frame (the first one in `data`),
+/// as the session does it: the strict reading first, then the inspection.
 pub fn intercept(data: &[u8]) {
     let Ok(Some(len)) = frame_len(data, 1 << 20) else {
         return;
@@ -35,21 +39,86 @@ pub fn intercept(data: &[u8]) {
     let Ok(p) = peek(frame) else {
         return;
     };
-    match p.op {
-        op::MODIFY_REQUEST | op::ADD_REQUEST => {
-            if let Inspection::Password(operation) = inspect_modify_or_add(frame, p) {
-                assert_eq!(operation.msgid, p.msgid);
-                assert!(!operation.new_passwords.is_empty());
-            }
-        }
-        op::EXTENDED_REQUEST => {
-            let _ = inspect_extended(frame, p);
-        }
-        op::BIND_REQUEST => {
-            let _ = inspect_bind(frame);
-        }
-        _ => {}
+    if !op::read_strictly(p.op) {
+        return;
     }
+    let Ok(request) = crate::proxy::request::parse(frame) else {
+        return;
+    };
+    assert_eq!(request.msgid, p.msgid);
+    let _ = summary(&request);
+}
+
+/// What the session decides on, for comparing two readings.
+fn summary(request: &Request<'_>) -> String {
+    match p_op(request) {
+        op::MODIFY_REQUEST | op::ADD_REQUEST => match inspect_modify_or_add(request) {
+            Inspection::Password(o) => {
+                assert!(!o.new_passwords.is_empty());
+                format!(
+                    "password {:?} {:?} {:?} new={} old={}",
+                    o.kind,
+                    o.attribute,
+                    o.target,
+                    o.new_passwords.len(),
+                    o.old_password.is_some()
+                )
+            }
+            Inspection::NotPassword => "not password".into(),
+            Inspection::Undecodable(u) => format!("refused {}", u.reason),
+        },
+        op::MODDN_REQUEST => format!("{:?}", inspect_modify_dn(request)),
+        op::EXTENDED_REQUEST => match inspect_extended(request) {
+            Extended::Password(Inspection::Password(o)) => format!(
+                "password modify {:?} {:?} new={} old={}",
+                o.kind,
+                o.target,
+                o.new_passwords.len(),
+                o.old_password.is_some()
+            ),
+            other => format!("{other:?}"),
+        },
+        _ => format!("{:?}", inspect_bind(request)),
+    }
+}
+
+fn p_op(request: &Request<'_>) -> u8 {
+    request.operation.tag()
+}
+
+/// The strict reading of requests: whatever it accepts has a canonical
+/// encoding that it reads again as the same request (so what pwgate
+/// checked is what it forwards), that is its own canonical encoding, and
+/// that is the input itself when the input was flagged canonical.
+pub fn strict(data: &[u8]) {
+    let Ok(Some(len)) = frame_len(data, 1 << 20) else {
+        return;
+    };
+    let frame = &data[..len];
+    let Ok(request) = crate::proxy::request::parse(frame) else {
+        return;
+    };
+    let canonical = request.canonical();
+    if request.is_canonical() {
+        assert_eq!(
+            &canonical[..],
+            frame,
+            "a canonical frame is forwarded as sent"
+        );
+    }
+    assert!(
+        canonical.len() <= frame.len(),
+        "re-encoding never grows a request"
+    );
+    let again = crate::proxy::request::parse(&canonical).expect("the canonical form reads back");
+    assert!(again.is_canonical(), "the canonical form is canonical");
+    assert_eq!(&again.canonical()[..], &canonical[..]);
+    assert_eq!(again.msgid, request.msgid);
+    assert_eq!(
+        summary(&again),
+        summary(&request),
+        "the forwarded bytes read as the request that was checked"
+    );
 }
 
 /// The config parser and validator on arbitrary text.

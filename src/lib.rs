@@ -16,9 +16,15 @@
 //! - [`proxy::frame`] splits byte streams into LDAPMessages by their outer
 //!   BER header only, and peeks at message ID and operation; [`ber`] is the
 //!   small BER reader and writer underneath.
+//! - [`proxy::request`] reads every Bind, Modify, Add, ModifyDN and
+//!   Extended request strictly (exact tags, definite lengths, every element
+//!   consumed, RFC 4512 attribute descriptions) or refuses it, and writes
+//!   the canonical encoding that is forwarded, so the directory reads
+//!   exactly what pwgate decided on.
 //! - [`proxy::intercept`] recognises password operations (Modify/Add of
-//!   `unicodePwd` or `userPassword`, RFC 3062 Password Modify) and decodes
-//!   them with `ldap3_proto` into a [`proxy::intercept::PasswordOperation`].
+//!   `unicodePwd` or `userPassword`, RFC 3062 Password Modify) in a request
+//!   read strictly and turns them into a
+//!   [`proxy::intercept::PasswordOperation`].
 //! - [`policy`] decides, without I/O: [`policy::Policy::evaluate`] turns a
 //!   [`policy::PasswordChange`] into a [`policy::Verdict`].
 //! - [`proxy::reply`] builds the refusals (result code 19 with the failed

@@ -147,6 +147,10 @@ struct ServeArgs {
     /// with result code 13 otherwise). For demos and tests only.
     #[arg(long)]
     allow_cleartext_password_changes: bool,
+    /// Allow simple binds with a password on unencrypted client connections
+    /// (refused with result code 13 otherwise). For demos and tests only.
+    #[arg(long)]
+    allow_cleartext_binds: bool,
     /// Log format.
     #[arg(long, value_enum)]
     log_format: Option<LogFormat>,
@@ -251,6 +255,7 @@ fn serve(args: ServeArgs, core_dumps: Result<(), String>) -> ExitCode {
         flavor: args.flavor,
         mode: args.mode,
         allow_cleartext_password_changes: args.allow_cleartext_password_changes,
+        allow_cleartext_binds: args.allow_cleartext_binds,
         log_format: args.log_format,
         log_level: args.log_level,
         metrics_listen: args.metrics_listen,

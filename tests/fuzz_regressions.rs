@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use pwgate::proxy::frame::{frame_len, peek};
 use pwgate::proxy::intercept::{inspect_extended, inspect_modify_or_add, Extended, Inspection};
+use pwgate::proxy::request;
 
 fn inputs(kind: &str, target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -57,6 +58,41 @@ fn intercept_corpus_replays_without_panics() {
     );
 }
 
+/// The strict reading's property (what it accepts re-encodes to a request
+/// read the same way) on the intercept seeds and the strict target's own.
+#[test]
+fn strict_corpus_replays_without_panics() {
+    let n =
+        replay("intercept", pwgate::fuzzing::strict) + replay("strict", pwgate::fuzzing::strict);
+    assert!(n >= 15, "strict seeds missing");
+}
+
+/// Requests written by real clients (ldap3, ldapmodify, ldappasswd: the
+/// `ldap3-*` and `ldap-utils-*` seeds) are already canonical, so pwgate
+/// forwards their own bytes.
+#[test]
+fn real_client_requests_are_canonical() {
+    let mut n = 0;
+    for (path, data) in inputs("seeds", "intercept") {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.len() == 40 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+            continue; // found by the fuzzer, not written by a client
+        }
+        let Ok(Some(len)) = frame_len(&data, 1 << 20) else {
+            continue;
+        };
+        let Ok(p) = peek(&data[..len]) else { continue };
+        if !pwgate::proxy::frame::op::read_strictly(p.op) {
+            continue;
+        }
+        let r = request::parse(&data[..len])
+            .unwrap_or_else(|e| panic!("{name}: refused: {}", e.reason));
+        assert!(r.is_canonical(), "{name} is not canonical");
+        n += 1;
+    }
+    assert!(n >= 6, "only {n} client requests among the seeds");
+}
+
 #[test]
 fn store_corpus_replays_without_panics() {
     assert!(
@@ -84,13 +120,13 @@ fn intercept_seeds_contain_real_password_operations() {
             continue;
         };
         let Ok(p) = peek(&data[..len]) else { continue };
+        let Ok(request) = request::parse(&data[..len]) else {
+            continue;
+        };
         let found = match p.op {
-            0x66 | 0x68 => matches!(
-                inspect_modify_or_add(&data[..len], p),
-                Inspection::Password(_)
-            ),
+            0x66 | 0x68 => matches!(inspect_modify_or_add(&request), Inspection::Password(_)),
             0x77 => matches!(
-                inspect_extended(&data[..len], p),
+                inspect_extended(&request),
                 Extended::Password(Inspection::Password(_))
             ),
             _ => false,

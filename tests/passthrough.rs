@@ -56,8 +56,9 @@ fn count_dns(ldif: &str) -> usize {
 
 const ADMIN: [&str; 4] = ["-D", slapd::ADMIN_DN, "-w", slapd::ADMIN_PW];
 
+/// Over StartTLS: pwgate refuses simple binds with a password in clear text.
 fn admin_tool_stdin(program: &str, url: &str, input: &str) -> Output {
-    let mut args = vec!["-x", "-H", url];
+    let mut args = vec!["-x", "-ZZ", "-H", url];
     args.extend_from_slice(&ADMIN);
     ldap_tool_stdin(program, &args, input)
 }
@@ -243,7 +244,7 @@ fn add_modify_modrdn_and_delete_pass_through_and_take_effect() {
     assert!(has_line(&now, "description: second"), "{now}");
     assert!(!now.contains("first"), "{now}");
 
-    let mut args = vec!["-x", "-H", url.as_str()];
+    let mut args = vec!["-x", "-ZZ", "-H", url.as_str()];
     args.extend_from_slice(&ADMIN);
     args.extend_from_slice(&["-r", &newbie, "uid=renamed"]);
     assert_ok("ldapmodrdn through pwgate", &ldap_tool("ldapmodrdn", &args));
@@ -332,7 +333,10 @@ fn whoami_through_pwgate_returns_the_bound_dn() {
     let run = |url: &str| {
         assert_ok(
             "ldapwhoami",
-            &ldap_tool("ldapwhoami", &["-x", "-H", url, "-D", &alice, "-w", pw]),
+            &ldap_tool(
+                "ldapwhoami",
+                &["-x", "-ZZ", "-H", url, "-D", &alice, "-w", pw],
+            ),
         )
     };
     let via = run(&gate.ldap_url());
@@ -354,7 +358,16 @@ fn bind_with_wrong_password_fails_with_49_through_pwgate_like_direct() {
     let run = |url: &str| {
         ldap_tool(
             "ldapwhoami",
-            &["-x", "-H", url, "-D", &alice, "-w", "Not-Alices-Passw0rd"],
+            &[
+                "-x",
+                "-ZZ",
+                "-H",
+                url,
+                "-D",
+                &alice,
+                "-w",
+                "Not-Alices-Passw0rd",
+            ],
         )
     };
     let (direct, via) = (run(&server.ldap_url()), run(&gate.ldap_url()));
@@ -657,4 +670,76 @@ fn starttls_over_ldaps_is_refused_and_the_connection_stays_usable() {
         OPERATIONS_ERROR
     );
     assert_eq!(start_tls_over_ldaps(gate.ldaps_addr), OPERATIONS_ERROR);
+}
+
+const CONFIDENTIALITY_REQUIRED: i64 = 13;
+
+/// A simple bind with a password on the plain listener, before StartTLS,
+/// is refused (its password would cross the network in clear text);
+/// anonymous binds and binds after StartTLS or over LDAPS pass, and
+/// `allow_cleartext_binds = true` lets it through.
+#[test]
+fn simple_binds_with_a_password_need_an_encrypted_connection() {
+    let server = Slapd::start();
+    let gate = Pwgate::start(&server.ldap_url());
+    let alice = slapd::user_dn("alice");
+    let pw = slapd::user_password("alice");
+    let bind_code = |stream: &mut dyn ReadWrite, dn: &str, password: &str| {
+        stream
+            .write_all(&simple_bind(1, dn, password))
+            .expect("send the bind");
+        let mut reader = FrameReader::new(stream);
+        let frame = reader.until(1, BIND_RESPONSE).pop().expect("a bind answer");
+        let response = Response::parse(&frame);
+        (response.result_code(), response.diagnostic())
+    };
+    let (code, text) = bind_code(&mut connect(gate.ldap_addr), &alice, pw);
+    assert_eq!(code, CONFIDENTIALITY_REQUIRED, "{text}");
+    assert!(text.contains("encrypted connection"), "{text}");
+    assert_eq!(bind_code(&mut connect(gate.ldap_addr), "", "").0, 0);
+    assert_eq!(
+        bind_code(&mut tls_wrap(connect(gate.ldaps_addr)), &alice, pw).0,
+        0
+    );
+    let tool = |url: &str, tls: bool| {
+        let mut args = vec!["-x", "-H", url, "-D", &alice, "-w", pw];
+        if tls {
+            args.insert(0, "-ZZ");
+        }
+        ldap_tool("ldapwhoami", &args)
+    };
+    assert_ok("ldapwhoami after StartTLS", &tool(&gate.ldap_url(), true));
+    let refused = tool(&gate.ldap_url(), false);
+    assert_eq!(refused.status.code(), Some(13), "{}", describe(&refused));
+    let lab = Pwgate::start_with(
+        &server.ldap_url(),
+        "[listen]\nallow_cleartext_binds = true\n",
+    );
+    assert_ok(
+        "ldapwhoami in clear text, allowed",
+        &tool(&lab.ldap_url(), false),
+    );
+}
+
+/// Both Read and Write, for plain and TLS raw streams alike.
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
+/// A protocolOp no server defines (here a Modify's number with the
+/// context class, 0xa6) could be read as a Modify by a lenient server:
+/// pwgate ends the session instead of forwarding it.
+#[test]
+fn an_unknown_protocol_op_ends_the_session() {
+    let server = Slapd::start();
+    let gate = Pwgate::start(&server.ldap_url());
+    let mut stream = connect(gate.ldap_addr);
+    let body = [
+        common::raw::octets(&slapd::user_dn("alice")),
+        common::raw::tlv(0x30, &[]),
+    ]
+    .concat();
+    let message = common::raw::ldap_message(2, &common::raw::tlv(0xa6, &body), &[]);
+    stream.write_all(&message).expect("send");
+    let text = assert_notice_then_eof(stream, common::raw::PROTOCOL_ERROR);
+    assert!(text.contains("0xa6"), "{text}");
 }

@@ -223,7 +223,7 @@ fn cleartext_password_changes_can_be_allowed_explicitly() {
     let slapd = Slapd::start();
     let gate = Pwgate::start_with(
         &slapd.ldap_url(),
-        "[listen]\nallow_cleartext_password_changes = true\n",
+        "[listen]\nallow_cleartext_password_changes = true\nallow_cleartext_binds = true\n",
     );
     let dn = user_dn("alice");
     let plain = |new: &str| set_own_password(&gate.ldap_url(), &dn, "Alice-Passw0rd", new);
@@ -685,7 +685,7 @@ fn a_password_change_pipelined_behind_a_bind_is_never_accepted() {
     let slapd = Slapd::start();
     let gate = Pwgate::start_with(
         &slapd.ldap_url(),
-        "[listen]\nallow_cleartext_password_changes = true\n",
+        "[listen]\nallow_cleartext_password_changes = true\nallow_cleartext_binds = true\n",
     );
     let alice = user_dn("alice");
     // Bind as alice and, in the same write, reset alice's password without

@@ -63,7 +63,7 @@ fn toml_string(text: &str) -> String {
 fn config_text(upstream: &str, policy: &str, listen: &str) -> String {
     format!(
         "[upstream]\nurls = [{}]\n\n[policy]\n{policy}\n\n[listen]\n\
-         allow_cleartext_password_changes = true\n{listen}",
+         allow_cleartext_password_changes = true\nallow_cleartext_binds = true\n{listen}",
         toml_string(upstream)
     )
 }
@@ -468,7 +468,10 @@ fn a_rebuilt_breached_store_is_picked_up_on_sighup() {
 fn sigterm_stops_accepting_and_lets_open_sessions_finish() {
     let slapd = Slapd::start();
     let dir = temp_dir();
-    let mut pwgate = PwgateProcess::start(&["--upstream", &slapd.ldap_url()], dir.path());
+    let mut pwgate = PwgateProcess::start(
+        &["--upstream", &slapd.ldap_url(), "--allow-cleartext-binds"],
+        dir.path(),
+    );
     let rt = runtime();
     let alice = user_dn("alice");
     let mut ldap = bind(&rt, &pwgate.ldap_url(), &alice, user_password("alice"));

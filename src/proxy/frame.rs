@@ -25,9 +25,45 @@ pub mod op {
     pub const EXTENDED_RESPONSE: u8 = 0x78;
     pub const SEARCH_RESULT_DONE: u8 = 0x65;
     pub const MODDN_REQUEST: u8 = 0x6c;
+    pub const DEL_REQUEST: u8 = 0x4a;
+    pub const COMPARE_REQUEST: u8 = 0x6e;
     pub const DEL_RESPONSE: u8 = 0x6b;
     pub const MODDN_RESPONSE: u8 = 0x6d;
     pub const COMPARE_RESPONSE: u8 = 0x6f;
+
+    /// Requests that cannot set a password and pass as the client sent
+    /// them. Bind, Modify, Add, ModifyDN and Extended requests are read
+    /// strictly first (`proxy::request`); any other protocolOp tag is
+    /// refused, so that no server can read an unknown tag as one of those.
+    pub fn passes_unread(op: u8) -> bool {
+        matches!(
+            op,
+            SEARCH_REQUEST | DEL_REQUEST | COMPARE_REQUEST | ABANDON_REQUEST | UNBIND_REQUEST
+        )
+    }
+
+    /// Requests read strictly before they are forwarded.
+    pub fn read_strictly(op: u8) -> bool {
+        matches!(
+            op,
+            BIND_REQUEST | MODIFY_REQUEST | ADD_REQUEST | MODDN_REQUEST | EXTENDED_REQUEST
+        )
+    }
+
+    /// The operation's name in audit events.
+    pub fn name(op: u8) -> &'static str {
+        match op {
+            BIND_REQUEST => "bind",
+            MODIFY_REQUEST => "modify",
+            ADD_REQUEST => "add",
+            MODDN_REQUEST => "modify_dn",
+            EXTENDED_REQUEST => "extended",
+            SEARCH_REQUEST => "search",
+            DEL_REQUEST => "delete",
+            COMPARE_REQUEST => "compare",
+            _ => "unknown",
+        }
+    }
 
     /// Requests the server answers. Unbind and Abandon get no answer.
     pub fn expects_response(op: u8) -> bool {

@@ -2,24 +2,26 @@
 //!
 //! Only a few request types can set a password: Modify and Add touching
 //! `unicodePwd` or `userPassword`, and the RFC 3062 Password Modify extended
-//! operation. For those, the frame is decoded with `ldap3_proto` and turned
-//! into a [`PasswordOperation`]. Everything else is reported as
-//! [`Inspection::NotPassword`] and forwarded untouched. A request that looks
-//! like a password operation but cannot be decoded is
-//! [`Inspection::Undecodable`]: it must be refused, never forwarded.
+//! operation. They arrive here already read strictly
+//! ([`crate::proxy::request`]), and are turned into a
+//! [`PasswordOperation`]. Everything else is reported as
+//! [`Inspection::NotPassword`] and forwarded (in its canonical encoding). A
+//! password operation pwgate cannot check (a password attribute it cannot
+//! verify, an increment of one, a password in an RDN, a value that is not
+//! a password) is [`Inspection::Undecodable`]: it must be refused, never
+//! forwarded.
 
-use ldap3_lber::parse::Parser;
-use ldap3_proto::control::LdapControl;
-use ldap3_proto::proto::{LdapMsg, LdapOp, LdapPartialAttribute, OID_PASSWORD_MODIFY};
-use zeroize::Zeroize;
-
-use crate::ber::{tag, BerError, Reader};
 use crate::policy::ChangeKind;
-use crate::proxy::frame::{op, Peek};
+use crate::proxy::frame::op;
+use crate::proxy::request::{
+    Attribute, ExtendedValue, Malformed, Operation, PasswordModify, Request, OID_PASSWORD_MODIFY,
+};
 use crate::secret::Password;
 
 /// OID of the StartTLS extended operation (RFC 4511 section 4.14).
 pub const OID_START_TLS: &str = "1.3.6.1.4.1.1466.20037";
+/// OID of the Password Policy request control (draft-behera-ldap-password-policy).
+pub const OID_PPOLICY: &str = "1.3.6.1.4.1.42.2.27.8.5.1";
 
 /// Which attribute or operation carries the password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,20 +84,60 @@ pub struct PasswordOperation {
     pub ppolicy_requested: bool,
 }
 
-/// A password operation that could not be decoded: refused.
+/// A request pwgate refuses because it cannot check it, with what is known
+/// of it for the audit trail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Undecodable {
     pub msgid: i32,
+    /// The protocolOp tag of the request.
+    pub request_op: u8,
     pub response_op: u8,
-    pub reason: &'static str,
+    /// Why, in words; never quotes a value.
+    pub reason: String,
+    /// The DN the request named, when it was read.
+    pub target: Option<String>,
+    /// The password attribute (or operation) it named, if any.
+    pub attribute: Option<String>,
+    /// Whether the request could not be read at all (protocolError), as
+    /// opposed to read but not checkable (unwillingToPerform).
+    pub malformed: bool,
 }
 
-/// What a Modify, Add or Password Modify request turned out to be.
+/// What a Modify, Add, ModifyDN or Password Modify request turned out to be.
 #[derive(Debug)]
 pub enum Inspection {
     NotPassword,
     Password(Box<PasswordOperation>),
     Undecodable(Undecodable),
+}
+
+/// The response tag that answers a request tag.
+pub fn response_op(request_op: u8) -> u8 {
+    match request_op {
+        op::BIND_REQUEST => op::BIND_RESPONSE,
+        op::MODIFY_REQUEST => op::MODIFY_RESPONSE,
+        op::ADD_REQUEST => op::ADD_RESPONSE,
+        op::MODDN_REQUEST => op::MODDN_RESPONSE,
+        _ => op::EXTENDED_RESPONSE,
+    }
+}
+
+/// The refusal of a request that failed the strict reading.
+pub fn malformed(msgid: i32, request_op: u8, m: Malformed) -> Undecodable {
+    let attribute = m
+        .attributes
+        .iter()
+        .find(|a| password_attribute(a).is_some() || unverifiable_password_attribute(a))
+        .cloned();
+    Undecodable {
+        msgid,
+        request_op,
+        response_op: response_op(request_op),
+        reason: m.reason,
+        target: m.dn,
+        attribute,
+        malformed: true,
+    }
 }
 
 /// An attribute description in comparable form: options (`;binary`)
@@ -156,108 +198,85 @@ fn rdn_sets_password(rdn_or_dn: &str) -> bool {
 
 /// Inspects a ModifyDN request: a new RDN that names a password attribute
 /// is refused (pwgate cannot check a password set that way).
-pub fn inspect_modify_dn(frame: &[u8], peek: Peek) -> Inspection {
-    let undecodable = |reason| {
-        Inspection::Undecodable(Undecodable {
-            msgid: peek.msgid,
-            response_op: op::MODDN_RESPONSE,
-            reason,
-        })
+pub fn inspect_modify_dn(req: &Request<'_>) -> Inspection {
+    let Operation::ModifyDn { dn, new_rdn, .. } = &req.operation else {
+        return Inspection::NotPassword;
     };
-    let parsed = (|| -> Result<String, BerError> {
-        let mut fields = Reader::new(frame).expect(tag::SEQUENCE)?.children();
-        fields.expect(tag::INTEGER)?;
-        let mut req = fields.expect(op::MODDN_REQUEST)?.children();
-        primitive(req.next_tlv()?)?;
-        Ok(String::from_utf8_lossy(primitive(req.next_tlv()?)?).into_owned())
-    })();
-    match parsed {
-        Err(_) => undecodable("the ModifyDN request could not be decoded"),
-        Ok(newrdn) if rdn_sets_password(&newrdn) => {
-            undecodable("a password attribute in an RDN cannot be checked")
-        }
-        Ok(_) => Inspection::NotPassword,
+    if rdn_sets_password(new_rdn) {
+        return Inspection::Undecodable(Undecodable {
+            msgid: req.msgid,
+            request_op: op::MODDN_REQUEST,
+            response_op: op::MODDN_RESPONSE,
+            reason: "a password attribute in an RDN cannot be checked".into(),
+            target: Some((*dn).to_owned()),
+            attribute: Some("rdn".into()),
+            malformed: false,
+        });
     }
+    Inspection::NotPassword
 }
 
-fn decode(frame: &[u8], max_depth: usize) -> Option<LdapMsg> {
-    let (rest, structure) = Parser::new(max_depth).parse(frame).ok()?;
-    if !rest.is_empty() {
-        return None;
-    }
-    LdapMsg::try_from(structure).ok()
+fn wants_ppolicy(req: &Request<'_>) -> bool {
+    req.controls.iter().flatten().any(|c| c.oid == OID_PPOLICY)
 }
 
-/// Nesting depth allowed when decoding a password operation.
-const MAX_DEPTH: usize = 16;
-
-fn wants_ppolicy(msg: &LdapMsg) -> bool {
-    msg.ctrl
-        .iter()
-        .any(|c| matches!(c, LdapControl::PasswordPolicyRequest { .. }))
-}
+/// The modification types of RFC 4511 and RFC 4525.
+const MOD_ADD: i64 = 0;
+const MOD_DELETE: i64 = 1;
+const MOD_REPLACE: i64 = 2;
 
 /// Inspects a Modify or Add request.
-pub fn inspect_modify_or_add(frame: &[u8], peek: Peek) -> Inspection {
-    let response_op = if peek.op == op::ADD_REQUEST {
-        op::ADD_RESPONSE
-    } else {
-        op::MODIFY_RESPONSE
-    };
-    let undecodable = |reason| {
-        Inspection::Undecodable(Undecodable {
-            msgid: peek.msgid,
-            response_op,
-            reason,
-        })
-    };
-    // Every Modify and Add is decoded: one pwgate cannot read could carry
-    // a password in a form it would miss, so it is refused.
-    let Some(msg) = decode(frame, MAX_DEPTH) else {
-        return undecodable("the request could not be decoded");
-    };
-    let ppolicy_requested = wants_ppolicy(&msg);
-    let (dn, kind, changes) = match msg.op {
-        LdapOp::ModifyRequest(req) => {
-            use ldap3_proto::proto::LdapModifyType as M;
-            let changes = req
-                .changes
-                .into_iter()
+pub fn inspect_modify_or_add(req: &Request<'_>) -> Inspection {
+    let (dn, request_op, kind, changes): (
+        &str,
+        u8,
+        Option<ChangeKind>,
+        Vec<(ValueRole, &Attribute<'_>)>,
+    ) = match &req.operation {
+        Operation::Modify { dn, changes } => (
+            dn,
+            op::MODIFY_REQUEST,
+            None,
+            changes
+                .iter()
                 .map(|c| {
                     let role = match c.operation {
-                        M::Delete => ValueRole::Old,
-                        M::Add | M::Replace => ValueRole::New,
-                        M::Increment => ValueRole::Ignored,
+                        MOD_DELETE => ValueRole::Old,
+                        MOD_ADD | MOD_REPLACE => ValueRole::New,
+                        _ => ValueRole::Unknown,
                     };
-                    (role, c.modification)
+                    (role, &c.attribute)
                 })
-                .collect();
-            (req.dn, None, changes)
-        }
-        LdapOp::AddRequest(req) if rdn_sets_password(&req.dn) => {
-            return undecodable("a password attribute in an RDN cannot be checked")
-        }
-        LdapOp::AddRequest(req) => {
-            let changes = req
-                .attributes
-                .into_iter()
-                .map(|a| (ValueRole::New, a))
-                .collect();
-            (req.dn, Some(ChangeKind::Create), changes)
-        }
-        _ => return undecodable("the request could not be decoded"),
+                .collect(),
+        ),
+        Operation::Add { dn, attributes } => (
+            dn,
+            op::ADD_REQUEST,
+            Some(ChangeKind::Create),
+            attributes.iter().map(|a| (ValueRole::New, a)).collect(),
+        ),
+        _ => return Inspection::NotPassword,
     };
-    let mut changes: Vec<(ValueRole, LdapPartialAttribute)> = changes;
-    let collected = collect_passwords(&changes);
-    for (_, attr) in &mut changes {
-        if password_attribute(&attr.atype).is_some() || unverifiable_password_attribute(&attr.atype)
-        {
-            wipe(attr);
-        }
+    let refuse = |reason: &str, attribute: Option<&str>| {
+        Inspection::Undecodable(Undecodable {
+            msgid: req.msgid,
+            request_op,
+            response_op: response_op(request_op),
+            reason: reason.to_owned(),
+            target: Some(dn.to_owned()),
+            attribute: attribute.map(str::to_owned),
+            malformed: false,
+        })
+    };
+    if kind == Some(ChangeKind::Create) && rdn_sets_password(dn) {
+        return refuse(
+            "a password attribute in an RDN cannot be checked",
+            Some("rdn"),
+        );
     }
-    let collected = match collected {
+    let collected = match collect_passwords(&changes) {
         Ok(c) => c,
-        Err(reason) => return undecodable(reason),
+        Err((reason, attribute)) => return refuse(reason, Some(attribute)),
     };
     let Some(attribute) = collected.attribute else {
         return Inspection::NotPassword;
@@ -280,15 +299,15 @@ pub fn inspect_modify_or_add(frame: &[u8], peek: Peek) -> Inspection {
         Vec::new()
     };
     Inspection::Password(Box::new(PasswordOperation {
-        msgid: peek.msgid,
-        response_op,
+        msgid: req.msgid,
+        response_op: response_op(request_op),
         kind,
         attribute,
-        target: Target::Dn(dn),
+        target: Target::Dn(dn.to_owned()),
         new_passwords: collected.new_passwords,
         old_password: collected.old_password,
         request_names,
-        ppolicy_requested,
+        ppolicy_requested: wants_ppolicy(req),
     }))
 }
 
@@ -297,47 +316,52 @@ pub fn inspect_modify_or_add(frame: &[u8], peek: Peek) -> Inspection {
 enum ValueRole {
     Old,
     New,
-    Ignored,
+    /// A modification type other than add, delete and replace (increment,
+    /// or one pwgate does not know): never allowed on a password.
+    Unknown,
 }
 
-/// Gathers the password values of a request's attributes.
-fn collect_passwords(
-    changes: &[(ValueRole, LdapPartialAttribute)],
-) -> Result<Collected, &'static str> {
+/// Gathers the password values of a request's attributes. A password
+/// attribute pwgate cannot check, or one under a modification type it
+/// cannot judge, refuses the whole request.
+fn collect_passwords<'a>(
+    changes: &[(ValueRole, &'a Attribute<'a>)],
+) -> Result<Collected, (&'static str, &'a str)> {
     let mut collected = Collected::default();
     for (role, attr) in changes {
-        if unverifiable_password_attribute(&attr.atype)
-            && !attr.vals.is_empty()
-            && *role != ValueRole::Ignored
-        {
-            return Err("this password attribute cannot be checked");
+        let name = attr.description;
+        let kind = password_attribute(name);
+        let unverifiable = unverifiable_password_attribute(name);
+        if *role == ValueRole::Unknown && (kind.is_some() || unverifiable) {
+            return Err((
+                "this modification type (increment or unknown) of a password attribute cannot be checked",
+                name,
+            ));
         }
-        let Some(kind) = password_attribute(&attr.atype) else {
+        if unverifiable && !attr.values.is_empty() {
+            return Err(("this password attribute cannot be checked", name));
+        }
+        let Some(kind) = kind else {
             continue;
         };
-        match role {
-            ValueRole::Old => collected.add_old(kind, attr)?,
-            ValueRole::New => collected.add_new(kind, attr)?,
-            ValueRole::Ignored => {}
-        }
+        let added = match role {
+            ValueRole::Old => collected.add_old(kind, attr),
+            ValueRole::New => collected.add_new(kind, attr),
+            ValueRole::Unknown => Ok(()),
+        };
+        added.map_err(|reason| (reason, name))?;
     }
     Ok(collected)
 }
 
 /// Attributes of an Add whose values name the account.
-fn account_names_in(attr: &LdapPartialAttribute) -> Vec<String> {
-    let name = attribute_type(&attr.atype);
-    attr.vals
+fn account_names_in(attr: &Attribute<'_>) -> Vec<String> {
+    let name = attribute_type(attr.description);
+    attr.values
         .iter()
         .filter_map(|v| std::str::from_utf8(v).ok())
         .filter_map(|v| crate::policy::rules::account_name::name_from_attribute(&name, v))
         .collect()
-}
-
-fn wipe(attr: &mut LdapPartialAttribute) {
-    for v in &mut attr.vals {
-        v.zeroize();
-    }
 }
 
 /// Password values gathered from the changes of one request.
@@ -351,16 +375,22 @@ struct Collected {
 impl Collected {
     fn decode_value(kind: PasswordAttribute, value: &[u8]) -> Result<NewPassword, &'static str> {
         match kind {
-            PasswordAttribute::UnicodePwd => Password::from_unicode_pwd(value)
-                .map(NewPassword::Clear)
-                .ok_or("unicodePwd must be the UTF-16LE encoding of the password in double quotes"),
+            PasswordAttribute::UnicodePwd => {
+                let p = Password::from_unicode_pwd(value).ok_or(
+                    "unicodePwd must be the UTF-16LE encoding of the password in double quotes",
+                )?;
+                if p.expose().contains('\0') {
+                    return Err("a password may not contain a NUL character");
+                }
+                Ok(NewPassword::Clear(p))
+            }
             _ => {
                 if is_prehashed(value) {
                     return Ok(NewPassword::PreHashed);
                 }
-                Password::from_utf8(value)
+                password_text(value)
                     .map(NewPassword::Clear)
-                    .ok_or("userPassword is not valid UTF-8")
+                    .map_err(|_| "userPassword must be UTF-8 without NUL characters")
             }
         }
     }
@@ -368,10 +398,10 @@ impl Collected {
     fn add_new(
         &mut self,
         kind: PasswordAttribute,
-        attr: &LdapPartialAttribute,
+        attr: &Attribute<'_>,
     ) -> Result<(), &'static str> {
         self.attribute.get_or_insert(kind);
-        for v in &attr.vals {
+        for v in &attr.values {
             self.new_passwords.push(Self::decode_value(kind, v)?);
         }
         Ok(())
@@ -380,9 +410,9 @@ impl Collected {
     fn add_old(
         &mut self,
         kind: PasswordAttribute,
-        attr: &LdapPartialAttribute,
+        attr: &Attribute<'_>,
     ) -> Result<(), &'static str> {
-        if let Some(v) = attr.vals.first() {
+        if let Some(v) = attr.values.first() {
             self.attribute.get_or_insert(kind);
             if let NewPassword::Clear(p) = Self::decode_value(kind, v)? {
                 self.old_password = Some(p);
@@ -415,153 +445,68 @@ pub enum Extended {
     Other,
 }
 
-/// Reads the requestName of an ExtendedRequest without decoding the value.
-/// The requestName and requestValue of an ExtendedRequest. slapd reads the
-/// name whatever its tag, so any primitive tag is accepted here too.
-fn extended_parts(frame: &[u8]) -> Result<(&[u8], Option<&[u8]>), BerError> {
-    let mut fields = Reader::new(frame).expect(tag::SEQUENCE)?.children();
-    fields.expect(tag::INTEGER)?;
-    let mut request = fields.expect(op::EXTENDED_REQUEST)?.children();
-    let name = primitive(request.next_tlv()?)?;
-    let value = if request.is_empty() {
-        None
-    } else {
-        Some(primitive(request.next_tlv()?)?)
-    };
-    if !request.is_empty() {
-        return Err(BerError::Truncated);
-    }
-    Ok((name, value))
-}
-
-/// The content of a primitive element, whatever its tag.
-fn primitive(tlv: crate::ber::Tlv<'_>) -> Result<&[u8], BerError> {
-    if tlv.tag & 0x20 != 0 {
-        return Err(BerError::UnexpectedTag {
-            expected: tag::OCTET_STRING,
-            found: tlv.tag,
-        });
-    }
-    Ok(tlv.value)
-}
-
-/// The fields of an RFC 3062 PasswdModifyRequestValue, read strictly: the
-/// three optional fields with their exact tags, in order, once each, and
-/// nothing after them. Anything else is refused rather than guessed at,
-/// so pwgate never checks one value while the directory uses another.
-struct PasswdModify<'a> {
-    user_identity: Option<&'a [u8]>,
-    old_password: Option<&'a [u8]>,
-    new_password: Option<&'a [u8]>,
-}
-
-fn passwd_modify_value(value: &[u8]) -> Result<PasswdModify<'_>, BerError> {
-    let mut outer = Reader::new(value);
-    let seq = outer.expect(tag::SEQUENCE)?;
-    if !outer.is_empty() {
-        return Err(BerError::Truncated);
-    }
-    let mut fields = seq.children();
-    let mut out = PasswdModify {
-        user_identity: None,
-        old_password: None,
-        new_password: None,
-    };
-    let mut last = 0x7fu8;
-    while !fields.is_empty() {
-        let tlv = fields.next_tlv()?;
-        let slot = match tlv.tag {
-            0x80 => &mut out.user_identity,
-            0x81 => &mut out.old_password,
-            0x82 => &mut out.new_password,
-            found => {
-                return Err(BerError::UnexpectedTag {
-                    expected: 0x80,
-                    found,
-                })
-            }
-        };
-        if last != 0x7f && tlv.tag <= last {
-            return Err(BerError::UnexpectedTag {
-                expected: last + 1,
-                found: tlv.tag,
-            });
-        }
-        last = tlv.tag;
-        *slot = Some(tlv.value);
-    }
-    Ok(out)
-}
-
 /// Inspects an ExtendedRequest: StartTLS, Password Modify, or other.
-pub fn inspect_extended(frame: &[u8], peek: Peek) -> Extended {
-    let undecodable = |reason| {
-        Extended::Password(Inspection::Undecodable(Undecodable {
-            msgid: peek.msgid,
-            response_op: op::EXTENDED_RESPONSE,
-            reason,
-        }))
+pub fn inspect_extended(req: &Request<'_>) -> Extended {
+    let Operation::Extended { name, value } = &req.operation else {
+        return Extended::Other;
     };
-    let Ok((name, value)) = extended_parts(frame) else {
-        // An extended request pwgate cannot read could be a Password
-        // Modify in disguise: refused, never forwarded.
-        return undecodable("the extended request could not be decoded");
-    };
-    if name == OID_START_TLS.as_bytes() {
+    if *name == OID_START_TLS {
         return Extended::StartTls;
     }
-    if name != OID_PASSWORD_MODIFY.as_bytes() {
+    if *name != OID_PASSWORD_MODIFY {
         return Extended::Other;
     }
-    // Controls (the Password Policy request) come from the full decode.
-    let Some(msg) = decode(frame, MAX_DEPTH) else {
-        return undecodable("the request could not be decoded");
-    };
-    let ppolicy_requested = wants_ppolicy(&msg);
-    if let LdapOp::ExtendedRequest(mut req) = msg.op {
-        // The decoder's copy of the value holds the passwords.
-        if let Some(v) = req.value.as_mut() {
-            v.zeroize();
-        }
-    }
+    let empty = PasswordModify::default();
     let fields = match value {
         // RFC 3062: no value means "generate a password for the bound
         // identity".
-        None => PasswdModify {
-            user_identity: None,
-            old_password: None,
-            new_password: None,
-        },
-        Some(v) => match passwd_modify_value(v) {
-            Ok(f) => f,
-            Err(_) => return undecodable("the Password Modify request could not be decoded"),
-        },
+        None => &empty,
+        Some(ExtendedValue::PasswordModify(f)) => f,
+        Some(ExtendedValue::Opaque(_)) => unreachable!("the Password Modify value is always read"),
     };
-    let utf8 = |b: &[u8]| std::str::from_utf8(b).map(str::to_owned).ok();
+    let refuse = |reason: &str, target: Option<String>| {
+        Extended::Password(Inspection::Undecodable(Undecodable {
+            msgid: req.msgid,
+            request_op: op::EXTENDED_REQUEST,
+            response_op: op::EXTENDED_RESPONSE,
+            reason: reason.to_owned(),
+            target,
+            attribute: Some(PasswordAttribute::PasswordModify.as_str().to_owned()),
+            malformed: false,
+        }))
+    };
     let target = match fields.user_identity {
         None => Target::BoundIdentity,
-        Some(raw) => match utf8(raw) {
-            None => return undecodable("userIdentity is not valid UTF-8"),
-            Some(id) if id.is_empty() => Target::BoundIdentity,
-            Some(id) => match (id.strip_prefix("dn:"), id.strip_prefix("u:")) {
+        Some(raw) => match std::str::from_utf8(raw) {
+            Err(_) => return refuse("userIdentity is not valid UTF-8", None),
+            Ok(id) if id.contains('\0') => {
+                return refuse("userIdentity contains a NUL character", None)
+            }
+            Ok("") => Target::BoundIdentity,
+            Ok(id) => match (id.strip_prefix("dn:"), id.strip_prefix("u:")) {
                 (Some(dn), _) => Target::Dn(dn.to_owned()),
                 (_, Some(user)) => Target::AuthzId(user.to_owned()),
-                _ => Target::Dn(id),
+                _ => Target::Dn(id.to_owned()),
             },
         },
+    };
+    let label = match &target {
+        Target::Dn(dn) => Some(dn.clone()),
+        Target::AuthzId(user) => Some(format!("u:{user}")),
+        Target::BoundIdentity => None,
     };
     let request_names = match &target {
         Target::AuthzId(user) => vec![user.clone()],
         _ => Vec::new(),
     };
-    let old_password = match fields.old_password.map(Password::from_utf8) {
-        Some(None) => return undecodable("oldPasswd is not valid UTF-8"),
-        Some(p) => p,
+    let old_password = match fields.old_password.map(password_text) {
+        Some(Err(reason)) => return refuse(reason.replace("value", "oldPasswd").as_str(), label),
+        Some(Ok(p)) => Some(p),
         None => None,
     };
-    let new_password = match fields.new_password.map(Password::from_utf8) {
-        Some(None) => return undecodable("newPasswd is not valid UTF-8"),
-        Some(Some(p)) => NewPassword::Clear(p),
+    let new_password = match fields.new_password.map(password_text) {
+        Some(Err(reason)) => return refuse(reason.replace("value", "newPasswd").as_str(), label),
+        Some(Ok(p)) => NewPassword::Clear(p),
         None => NewPassword::ServerGenerated,
     };
     let kind = if old_password.is_some() {
@@ -570,7 +515,7 @@ pub fn inspect_extended(frame: &[u8], peek: Peek) -> Extended {
         ChangeKind::Reset
     };
     Extended::Password(Inspection::Password(Box::new(PasswordOperation {
-        msgid: peek.msgid,
+        msgid: req.msgid,
         response_op: op::EXTENDED_RESPONSE,
         kind,
         attribute: PasswordAttribute::PasswordModify,
@@ -578,38 +523,56 @@ pub fn inspect_extended(frame: &[u8], peek: Peek) -> Extended {
         new_passwords: vec![new_password],
         old_password,
         request_names,
-        ppolicy_requested,
+        ppolicy_requested: wants_ppolicy(req),
     })))
+}
+
+/// A UTF-8 password value: no NUL, which a C server could take as the end
+/// of the password it hashes while pwgate checked the whole value.
+fn password_text(value: &[u8]) -> Result<Password, &'static str> {
+    let p = Password::from_utf8(value).ok_or("the value is not valid UTF-8")?;
+    if p.expose().contains('\0') {
+        return Err("the value contains a NUL character");
+    }
+    Ok(p)
 }
 
 /// What a Bind request says about the identity it asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BindMethod {
-    Simple,
-    Sasl { mechanism: String },
+    Simple {
+        /// The bind carries a password (not an anonymous or
+        /// unauthenticated bind).
+        with_password: bool,
+    },
+    Sasl {
+        mechanism: String,
+    },
+    /// Another authentication choice (AD's Sicily NTLM binds).
     Other,
 }
 
 /// The name and method of a Bind request; the credentials are not read.
-pub fn inspect_bind(frame: &[u8]) -> Result<(String, BindMethod), BerError> {
-    let mut fields = Reader::new(frame).expect(tag::SEQUENCE)?.children();
-    fields.expect(tag::INTEGER)?;
-    let mut bind = fields.expect(op::BIND_REQUEST)?.children();
-    bind.expect(tag::INTEGER)?;
-    // slapd reads the name and the SASL mechanism whatever their tag.
-    let name = String::from_utf8_lossy(primitive(bind.next_tlv()?)?).into_owned();
-    let auth = bind.next_tlv()?;
-    let method = match auth.tag {
-        0x80 => BindMethod::Simple,
-        0xa3 => {
-            let mechanism = primitive(auth.children().next_tlv()?)?;
-            BindMethod::Sasl {
-                mechanism: String::from_utf8_lossy(mechanism).into_owned(),
-            }
-        }
-        _ => BindMethod::Other,
+pub fn inspect_bind(req: &Request<'_>) -> Option<(String, BindMethod)> {
+    use crate::proxy::request::Authentication as A;
+    let Operation::Bind {
+        name,
+        authentication,
+        ..
+    } = &req.operation
+    else {
+        return None;
     };
-    Ok((name, method))
+    let method = match authentication {
+        A::Simple(password) => BindMethod::Simple {
+            with_password: !password.is_empty(),
+        },
+        A::Sasl { mechanism, .. } => BindMethod::Sasl {
+            mechanism: (*mechanism).to_owned(),
+        },
+        A::Other { .. } => BindMethod::Other,
+    };
+    Some(((*name).to_owned(), method))
 }
 
 pub use crate::dn::{first_rdn_values, organisation_names};
@@ -618,33 +581,147 @@ pub use crate::dn::{first_rdn_values, organisation_names};
 mod tests {
     use super::*;
 
-    /// Wraps `content` in `depth` nested SEQUENCEs.
-    fn nested(depth: usize, content: &[u8]) -> Vec<u8> {
-        let mut v = content.to_vec();
-        for _ in 0..depth {
-            let mut outer = Vec::new();
-            crate::ber::write_tlv(&mut outer, tag::SEQUENCE, &v);
-            v = outer;
+    use crate::ber::{tag, write_tlv};
+    use crate::proxy::request;
+
+    fn t(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_tlv(&mut out, tag, content);
+        out
+    }
+
+    fn modify(changes: &[(u8, &str, &[&[u8]])], controls: &[u8]) -> Vec<u8> {
+        let list: Vec<u8> = changes
+            .iter()
+            .flat_map(|(op, desc, vals)| {
+                let set: Vec<u8> = vals.iter().flat_map(|v| t(tag::OCTET_STRING, v)).collect();
+                let attr = t(
+                    tag::SEQUENCE,
+                    &[t(tag::OCTET_STRING, desc.as_bytes()), t(0x31, &set)].concat(),
+                );
+                t(tag::SEQUENCE, &[t(tag::ENUMERATED, &[*op]), attr].concat())
+            })
+            .collect();
+        let body = [t(tag::OCTET_STRING, b"uid=a,dc=x"), t(tag::SEQUENCE, &list)].concat();
+        let mut msg = t(tag::INTEGER, &[3]);
+        msg.extend(t(op::MODIFY_REQUEST, &body));
+        if !controls.is_empty() {
+            msg.extend(t(0xa0, controls));
         }
-        v
+        t(tag::SEQUENCE, &msg)
+    }
+
+    fn inspect(frame: &[u8]) -> Inspection {
+        inspect_modify_or_add(&request::parse(frame).expect("well-formed"))
     }
 
     #[test]
-    fn deeply_nested_password_modify_is_refused_not_overflowing() {
-        // A Modify naming userPassword whose body is 5,000 nested SEQUENCEs.
-        let mut body = Vec::new();
-        crate::ber::write_tlv(&mut body, tag::OCTET_STRING, b"uid=x,dc=example");
-        body.extend(nested(5000, b"\x04\x0cuserPassword"));
-        let mut msg = Vec::new();
-        crate::ber::write_integer(&mut msg, tag::INTEGER, 3);
-        crate::ber::write_tlv(&mut msg, op::MODIFY_REQUEST, &body);
-        let mut frame = Vec::new();
-        crate::ber::write_tlv(&mut frame, tag::SEQUENCE, &msg);
-        let peek = crate::proxy::frame::peek(&frame).expect("outer frame is fine");
-        match inspect_modify_or_add(&frame, peek) {
-            Inspection::Undecodable(u) => assert_eq!(u.msgid, 3),
-            other => panic!("expected a refusal, got {other:?}"),
+    fn a_user_change_is_old_and_new_value() {
+        let frame = modify(
+            &[
+                (1, "userPassword", &[b"Old-1"]),
+                (0, "userPassword", &[b"New-1"]),
+            ],
+            &[],
+        );
+        let Inspection::Password(op) = inspect(&frame) else {
+            panic!("a password change")
+        };
+        assert_eq!(op.kind, ChangeKind::Change);
+        assert_eq!(op.old_password.as_ref().unwrap().expose(), "Old-1");
+        assert!(matches!(&op.new_passwords[..], [NewPassword::Clear(p)] if p.expose() == "New-1"));
+        assert!(!op.ppolicy_requested);
+    }
+
+    #[test]
+    fn an_increment_of_a_password_attribute_is_refused() {
+        for op in [3u8, 7] {
+            let frame = modify(&[(op, "unicodePwd", &[b"1"])], &[]);
+            match inspect(&frame) {
+                Inspection::Undecodable(u) => {
+                    assert!(!u.malformed);
+                    assert_eq!(u.attribute.as_deref(), Some("unicodePwd"));
+                    assert_eq!(u.target.as_deref(), Some("uid=a,dc=x"));
+                    assert!(u.reason.contains("increment"), "{}", u.reason);
+                }
+                other => panic!("expected a refusal, got {other:?}"),
+            }
         }
+        // An increment of another attribute is the directory's business.
+        let frame = modify(&[(3, "uidNumber", &[b"1"])], &[]);
+        assert!(matches!(inspect(&frame), Inspection::NotPassword));
+    }
+
+    #[test]
+    fn a_password_with_a_nul_is_refused() {
+        let frame = modify(
+            &[(2, "userPassword", &[b"Password1!\0tangerine-Otter-42"])],
+            &[],
+        );
+        assert!(matches!(inspect(&frame), Inspection::Undecodable(_)));
+        let mut pwd = Vec::new();
+        for u in "\"Password1!\0tangerine-Otter-42\"".encode_utf16() {
+            pwd.extend(u.to_le_bytes());
+        }
+        let frame = modify(&[(2, "unicodePwd", &[&pwd])], &[]);
+        assert!(matches!(inspect(&frame), Inspection::Undecodable(_)));
+    }
+
+    #[test]
+    fn controls_do_not_make_other_modifies_undecidable() {
+        let sd_flags = t(
+            tag::SEQUENCE,
+            &[
+                t(tag::OCTET_STRING, b"1.2.840.113556.1.4.801"),
+                t(tag::OCTET_STRING, &[0x02, 0x01, 0x07]),
+            ]
+            .concat(),
+        );
+        let frame = modify(&[(2, "description", &[b"x"])], &sd_flags);
+        assert!(matches!(inspect(&frame), Inspection::NotPassword));
+        let ppolicy = t(tag::SEQUENCE, &t(tag::OCTET_STRING, OID_PPOLICY.as_bytes()));
+        let frame = modify(&[(2, "userPassword", &[b"x"])], &ppolicy);
+        let Inspection::Password(op) = inspect(&frame) else {
+            panic!("a password reset")
+        };
+        assert!(op.ppolicy_requested);
+        assert_eq!(op.kind, ChangeKind::Reset);
+    }
+
+    #[test]
+    fn password_modify_targets() {
+        let ext = |fields: &[u8]| {
+            let body = [
+                t(0x80, OID_PASSWORD_MODIFY.as_bytes()),
+                t(0x81, &t(tag::SEQUENCE, fields)),
+            ]
+            .concat();
+            t(
+                tag::SEQUENCE,
+                &[t(tag::INTEGER, &[4]), t(op::EXTENDED_REQUEST, &body)].concat(),
+            )
+        };
+        let inspect = |frame: &[u8]| inspect_extended(&request::parse(frame).unwrap());
+        let frame = ext(&[t(0x80, b"u:alice"), t(0x82, b"New-1")].concat());
+        let Extended::Password(Inspection::Password(op)) = inspect(&frame) else {
+            panic!("a password modify")
+        };
+        assert_eq!(op.target, Target::AuthzId("alice".into()));
+        assert_eq!(op.request_names, vec!["alice".to_owned()]);
+        let frame = ext(&t(0x81, b"Old-1"));
+        let Extended::Password(Inspection::Password(op)) = inspect(&frame) else {
+            panic!("a password modify")
+        };
+        assert_eq!(op.target, Target::BoundIdentity);
+        assert!(matches!(
+            op.new_passwords[..],
+            [NewPassword::ServerGenerated]
+        ));
+        let frame = ext(&t(0x82, b"a\0b"));
+        assert!(matches!(
+            inspect(&frame),
+            Extended::Password(Inspection::Undecodable(_))
+        ));
     }
 
     #[test]
@@ -684,42 +761,6 @@ mod tests {
             !rdn_sets_password("uid=x,userPassword=y,dc=z"),
             "only the first RDN"
         );
-    }
-
-    #[test]
-    fn extended_requests_with_odd_tags_are_refused_not_forwarded() {
-        // A Password Modify whose requestName is tagged 0x04 (slapd reads it
-        // anyway): refused.
-        let mut name = Vec::new();
-        crate::ber::write_tlv(&mut name, tag::OCTET_STRING, OID_PASSWORD_MODIFY.as_bytes());
-        let mut value = Vec::new();
-        crate::ber::write_tlv(&mut value, 0x82, b"password");
-        let mut seq = Vec::new();
-        crate::ber::write_tlv(&mut seq, tag::SEQUENCE, &value);
-        crate::ber::write_tlv(&mut name, 0x81, &seq);
-        let mut msg = Vec::new();
-        crate::ber::write_integer(&mut msg, tag::INTEGER, 4);
-        crate::ber::write_tlv(&mut msg, op::EXTENDED_REQUEST, &name);
-        let mut frame = Vec::new();
-        crate::ber::write_tlv(&mut frame, tag::SEQUENCE, &msg);
-        let peek = crate::proxy::frame::peek(&frame).unwrap();
-        match inspect_extended(&frame, peek) {
-            Extended::Password(Inspection::Undecodable(u)) => assert_eq!(u.msgid, 4),
-            other => panic!("expected a refusal, got {other:?}"),
-        }
-        // An extended request whose name is not even primitive: refused too.
-        let garbage = [0x30, 0x07, 0x02, 0x01, 0x05, 0x77, 0x02, 0x30, 0x00];
-        let peek = crate::proxy::frame::peek(&garbage).unwrap();
-        assert!(matches!(
-            inspect_extended(&garbage, peek),
-            Extended::Password(Inspection::Undecodable(_))
-        ));
-        // A duplicated newPasswd: refused.
-        assert!(passwd_modify_value(&[0x30, 0x06, 0x82, 0x01, b'a', 0x82, 0x01, b'b']).is_err());
-        // Out of order: refused.
-        assert!(passwd_modify_value(&[0x30, 0x06, 0x82, 0x01, b'a', 0x80, 0x01, b'b']).is_err());
-        // Trailing bytes: refused.
-        assert!(passwd_modify_value(&[0x30, 0x03, 0x82, 0x01, b'a', 0x00]).is_err());
     }
 
     #[test]

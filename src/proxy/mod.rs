@@ -10,6 +10,7 @@ pub mod frame;
 pub mod intercept;
 pub mod listener;
 pub mod reply;
+pub mod request;
 pub mod session;
 pub mod stream;
 pub mod tls;

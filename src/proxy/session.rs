@@ -21,7 +21,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{Mutex, Notify};
 use tokio_rustls::TlsStream;
 use tracing::{debug, info, warn};
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::audit::{self, ChangeRecord, Decision};
 use crate::config::{normalize_dn, Flavor, Mode};
@@ -30,9 +30,10 @@ use crate::policy::{ChangeKind, PasswordChange, Rule, Verdict, Violation};
 use crate::proxy::frame::{self, op, FrameError, Peek};
 use crate::proxy::intercept::{
     self, first_rdn_values, BindMethod, Extended, Inspection, NewPassword, PasswordOperation,
-    Target,
+    Target, Undecodable,
 };
 use crate::proxy::reply::{self, PpolicyError, ResultCode};
+use crate::proxy::request::{self, Operation, Request};
 use crate::proxy::stream::{self, ReadSide, Stream, WriteSide};
 use crate::proxy::upstream::result_code;
 use crate::proxy::{Gate, GateCell};
@@ -124,12 +125,18 @@ enum Action {
     Forward,
     /// Send upstream on its own, then wipe it (it carries a password).
     ForwardSensitive,
+    /// Send pwgate's canonical encoding of the message instead of the
+    /// client's bytes, then wipe both.
+    ForwardCanonical(Zeroizing<Vec<u8>>),
+    /// End the session with a Notice of Disconnection.
+    Close { code: ResultCode, why: String },
     /// Answer the client; the directory never sees the message.
     Reply { bytes: Vec<u8>, sensitive: bool },
     /// Answer StartTLS and switch the client side to TLS.
     StartTls { msgid: i32 },
-    /// A password operation to decide (which may look the account up).
-    Decide(Box<PasswordOperation>),
+    /// A password operation to decide (which may look the account up),
+    /// with its canonical encoding when the client's bytes are not.
+    Decide(Box<PasswordOperation>, Option<Zeroizing<Vec<u8>>>),
 }
 
 struct Session {
@@ -399,13 +406,19 @@ impl Session {
                     continue;
                 }
                 let mut action = self.classify(&buf[run..run + len], peek);
-                if let Action::Decide(operation) = action {
+                if let Action::Decide(operation, canonical) = action {
                     // What came before goes out before any lookup.
                     flush(&mut upstream, &mut buf, &mut run).await?;
-                    action = self.decide(*operation).await;
+                    action = match (self.decide(*operation).await, canonical) {
+                        (Action::ForwardSensitive, Some(bytes)) => Action::ForwardCanonical(bytes),
+                        (action, _) => action,
+                    };
                 }
                 let frame = &buf[run..run + len];
-                if matches!(action, Action::Forward | Action::ForwardSensitive) {
+                if matches!(
+                    action,
+                    Action::Forward | Action::ForwardSensitive | Action::ForwardCanonical(_)
+                ) {
                     self.track_forwarded(frame, peek);
                 }
                 if let Action::Forward = action {
@@ -415,11 +428,21 @@ impl Session {
                 flush(&mut upstream, &mut buf, &mut run).await?;
                 let mut message = buf.split_to(len);
                 let sent = match action {
-                    Action::Forward | Action::Decide(_) => unreachable!("handled above"),
+                    Action::Forward | Action::Decide(..) => unreachable!("handled above"),
                     Action::ForwardSensitive => {
                         let r = write_upstream(&mut upstream, &message).await;
                         message.zeroize();
                         r
+                    }
+                    Action::ForwardCanonical(bytes) => {
+                        message.zeroize();
+                        write_upstream(&mut upstream, &bytes).await
+                    }
+                    Action::Close { code, why } => {
+                        message.zeroize();
+                        buf.zeroize();
+                        self.disconnect(code, &why).await;
+                        return Ok(ClientEnd::Closed);
                     }
                     Action::Reply { bytes, sensitive } => {
                         if sensitive {
@@ -682,76 +705,110 @@ impl Session {
         }
     }
 
+    /// What to do with one client message. Requests that cannot set a
+    /// password pass unread; Bind, Modify, Add, ModifyDN and Extended
+    /// requests are read strictly, refused when that fails, and forwarded
+    /// in their canonical encoding; any other protocolOp ends the session.
     fn classify(&self, frame: &[u8], peek: Peek) -> Action {
-        match peek.op {
-            op::BIND_REQUEST => self.on_bind(frame, peek),
-            op::MODIFY_REQUEST | op::ADD_REQUEST => {
-                let inspection = intercept::inspect_modify_or_add(frame, peek);
-                self.on_inspection(inspection)
+        if op::passes_unread(peek.op) {
+            return Action::Forward;
+        }
+        if !op::read_strictly(peek.op) {
+            warn!(client = %self.peer, op = peek.op, "disconnecting client: unknown protocolOp");
+            return Action::Close {
+                code: ResultCode::ProtocolError,
+                why: format!(
+                    "pwgate: protocolOp 0x{:02x} is not a request pwgate relays",
+                    peek.op
+                ),
+            };
+        }
+        let request = match request::parse(frame) {
+            Ok(r) => r,
+            Err(m) => return self.refuse(intercept::malformed(peek.msgid, peek.op, m)),
+        };
+        // What the directory gets when the client's bytes are not already
+        // the canonical form of what was read.
+        let canonical = (!request.is_canonical()).then(|| request.canonical());
+        let action = match &request.operation {
+            Operation::Bind { .. } => self.on_bind(&request),
+            Operation::Modify { .. } | Operation::Add { .. } => {
+                self.on_inspection(intercept::inspect_modify_or_add(&request))
             }
-            op::MODDN_REQUEST => self.on_inspection(intercept::inspect_modify_dn(frame, peek)),
-            op::EXTENDED_REQUEST => match intercept::inspect_extended(frame, peek) {
+            Operation::ModifyDn { .. } => {
+                self.on_inspection(intercept::inspect_modify_dn(&request))
+            }
+            Operation::Extended { .. } => match intercept::inspect_extended(&request) {
                 Extended::StartTls => Action::StartTls { msgid: peek.msgid },
                 Extended::Password(inspection) => self.on_inspection(inspection),
                 Extended::Other => Action::Forward,
             },
-            _ => Action::Forward,
+        };
+        match (action, canonical) {
+            (Action::Forward | Action::ForwardSensitive, Some(bytes)) => {
+                Action::ForwardCanonical(bytes)
+            }
+            (Action::Decide(operation, _), canonical) => Action::Decide(operation, canonical),
+            (action, _) => action,
         }
     }
 
-    fn on_bind(&self, frame: &[u8], peek: Peek) -> Action {
-        let identity = match intercept::inspect_bind(frame) {
-            Ok((dn, BindMethod::Simple)) if dn.is_empty() => Identity::Anonymous,
-            Ok((dn, BindMethod::Simple)) => Identity::Simple(dn),
-            Ok((_, BindMethod::Sasl { mechanism })) => {
-                if sasl_may_negotiate_layer(&mechanism)
-                    && !self.cell.load().config.allow_sasl_security_layers
-                {
+    fn on_bind(&self, request: &Request<'_>) -> Action {
+        let msgid = request.msgid;
+        let Some((name, method)) = intercept::inspect_bind(request) else {
+            unreachable!("classify passes only binds here");
+        };
+        let config = &self.cell.load().config;
+        let refuse = |code: ResultCode, text: &str| Action::Reply {
+            bytes: reply::result_message(msgid, op::BIND_RESPONSE, code, text, None, &[]),
+            sensitive: true,
+        };
+        let identity = match method {
+            BindMethod::Simple { with_password }
+                if with_password
+                    && !self.client_tls.load(Ordering::Relaxed)
+                    && !config.allow_cleartext_binds =>
+            {
+                info!(client = %self.peer, "refused simple bind with a password on an unencrypted connection");
+                return refuse(
+                    ResultCode::ConfidentialityRequired,
+                    "pwgate: simple binds with a password require an encrypted connection \
+                     (LDAPS or StartTLS first)",
+                );
+            }
+            BindMethod::Simple { .. } if name.is_empty() => Identity::Anonymous,
+            BindMethod::Simple { .. } => Identity::Simple(name),
+            BindMethod::Sasl { mechanism } => {
+                if sasl_may_negotiate_layer(&mechanism) && !config.allow_sasl_security_layers {
                     info!(client = %self.peer, mechanism = %audit::Clean(&mechanism), "refused SASL bind that may negotiate a security layer");
-                    let bytes = reply::result_message(
-                        peek.msgid,
-                        op::BIND_RESPONSE,
+                    return refuse(
                         ResultCode::AuthMethodNotSupported,
                         &format!(
-                            "pwgate: SASL mechanism {mechanism} is not allowed through this proxy \
+                            "pwgate: SASL mechanism {} is not allowed through this proxy \
                              (it may negotiate a security layer that hides password changes); \
-                             use a simple bind over TLS, or SASL EXTERNAL/PLAIN"
+                             use a simple bind over TLS, or SASL EXTERNAL/PLAIN",
+                            audit::Clean(&mechanism)
                         ),
-                        None,
-                        &[],
                     );
-                    return Action::Reply {
-                        bytes,
-                        sensitive: true,
-                    };
                 }
                 Identity::Sasl(mechanism)
             }
-            // Let the directory answer an authentication choice it does
-            // not know (it refuses it).
-            Ok((_, BindMethod::Other)) => Identity::Anonymous,
-            // A bind pwgate cannot read could hide a SASL mechanism or the
-            // identity: refused, not forwarded.
-            Err(_) => {
-                let bytes = reply::result_message(
-                    peek.msgid,
-                    op::BIND_RESPONSE,
-                    ResultCode::ProtocolError,
-                    "pwgate: the bind request could not be decoded",
-                    None,
-                    &[],
+            // AD's Sicily (NTLM) binds may sign and seal the rest of the
+            // stream, as a SASL layer would.
+            BindMethod::Other if !config.allow_sasl_security_layers => {
+                info!(client = %self.peer, "refused bind with an authentication choice other than simple and SASL");
+                return refuse(
+                    ResultCode::AuthMethodNotSupported,
+                    "pwgate: only simple and SASL binds are allowed through this proxy",
                 );
-                return Action::Reply {
-                    bytes,
-                    sensitive: true,
-                };
             }
+            BindMethod::Other => Identity::Anonymous,
         };
         let mut t = self.lock_tracking();
         // A bind in progress leaves the connection anonymous (RFC 4511 4.2.1).
         t.bound = Some(Identity::Anonymous);
         if t.binds.len() < MAX_TRACKED {
-            t.binds.insert(peek.msgid, identity);
+            t.binds.insert(msgid, identity);
         }
         // Bind requests carry credentials: wipe them once forwarded.
         Action::ForwardSensitive
@@ -760,34 +817,43 @@ impl Session {
     fn on_inspection(&self, inspection: Inspection) -> Action {
         match inspection {
             Inspection::NotPassword => Action::Forward,
-            Inspection::Undecodable(u) => {
-                let record = ChangeRecord {
-                    client: self.peer,
-                    actor: self.actor(),
-                    target: "unknown".into(),
-                    kind: crate::policy::ChangeKind::Reset,
-                    attribute: match u.response_op {
-                        op::EXTENDED_RESPONSE => intercept::PasswordAttribute::PasswordModify,
-                        _ => intercept::PasswordAttribute::UserPassword,
-                    },
-                    msgid: u.msgid,
-                    scope: "default".to_owned(),
-                };
-                self.decided(&record, Decision::Refused, "undecodable");
-                let text = format!("pwgate cannot check this password operation: {}", u.reason);
-                Action::Reply {
-                    bytes: reply::result_message(
-                        u.msgid,
-                        u.response_op,
-                        ResultCode::UnwillingToPerform,
-                        &text,
-                        None,
-                        &[],
-                    ),
-                    sensitive: true,
-                }
-            }
-            Inspection::Password(operation) => Action::Decide(operation),
+            Inspection::Undecodable(u) => self.refuse(u),
+            Inspection::Password(operation) => Action::Decide(operation, None),
+        }
+    }
+
+    /// Refuses a request that failed the strict reading (protocolError) or
+    /// a password operation pwgate cannot check (unwillingToPerform), and
+    /// audits it with what is known of it.
+    fn refuse(&self, u: Undecodable) -> Action {
+        let (code, rule, text) = if u.malformed {
+            (
+                ResultCode::ProtocolError,
+                "malformed",
+                format!("pwgate: malformed request refused: {}", u.reason),
+            )
+        } else {
+            (
+                ResultCode::UnwillingToPerform,
+                "undecodable",
+                format!("pwgate cannot check this password operation: {}", u.reason),
+            )
+        };
+        info!(client = %self.peer, msgid = u.msgid, reason = %audit::Clean(&u.reason), "request refused");
+        audit::refused_request(&audit::RefusedRequest {
+            client: self.peer,
+            actor: self.actor(),
+            operation: op::name(u.request_op),
+            target: u.target.as_deref(),
+            attribute: u.attribute.as_deref(),
+            msgid: u.msgid,
+            rule,
+            reason: &u.reason,
+        });
+        self.cell.metrics().decision("refused", rule, "default");
+        Action::Reply {
+            bytes: reply::result_message(u.msgid, u.response_op, code, &text, None, &[]),
+            sensitive: true,
         }
     }
 
