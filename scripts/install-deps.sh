@@ -23,13 +23,14 @@
 set -euo pipefail
 
 # haproxy: the scale-out test runs two pwgates behind it (and the benchmarks
-# compare pwgate with it).
+# compare pwgate with it). ss (iproute2): tests count pwgate's connections
+# to the directory.
 needed=(/usr/sbin/slapd slapadd slappasswd ldapsearch ldapmodify ldappasswd openssl
-  haproxy samba samba-tool)
+  haproxy samba samba-tool ss)
 # Files (not commands) that must exist: samba-ad-provision's templates are
 # only a Recommends of samba-ad-dc, and provisioning fails without them.
 needed_files=(/usr/share/samba/setup/provision.ldif)
-packages=(slapd ldap-utils openssl ca-certificates haproxy
+packages=(slapd ldap-utils openssl ca-certificates haproxy iproute2
   samba samba-ad-dc samba-ad-provision winbind krb5-user)
 samba_services=(samba-ad-dc smbd nmbd winbind)
 

@@ -575,7 +575,11 @@ fn unreachable_directory_gets_notice_of_disconnection_unavailable() {
         .and_then(|l| l.local_addr())
         .expect("a free port");
     let gate = Pwgate::start(&format!("ldap://{closed}"));
-    let stream = connect(gate.ldap_addr);
+    // The directory is connected to for the first request.
+    let mut stream = connect(gate.ldap_addr);
+    stream
+        .write_all(&search_request(1, "", SCOPE_BASE, &present("objectClass"), &[], &[]))
+        .expect("send a search");
     assert_notice_then_eof(stream, 52);
     // A real client fails promptly instead of hanging.
     let started = Instant::now();
@@ -589,6 +593,41 @@ fn unreachable_directory_gets_notice_of_disconnection_unavailable() {
         "ldapsearch took {:?}",
         started.elapsed()
     );
+}
+
+/// Established TCP connections to 127.0.0.1:`port`, as `ss` counts them.
+fn connections_to(port: u16) -> usize {
+    let out = std::process::Command::new("ss")
+        .args(["-Htn", "state", "established", &format!("dport = :{port}")])
+        .output()
+        .expect("ss (iproute2) runs");
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+/// A client that has sent nothing holds no connection to the directory:
+/// pwgate connects when the first request needs it (StartTLS, answered by
+/// pwgate itself, does not).
+#[test]
+fn idle_clients_hold_no_directory_connection() {
+    let server = Slapd::start();
+    let port = addr_of(&server.ldap_url()).port();
+    let gate = Pwgate::start(&server.ldap_url());
+    let before = connections_to(port);
+    let idle: Vec<_> = (0..20).map(|_| connect(gate.ldap_addr)).collect();
+    let mut tls = connect(gate.ldap_addr);
+    tls.write_all(&start_tls(1)).expect("send StartTLS");
+    let mut reader = FrameReader::new(&mut tls);
+    let answer = reader.until(1, EXTENDED_RESPONSE).pop().expect("an answer");
+    assert_eq!(Response::parse(&answer).result_code(), 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(connections_to(port), before, "idle clients opened directory connections");
+    let (_busy, _reader) = bystander(gate.ldap_addr);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while connections_to(port) == before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(connections_to(port), before + 1, "the first request connects");
+    drop(idle);
 }
 
 // ---------------------------------------------------------------------------

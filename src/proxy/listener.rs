@@ -86,10 +86,22 @@ impl Server {
         let urls: Vec<String> = gate.upstream.urls().iter().map(|u| u.to_string()).collect();
         info!(upstream = %urls.join(","), mode = ?gate.config.mode, workers = workers.len(), "pwgate ready");
         tokio::pin!(shutdown);
+        // Most connections open since memory was last given back.
+        let mut peak_open = 0usize;
+        let mut trim = tokio::time::interval(TRIM_CHECK);
+        trim.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let accepted = tokio::select! {
                 _ = &mut shutdown => break,
                 Some(_) = sessions.join_next(), if !sessions.is_empty() => continue,
+                _ = trim.tick() => {
+                    let open = self.cell.metrics().connections_open.load(Ordering::Relaxed) as usize;
+                    if peak_open.saturating_sub(open) >= TRIM_AFTER_CLOSED {
+                        release_freed_memory();
+                        peak_open = open;
+                    }
+                    continue;
+                }
                 r = accept(self.ldap.as_ref()) => r.map(|(s, a)| (s, a, false)),
                 r = accept(self.ldaps.as_ref()) => r.map(|(s, a)| (s, a, true)),
             };
@@ -120,7 +132,8 @@ impl Server {
                 continue;
             };
             let cell = self.cell.clone();
-            metrics.connections_open.fetch_add(1, Ordering::Relaxed);
+            let open = metrics.connections_open.fetch_add(1, Ordering::Relaxed) + 1;
+            peak_open = peak_open.max(open as usize);
             // The socket moves to the worker's own event loop: registered
             // there, its readiness wakes that thread and no other.
             let tcp = match tcp.into_std() {
@@ -167,6 +180,27 @@ impl Server {
         if let Some(sync) = self.cell.sync() {
             sync.drain().await;
         }
+    }
+}
+
+/// How often the listener checks whether a burst of connections is over.
+const TRIM_CHECK: Duration = Duration::from_secs(5);
+/// Connections that must have closed since the high point before the
+/// memory they freed is given back to the system.
+const TRIM_AFTER_CLOSED: usize = 256;
+
+/// Gives the memory freed by closed sessions back to the system. glibc's
+/// allocator keeps freed memory in its per-thread arenas, so after a burst
+/// of connections the process would otherwise keep its peak size.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim only returns free pages of the allocator's
+        // own arenas to the kernel; it touches no memory in use.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+        tracing::debug!("freed memory given back after a burst of connections");
     }
 }
 

@@ -68,6 +68,17 @@ pub enum SessionError {
     Upstream(std::io::Error),
     #[error("TLS handshake with the client: {0}")]
     Handshake(String),
+    /// No directory could be reached; the client has been told.
+    #[error("no upstream directory")]
+    NoDirectory,
+}
+
+/// The client pump's side of the connection to the directory, opened on
+/// first use.
+struct Upstream {
+    writer: Option<WriteSide>,
+    /// Hands the reading half to the upstream pump once connected.
+    reader_tx: Option<tokio::sync::oneshot::Sender<ReadSide>>,
 }
 
 /// Who the connection is bound as.
@@ -168,7 +179,7 @@ async fn run(
 ) -> Result<(), SessionError> {
     let _ = tcp.set_nodelay(true);
     let gate = cell.load();
-    let mut client = if implicit_tls {
+    let client = if implicit_tls {
         // A reload may have removed the certificate while the LDAPS
         // listener (kept until restart) still accepts: close cleanly.
         let Some(acceptor) = gate.acceptor.clone() else {
@@ -186,30 +197,12 @@ async fn run(
     } else {
         Stream::Plain(tcp)
     };
-    let metrics = cell.metrics();
-    let upstream = match gate
-        .upstream
-        .connect(|url, outcome| metrics.upstream_connect(&url.to_string(), outcome))
-        .await
-    {
-        Ok((stream, url)) => {
-            debug!(client = %peer, upstream = %url, "upstream connected");
-            stream
-        }
-        Err(e) => {
-            warn!(client = %peer, error = %e, "closing client: no upstream directory");
-            let notice = reply::notice_of_disconnection(
-                ResultCode::Unavailable,
-                "pwgate: the directory is not reachable",
-            );
-            let _ = client.write_all(&notice).await;
-            let _ = client.shutdown().await;
-            return Ok(());
-        }
-    };
     let client_tls = client.is_tls();
     let (client_reader, client_writer) = stream::split(client);
-    let (upstream_reader, upstream_writer) = stream::split(upstream);
+    // The connection to the directory is opened by the client pump when
+    // the first request needs it; its reading half then goes to the
+    // upstream pump. An idle client holds no directory connection.
+    let (reader_tx, reader_rx) = tokio::sync::oneshot::channel();
     let session = Session {
         gate,
         cell,
@@ -226,8 +219,18 @@ async fn run(
         }),
         room: Notify::new(),
     };
-    let client_pump = session.client_to_upstream(client_reader, upstream_writer);
-    let upstream_pump = session.upstream_to_client(upstream_reader);
+    let upstream = Upstream {
+        writer: None,
+        reader_tx: Some(reader_tx),
+    };
+    let client_pump = session.client_to_upstream(client_reader, upstream);
+    let upstream_pump = async {
+        match reader_rx.await {
+            Ok(reader) => session.upstream_to_client(reader).await,
+            // The client pump ended without ever needing the directory.
+            Err(_) => Ok(()),
+        }
+    };
     tokio::pin!(client_pump, upstream_pump);
     let result = tokio::select! {
         r = &mut client_pump => match r {
@@ -236,7 +239,7 @@ async fn run(
             Ok(ClientEnd::Eof) => tokio::time::timeout(DRAIN_AFTER_CLIENT_EOF, upstream_pump)
                 .await
                 .unwrap_or(Ok(())),
-            Ok(ClientEnd::Closed) => Ok(()),
+            Ok(ClientEnd::Closed) | Err(SessionError::NoDirectory) => Ok(()),
             Err(e) => Err(e),
         },
         r = &mut upstream_pump => r,
@@ -286,34 +289,8 @@ fn read_result(got_data: bool) -> Read {
     }
 }
 
-/// Sends the pass-through prefix `buf[..run]` upstream and drops it.
-async fn flush(
-    upstream: &mut WriteSide,
-    buf: &mut BytesMut,
-    run: &mut usize,
-) -> Result<(), SessionError> {
-    if *run > 0 {
-        write_upstream(upstream, &buf[..*run]).await?;
-        buf.advance(*run);
-        *run = 0;
-    }
-    Ok(())
-}
-
 /// How long the directory may take to accept what pwgate sends it.
 const UPSTREAM_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Writes to the directory, bounded in time so a stuck directory cannot
-/// hold a session forever.
-async fn write_upstream(upstream: &mut WriteSide, bytes: &[u8]) -> Result<(), SessionError> {
-    match tokio::time::timeout(UPSTREAM_WRITE_TIMEOUT, upstream.write_all(bytes)).await {
-        Ok(r) => r.map_err(SessionError::Upstream),
-        Err(_) => Err(SessionError::Upstream(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "the directory did not take the request in time",
-        ))),
-    }
-}
 
 /// Whether a bind name (see [`bind_name`]) names the target account: its
 /// `userPrincipalName`, or its `sAMAccountName` as `DOMAIN\\name`, `name@...`
@@ -338,6 +315,70 @@ fn bind_name_is_account(bind: &str, account: Option<&Account>, rdn_values: &[Str
 }
 
 impl Session {
+    /// The writing half of the connection to the directory, connecting
+    /// first if this is the first request that needs it. When no directory
+    /// can be reached the client gets a Notice of Disconnection.
+    async fn upstream<'u>(&self, up: &'u mut Upstream) -> Result<&'u mut WriteSide, SessionError> {
+        if up.writer.is_none() {
+            let metrics = self.cell.metrics();
+            let connected = self
+                .gate
+                .upstream
+                .connect(|url, outcome| metrics.upstream_connect(&url.to_string(), outcome))
+                .await;
+            let stream = match connected {
+                Ok((stream, url)) => {
+                    debug!(client = %self.peer, upstream = %url, "upstream connected");
+                    stream
+                }
+                Err(e) => {
+                    warn!(client = %self.peer, error = %e, "closing client: no upstream directory");
+                    self.disconnect(
+                        ResultCode::Unavailable,
+                        "pwgate: the directory is not reachable",
+                    )
+                    .await;
+                    return Err(SessionError::NoDirectory);
+                }
+            };
+            let (reader, writer) = stream::split(stream);
+            if let Some(tx) = up.reader_tx.take() {
+                // The upstream pump is gone only when the session ends.
+                let _ = tx.send(reader);
+            }
+            up.writer = Some(writer);
+        }
+        Ok(up.writer.as_mut().expect("connected above"))
+    }
+
+    /// Writes to the directory, bounded in time so a stuck directory
+    /// cannot hold a session forever.
+    async fn write_upstream(&self, up: &mut Upstream, bytes: &[u8]) -> Result<(), SessionError> {
+        let writer = self.upstream(up).await?;
+        match tokio::time::timeout(UPSTREAM_WRITE_TIMEOUT, writer.write_all(bytes)).await {
+            Ok(r) => r.map_err(SessionError::Upstream),
+            Err(_) => Err(SessionError::Upstream(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the directory did not take the request in time",
+            ))),
+        }
+    }
+
+    /// Sends the pass-through prefix `buf[..run]` upstream and drops it.
+    async fn flush(
+        &self,
+        up: &mut Upstream,
+        buf: &mut BytesMut,
+        run: &mut usize,
+    ) -> Result<(), SessionError> {
+        if *run > 0 {
+            self.write_upstream(up, &buf[..*run]).await?;
+            buf.advance(*run);
+            *run = 0;
+        }
+        Ok(())
+    }
+
     async fn write_client(&self, bytes: &[u8]) -> Result<(), SessionError> {
         let mut guard = self.client_writer.lock().await;
         let writer = guard
@@ -368,7 +409,7 @@ impl Session {
     async fn client_to_upstream(
         &self,
         mut reader: ReadSide,
-        mut upstream: WriteSide,
+        mut upstream: Upstream,
     ) -> Result<ClientEnd, SessionError> {
         let limits = &self.gate.config.limits;
         let mut buf = BytesMut::new();
@@ -384,7 +425,7 @@ impl Session {
                     Ok(Some(len)) => len,
                     Ok(None) => break,
                     Err(e) => {
-                        flush(&mut upstream, &mut buf, &mut run).await?;
+                        self.flush(&mut upstream, &mut buf, &mut run).await?;
                         return self.protocol_error(e).await;
                     }
                 };
@@ -392,7 +433,7 @@ impl Session {
                 let peek = match frame::peek(&buf[run..run + len]) {
                     Ok(p) => p,
                     Err(e) => {
-                        flush(&mut upstream, &mut buf, &mut run).await?;
+                        self.flush(&mut upstream, &mut buf, &mut run).await?;
                         return self.protocol_error(FrameError::Ber(e)).await;
                     }
                 };
@@ -401,14 +442,14 @@ impl Session {
                 {
                     // Back-pressure: send what is ready, read nothing more
                     // from this client until the directory answers.
-                    flush(&mut upstream, &mut buf, &mut run).await?;
+                    self.flush(&mut upstream, &mut buf, &mut run).await?;
                     self.wait_for_room().await;
                     continue;
                 }
                 let mut action = self.classify(&buf[run..run + len], peek);
                 if let Action::Decide(operation, canonical) = action {
                     // What came before goes out before any lookup.
-                    flush(&mut upstream, &mut buf, &mut run).await?;
+                    self.flush(&mut upstream, &mut buf, &mut run).await?;
                     action = match (self.decide(*operation).await, canonical) {
                         (Action::ForwardSensitive, Some(bytes)) => Action::ForwardCanonical(bytes),
                         (action, _) => action,
@@ -425,18 +466,18 @@ impl Session {
                     run += len;
                     continue;
                 }
-                flush(&mut upstream, &mut buf, &mut run).await?;
+                self.flush(&mut upstream, &mut buf, &mut run).await?;
                 let mut message = buf.split_to(len);
                 let sent = match action {
                     Action::Forward | Action::Decide(..) => unreachable!("handled above"),
                     Action::ForwardSensitive => {
-                        let r = write_upstream(&mut upstream, &message).await;
+                        let r = self.write_upstream(&mut upstream, &message).await;
                         message.zeroize();
                         r
                     }
                     Action::ForwardCanonical(bytes) => {
                         message.zeroize();
-                        write_upstream(&mut upstream, &bytes).await
+                        self.write_upstream(&mut upstream, &bytes).await
                     }
                     Action::Close { code, why } => {
                         message.zeroize();
@@ -464,7 +505,7 @@ impl Session {
                 };
                 sent?;
             }
-            flush(&mut upstream, &mut buf, &mut run).await?;
+            self.flush(&mut upstream, &mut buf, &mut run).await?;
             release_if_empty(&mut buf);
             if completed_any || buf.is_empty() {
                 partial_since = None;
@@ -480,7 +521,9 @@ impl Session {
                         // The partial message may be part of a password operation.
                         buf.zeroize();
                     }
-                    let _ = upstream.shutdown().await;
+                    if let Some(w) = upstream.writer.as_mut() {
+                        let _ = w.shutdown().await;
+                    }
                     return Ok(ClientEnd::Eof);
                 }
                 Read::TimedOut(why) => {
