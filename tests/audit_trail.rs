@@ -156,3 +156,137 @@ fn decisions_are_chained_in_the_audit_file_and_tampering_is_found() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("audit.jsonl:2: the chain is broken"), "{out}");
 }
+
+/// A simple bind and a password change sent in one write over LDAPS,
+/// without waiting for the bind's answer (as asynchronous clients do):
+/// pwgate holds the change until the bind is answered, then decides with
+/// the identity the bind established, and refuses when the bind failed.
+#[test]
+fn a_change_pipelined_behind_its_bind_is_decided_for_the_bound_identity() {
+    use common::raw::{
+        connect, ldap_message, octets, simple_bind, tls_wrap, tlv, FrameReader, Response,
+    };
+    use std::io::Write;
+
+    let slapd = Slapd::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gate = PwgateProcess::start(
+        &[
+            "--upstream",
+            &slapd.ldap_url(),
+            "--log-level",
+            "info",
+            "--log-format",
+            "json",
+        ],
+        dir.path(),
+    );
+    let partial =
+        |attr: &str, value: &str| tlv(0x30, &[octets(attr), tlv(0x31, &octets(value))].concat());
+    let modify = |msgid: u32, dn: &str, changes: &[(u32, &str)]| {
+        let list: Vec<u8> = changes
+            .iter()
+            .flat_map(|(op, value)| {
+                tlv(
+                    0x30,
+                    &[common::raw::int(0x0a, *op), partial("userPassword", value)].concat(),
+                )
+            })
+            .collect();
+        ldap_message(
+            msgid,
+            &tlv(0x66, &[octets(dn), tlv(0x30, &list)].concat()),
+            &[],
+        )
+    };
+    // Sends a bind and a change in one write; the change's result code.
+    let pipelined = |bind_dn: &str, bind_pw: &str, change: Vec<u8>| {
+        let mut batch = simple_bind(1, bind_dn, bind_pw);
+        batch.extend(change);
+        let mut stream = tls_wrap(connect(gate.ldaps_addr()));
+        stream
+            .write_all(&batch)
+            .expect("send bind and change together");
+        let mut reader = FrameReader::new(stream);
+        loop {
+            let frame = reader.next_frame().expect("an answer for each request");
+            let response = Response::parse(&frame);
+            if response.msgid == 2 {
+                return (response.result_code(), response.diagnostic());
+            }
+        }
+    };
+    let alice = user_dn("alice");
+    let bob = user_dn("bob");
+    let helpdesk = slapd::HELPDESK_DN;
+    // The user's own change: judged as alice, accepted, applied.
+    let (code, text) = pipelined(
+        &alice,
+        slapd::user_password("alice"),
+        modify(
+            2,
+            &alice,
+            &[(1, slapd::user_password("alice")), (0, STRONG)],
+        ),
+    );
+    assert_eq!(code, 0, "{text}");
+    // A helpdesk reset with a weak password: refused by the policy.
+    let (code, text) = pipelined(helpdesk, slapd::HELPDESK_PW, modify(2, &bob, &[(2, WEAK)]));
+    assert_eq!(code, 19, "{text}");
+    // ... and with a strong one: applied.
+    let (code, text) = pipelined(
+        helpdesk,
+        slapd::HELPDESK_PW,
+        modify(2, &bob, &[(2, STRONG)]),
+    );
+    assert_eq!(code, 0, "{text}");
+    // A failed bind: the change is refused, not judged as anonymous.
+    let (code, text) = pipelined(
+        helpdesk,
+        "not-the-password",
+        modify(2, &bob, &[(2, STRONG)]),
+    );
+    assert_eq!(code, 53, "{text}");
+    assert!(text.contains("bind"), "{text}");
+
+    let direct = |dn: &str, pw: &str| {
+        common::slapd::ldap_tool(
+            "ldapwhoami",
+            &["-x", "-H", &slapd.ldap_url(), "-D", dn, "-w", pw],
+        )
+        .status
+        .success()
+    };
+    assert!(direct(&alice, STRONG), "alice's change landed");
+    assert!(direct(&bob, STRONG), "bob's reset landed");
+    assert!(gate.wait_for_log("bind_failed", 1, std::time::Duration::from_secs(5)));
+    let log = gate.log_text();
+    let decisions: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"password_decision\""))
+        .collect();
+    assert_eq!(decisions.len(), 4, "{log}");
+    assert!(
+        decisions[0].contains(&format!("\"actor\":\"{alice}\"")),
+        "{}",
+        decisions[0]
+    );
+    assert!(
+        decisions[0].contains("\"verdict\":\"accepted\""),
+        "{}",
+        decisions[0]
+    );
+    for d in &decisions[1..3] {
+        assert!(d.contains(&format!("\"actor\":\"{helpdesk}\"")), "{d}");
+    }
+    assert!(
+        decisions[1].contains("\"verdict\":\"refused\""),
+        "{}",
+        decisions[1]
+    );
+    assert!(
+        decisions[3].contains("\"rules\":\"bind_failed\""),
+        "{}",
+        decisions[3]
+    );
+}

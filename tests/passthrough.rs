@@ -578,7 +578,14 @@ fn unreachable_directory_gets_notice_of_disconnection_unavailable() {
     // The directory is connected to for the first request.
     let mut stream = connect(gate.ldap_addr);
     stream
-        .write_all(&search_request(1, "", SCOPE_BASE, &present("objectClass"), &[], &[]))
+        .write_all(&search_request(
+            1,
+            "",
+            SCOPE_BASE,
+            &present("objectClass"),
+            &[],
+            &[],
+        ))
         .expect("send a search");
     assert_notice_then_eof(stream, 52);
     // A real client fails promptly instead of hanging.
@@ -620,13 +627,21 @@ fn idle_clients_hold_no_directory_connection() {
     let answer = reader.until(1, EXTENDED_RESPONSE).pop().expect("an answer");
     assert_eq!(Response::parse(&answer).result_code(), 0);
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(connections_to(port), before, "idle clients opened directory connections");
+    assert_eq!(
+        connections_to(port),
+        before,
+        "idle clients opened directory connections"
+    );
     let (_busy, _reader) = bystander(gate.ldap_addr);
     let deadline = Instant::now() + Duration::from_secs(5);
     while connections_to(port) == before && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(connections_to(port), before + 1, "the first request connects");
+    assert_eq!(
+        connections_to(port),
+        before + 1,
+        "the first request connects"
+    );
     drop(idle);
 }
 

@@ -122,6 +122,18 @@ struct PendingSync {
     targets: Vec<usize>,
 }
 
+/// How the binds sent before a password change ended.
+enum BindOutcome {
+    /// None was in progress.
+    None,
+    /// The last one established the identity it asked for.
+    Succeeded,
+    /// It failed (or only began a SASL exchange): the connection is anonymous.
+    Failed,
+    /// Not answered within the message timeout.
+    Unanswered,
+}
+
 /// How the client pump ended without an error.
 enum ClientEnd {
     /// The client sent end-of-stream; the directory's answers may follow.
@@ -161,6 +173,8 @@ struct Session {
     tracking: std::sync::Mutex<Tracking>,
     /// Signalled when an answer frees room under the outstanding limit.
     room: Notify,
+    /// Signalled when a bind's answer has been seen.
+    bind_answered: Notify,
 }
 
 /// Serves one accepted client connection until either side closes.
@@ -218,6 +232,7 @@ async fn run(
             syncs: HashMap::new(),
         }),
         room: Notify::new(),
+        bind_answered: Notify::new(),
     };
     let upstream = Upstream {
         writer: None,
@@ -706,6 +721,7 @@ impl Session {
                             Identity::Anonymous
                         });
                     }
+                    self.bind_answered.notify_waiters();
                     None
                 }
                 op::MODIFY_RESPONSE | op::ADD_RESPONSE | op::EXTENDED_RESPONSE => {
@@ -916,18 +932,59 @@ impl Session {
             .describe()
     }
 
+    /// Who is bound once every bind sent before this point has been
+    /// answered (waiting at most `message_timeout`), and how the last of
+    /// those binds ended. The client pump waits here, so nothing more is
+    /// read from the client meanwhile: back-pressure, not buffering.
+    async fn identity_after_binds(&self) -> (Identity, BindOutcome) {
+        let asked = {
+            let t = self.lock_tracking();
+            t.binds
+                .iter()
+                .max_by_key(|(id, _)| **id)
+                .map(|(_, i)| i.clone())
+        };
+        let Some(asked) = asked else {
+            let t = self.lock_tracking();
+            return (
+                t.bound.clone().unwrap_or(Identity::Anonymous),
+                BindOutcome::None,
+            );
+        };
+        let deadline = Instant::now() + self.gate.config.limits.message_timeout;
+        loop {
+            let answered = self.bind_answered.notified();
+            tokio::pin!(answered);
+            answered.as_mut().enable();
+            {
+                let t = self.lock_tracking();
+                if t.binds.is_empty() {
+                    let bound = t.bound.clone().unwrap_or(Identity::Anonymous);
+                    let outcome = if bound == asked {
+                        BindOutcome::Succeeded
+                    } else {
+                        BindOutcome::Failed
+                    };
+                    return (bound, outcome);
+                }
+            }
+            if tokio::time::timeout_at(deadline.into(), answered)
+                .await
+                .is_err()
+            {
+                return (Identity::Anonymous, BindOutcome::Unanswered);
+            }
+        }
+    }
+
     /// The policy decision for one password operation.
     async fn decide(&self, operation: PasswordOperation) -> Action {
         let gate = self.cell.load();
         let config = &gate.config;
-        // Who is bound and whether a bind is still in flight, read together.
-        let (bound, bind_in_progress) = {
-            let t = self.lock_tracking();
-            (
-                t.bound.clone().unwrap_or(Identity::Anonymous),
-                !t.binds.is_empty(),
-            )
-        };
+        // RFC 4511 4.2.1: a request sent while a bind is in progress is
+        // processed once the bind is done, with the identity it
+        // established; so is a change pipelined behind its bind here.
+        let (bound, bind_outcome) = self.identity_after_binds().await;
         let target_dn = match &operation.target {
             Target::Dn(dn) => Some(dn.clone()),
             Target::BoundIdentity => match &bound {
@@ -1005,16 +1062,25 @@ impl Session {
                 vec![],
             );
         }
-        // RFC 4511 4.2.1: no operation may be sent while a bind is in
-        // progress; a password change behind one would be judged for the
-        // wrong identity.
-        if bind_in_progress {
-            self.decided(&record, Decision::Refused, "bind_in_progress");
-            return refuse(
-                ResultCode::UnwillingToPerform,
-                "pwgate: a bind is in progress on this connection; wait for its result".to_owned(),
-                vec![],
-            );
+        match bind_outcome {
+            BindOutcome::None | BindOutcome::Succeeded => {}
+            BindOutcome::Failed => {
+                self.decided(&record, Decision::Refused, "bind_failed");
+                return refuse(
+                    ResultCode::UnwillingToPerform,
+                    "pwgate: the bind sent before this password change did not succeed".to_owned(),
+                    vec![],
+                );
+            }
+            BindOutcome::Unanswered => {
+                self.decided(&record, Decision::Refused, "bind_in_progress");
+                return refuse(
+                    ResultCode::UnwillingToPerform,
+                    "pwgate: a bind is in progress on this connection and was not answered in time"
+                        .to_owned(),
+                    vec![],
+                );
+            }
         }
         let target = target_dn.as_deref().unwrap_or_default();
 
