@@ -8,11 +8,13 @@
 #    entry count). pwgate's peak RSS is sampled every second.
 # 2. Idle: IDLE_CONNS connections opened through pwgate and held; pwgate's
 #    RSS before and while they are open gives the memory per idle
-#    connection (client side and its connection to slapd).
+#    connection, with the descriptors pwgate holds meanwhile (an idle
+#    client that sent nothing has no connection to slapd yet); and RSS
+#    again 10 s after they closed (freed memory given back).
 # Everything on 127.0.0.1; every process started here is stopped on exit.
 #
 # Knobs: LOAD_CONNS=1000 PW_CONNS=8 LOAD_SECS=60 IDLE_CONNS=9500
-# (pwgate holds two descriptors per client, so IDLE_CONNS is bounded by half
+# (pwgate holds up to two descriptors per client, so IDLE_CONNS is bounded by half
 # the open-file limit; this machine's hard limit is 20,000)
 #        PORT_BASE=21389 WORK=/tmp/pwgate-bench
 set -euo pipefail
@@ -78,8 +80,11 @@ say "idle: $IDLE_CONNS connections held open"
   --threads 2 --label "soak-idle" >"$RES/idle.txt" 2>&1 & IDLE=$!
 sleep 12
 rss_idle=$(rss_kib "$PWGATE_PID")
+fds_idle=$(ls "/proc/$PWGATE_PID/fd" | wc -l)
 idle_ok=1
 wait "$IDLE" || idle_ok=0
+sleep 10
+rss_after_idle=$(rss_kib "$PWGATE_PID")
 cat "$RES/idle.txt"
 per_conn=$(( (rss_idle - rss_before_idle) * 1024 / IDLE_CONNS ))
 
@@ -92,6 +97,8 @@ per_conn=$(( (rss_idle - rss_before_idle) * 1024 / IDLE_CONNS ))
   echo "| pwgate RSS before idle connections | $((rss_before_idle / 1024)) MiB |"
   echo "| pwgate RSS with $IDLE_CONNS idle connections | $((rss_idle / 1024)) MiB |"
   echo "| RSS per idle client connection | $per_conn bytes |"
+  echo "| pwgate descriptors with $IDLE_CONNS idle connections | $fds_idle |"
+  echo "| pwgate RSS 10 s after they closed | $((rss_after_idle / 1024)) MiB |"
   echo "| idle connections all held | $([[ $idle_ok == 1 ]] && echo yes || echo NO) |"
 } | tee "$RES/soak.md"
 [[ $load_ok == 1 && $idle_ok == 1 ]]

@@ -290,3 +290,95 @@ fn a_change_pipelined_behind_its_bind_is_decided_for_the_bound_identity() {
         decisions[3]
     );
 }
+
+/// A request refused by the strict reading is audited with what was read
+/// of it: the operation, its target, the password attribute it named and
+/// why; and the directory never sees it.
+#[test]
+fn a_malformed_password_request_is_audited_truthfully() {
+    use common::raw::{
+        connect, ldap_message, octets, simple_bind, tls_wrap, tlv, FrameReader, Response,
+    };
+    use std::io::Write;
+
+    let slapd = Slapd::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gate = PwgateProcess::start(
+        &[
+            "--upstream",
+            &slapd.ldap_url(),
+            "--log-level",
+            "info",
+            "--log-format",
+            "json",
+        ],
+        dir.path(),
+    );
+    let bob = user_dn("bob");
+    // replace: "userPassword\0x" = weak; slapd's schema code would not see
+    // the NUL the way pwgate's comparison does.
+    let attr = tlv(
+        0x30,
+        &[tlv(0x04, b"userPassword\0x"), tlv(0x31, &octets(WEAK))].concat(),
+    );
+    let change = tlv(0x30, &[common::raw::int(0x0a, 2), attr].concat());
+    let modify = ldap_message(
+        2,
+        &tlv(0x66, &[octets(&bob), tlv(0x30, &change)].concat()),
+        &[],
+    );
+    let mut stream = tls_wrap(connect(gate.ldaps_addr()));
+    stream
+        .write_all(&simple_bind(1, slapd::HELPDESK_DN, slapd::HELPDESK_PW))
+        .expect("send the bind");
+    let mut reader = FrameReader::new(stream);
+    let bound = reader
+        .until(1, common::raw::BIND_RESPONSE)
+        .pop()
+        .expect("bound");
+    assert_eq!(Response::parse(&bound).result_code(), 0);
+    reader.reader.write_all(&modify).expect("send the modify");
+    let answer = loop {
+        let frame = reader.next_frame().expect("answers");
+        let r = Response::parse(&frame);
+        if r.msgid == 2 {
+            break (r.result_code(), r.diagnostic());
+        }
+    };
+    assert_eq!(answer.0, 2, "{}", answer.1);
+    assert!(
+        answer.1.contains("malformed request refused"),
+        "{}",
+        answer.1
+    );
+    assert!(gate.wait_for_log("request_refused", 1, std::time::Duration::from_secs(5)));
+    let log = gate.log_text();
+    let event = log
+        .lines()
+        .find(|l| l.contains("\"request_refused\""))
+        .expect("an audit event");
+    for field in [
+        "\"operation\":\"modify\"".to_owned(),
+        format!("\"target_dn\":\"{bob}\""),
+        "\"attribute\":\"userPassword\"".to_owned(),
+        "\"verdict\":\"refused\"".to_owned(),
+        "\"rules\":\"malformed\"".to_owned(),
+        format!("\"actor\":\"{}\"", slapd::HELPDESK_DN),
+    ] {
+        assert!(event.contains(&field), "{field} missing in {event}");
+    }
+    assert!(!log.contains(WEAK), "the password is not logged");
+    let still = common::slapd::ldap_tool(
+        "ldapwhoami",
+        &[
+            "-x",
+            "-H",
+            &slapd.ldap_url(),
+            "-D",
+            &bob,
+            "-w",
+            slapd::user_password("bob"),
+        ],
+    );
+    assert!(still.status.success(), "bob's password is unchanged");
+}

@@ -481,12 +481,25 @@ fn dn<'a>(seen: &mut Seen, fields: &mut Elements<'a>, field: &str) -> Result<&'a
 fn attribute<'a>(seen: &mut Seen, tlv: Tlv<'a>) -> Result<Attribute<'a>> {
     let mut fields = Elements::new(tlv.value, "an attribute");
     let t = fields.expect(seen, tag::OCTET_STRING, "type")?;
-    let description = std::str::from_utf8(t.value)
+    let Some(description) = std::str::from_utf8(t.value)
         .ok()
         .filter(|d| is_attribute_description(d))
-        .ok_or_else(|| {
+    else {
+        // For the audit trail: the part a server would likely have read
+        // (`unicodePwd` of `unicodePwd\0x`).
+        let known: String = t
+            .value
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b';'))
+            .map(|b| char::from(*b))
+            .collect();
+        if !known.is_empty() {
+            seen.attributes.push(known);
+        }
+        return Err(
             seen.fault("an attribute description is not a name or OID with options (RFC 4512)")
-        })?;
+        );
+    };
     seen.attributes.push(description.to_owned());
     let set = fields.expect(seen, SET, "values")?;
     fields.end(seen)?;
@@ -1045,6 +1058,31 @@ mod tests {
         ] {
             assert!(is_attribute_description(desc), "{desc}");
         }
+    }
+
+    #[test]
+    fn a_refusal_names_what_was_read() {
+        let frame = message(
+            op::MODIFY_REQUEST,
+            &modify_body(
+                "CN=a,DC=x",
+                &[
+                    change(2, &partial("description", &[b"x"])),
+                    change(2, &partial("unicodePwd\0junk", &[b"x"])),
+                ],
+            ),
+            None,
+        );
+        let err = parse(&frame).unwrap_err();
+        assert_eq!(err.dn.as_deref(), Some("CN=a,DC=x"));
+        assert_eq!(
+            err.attributes,
+            vec!["description".to_owned(), "unicodePwd".to_owned()]
+        );
+        let u = crate::proxy::intercept::malformed(7, op::MODIFY_REQUEST, err);
+        assert_eq!(u.attribute.as_deref(), Some("unicodePwd"));
+        assert_eq!(u.response_op, op::MODIFY_RESPONSE);
+        assert!(u.malformed);
     }
 
     #[test]
