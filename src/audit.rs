@@ -14,8 +14,7 @@ use std::sync::Mutex;
 
 use tracing::info;
 
-use crate::policy::ChangeKind;
-use crate::proxy::intercept::PasswordAttribute;
+use crate::policy::{ChangeKind, PasswordAttribute};
 
 /// Shows client-supplied text (DNs, names) with control characters
 /// escaped, so a DN with a line break cannot forge an audit line.

@@ -295,73 +295,7 @@ pub struct Overrides {
     pub workers: Option<usize>,
 }
 
-/// `ldap://host:port` or `ldaps://host:port` of a directory server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpstreamUrl {
-    pub tls: bool,
-    pub host: String,
-    pub port: u16,
-}
-
-impl UpstreamUrl {
-    pub fn parse(url: &str) -> Result<Self, String> {
-        let (tls, rest) = if let Some(r) = url.strip_prefix("ldaps://") {
-            (true, r)
-        } else if let Some(r) = url.strip_prefix("ldap://") {
-            (false, r)
-        } else {
-            return Err(format!(
-                "upstream URL `{url}` must start with ldap:// or ldaps://"
-            ));
-        };
-        let rest = rest.trim_end_matches('/');
-        if rest.contains('/') || rest.contains('?') {
-            return Err(format!(
-                "upstream URL `{url}` must be scheme://host[:port] without a DN"
-            ));
-        }
-        let default_port = if tls { 636 } else { 389 };
-        let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-            let (host, after) = v6
-                .split_once(']')
-                .ok_or_else(|| format!("upstream URL `{url}`: unclosed [ in IPv6 address"))?;
-            let port = match after.strip_prefix(':') {
-                Some(p) => Some(p),
-                None if after.is_empty() => None,
-                None => return Err(format!("upstream URL `{url}`: bad text after ]")),
-            };
-            (host.to_owned(), port)
-        } else {
-            match rest.rsplit_once(':') {
-                Some((h, p)) => (h.to_owned(), Some(p)),
-                None => (rest.to_owned(), None),
-            }
-        };
-        if host.is_empty() {
-            return Err(format!("upstream URL `{url}` has no host"));
-        }
-        let port = match port {
-            Some(p) => p
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p != 0)
-                .ok_or_else(|| format!("upstream URL `{url}`: `{p}` is not a port number"))?,
-            None => default_port,
-        };
-        Ok(UpstreamUrl { tls, host, port })
-    }
-}
-
-impl fmt::Display for UpstreamUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scheme = if self.tls { "ldaps" } else { "ldap" };
-        if self.host.contains(':') {
-            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{scheme}://{}:{}", self.host, self.port)
-        }
-    }
-}
+pub use crate::ldapclient::UpstreamUrl;
 
 /// Certificate and key of pwgate's own TLS endpoints.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -660,18 +594,7 @@ fn scope_line(source: &str, i: usize) -> Option<usize> {
         .map(|(n, _)| n + 1)
 }
 
-/// A DN in a comparable form (see [`crate::dn::normalize`]); a DN that
-/// cannot be parsed is compared as written, in lower case.
-pub fn normalize_dn(dn: &str) -> String {
-    crate::dn::normalize(dn).unwrap_or_else(|| dn.trim().to_lowercase())
-}
-
-/// Whether the normalized `dn` is `suffix` or an entry under it (both
-/// normalized with [`normalize_dn`]).
-pub fn dn_is_under(dn: &str, suffix: &str) -> bool {
-    dn == suffix
-        || (dn.ends_with(suffix) && dn.as_bytes().get(dn.len() - suffix.len() - 1) == Some(&b','))
-}
+pub use crate::dn::{dn_is_under, normalize_dn};
 
 /// A stricter (or different) policy for the accounts under some DNs.
 #[derive(Debug, Clone)]

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use ldap3::{Ldap, Scope, SearchEntry};
 use rustls::ClientConfig;
 
-use crate::config::normalize_dn;
+use crate::dn::normalize_dn;
 use crate::ldapclient::{self, Endpoint};
 
 /// The most accounts kept in the cache.

@@ -337,6 +337,19 @@ pub fn organisation_names(dn: &str) -> Vec<String> {
     names
 }
 
+/// A DN in a comparable form (see [`normalize`]); a DN that
+/// cannot be parsed is compared as written, in lower case.
+pub fn normalize_dn(dn: &str) -> String {
+    crate::dn::normalize(dn).unwrap_or_else(|| dn.trim().to_lowercase())
+}
+
+/// Whether the normalized `dn` is `suffix` or an entry under it (both
+/// normalized with [`normalize_dn`]).
+pub fn dn_is_under(dn: &str, suffix: &str) -> bool {
+    dn == suffix
+        || (dn.ends_with(suffix) && dn.as_bytes().get(dn.len() - suffix.len() - 1) == Some(&b','))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

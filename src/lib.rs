@@ -34,7 +34,8 @@
 //!   LDAPS or StartTLS, CA-verified) with failover over several URLs.
 //! - [`audit`] writes one event per decision and per directory answer.
 //! - [`metrics`] counts connections, forwarded requests, decisions and
-//!   upstream connects, and serves `/metrics`, `/healthz` and `/readyz`.
+//!   upstream connects; [`proxy::status`] serves them as `/metrics`, with
+//!   `/healthz` and `/readyz`.
 //! - [`config`] reads and validates the TOML file and command-line flags.
 //! - [`check`] runs `pwgate check`: lists of candidates through the policy.
 //! - [`directory`] looks up the names and groups of accounts over a
@@ -42,6 +43,11 @@
 //! - [`sync`] writes accepted passwords to other directories, from
 //!   bounded in-memory queues with retries.
 //! - [`dn`] parses DNs (RFC 4514) into a form that can be compared.
+//!
+//! Lower layers import nothing above them: [`ber`], [`dn`], [`secret`] and
+//! [`policy`] stand alone, [`ldapclient`] (with `UpstreamUrl`) and
+//! [`directory`] do not import [`config`], and [`metrics`] does not import
+//! the proxy's state; there are no import cycles between modules.
 //! - [`secret`] holds passwords in memory that is wiped and never printed.
 //! - [`logging`] sets up log output with a filter that keeps third-party
 //!   decoders from ever logging message contents.

@@ -323,10 +323,10 @@ fn serve(args: ServeArgs, core_dumps: Result<(), String>) -> ExitCode {
             Err(e) => return usage_error(e),
         };
         if let Some(addr) = metrics_listen {
-            match pwgate::metrics::bind(addr).await {
+            match pwgate::proxy::status::bind(addr).await {
                 Ok(listener) => {
                     tracing::info!(listen = %addr, "serving /metrics, /healthz and /readyz");
-                    tokio::spawn(pwgate::metrics::serve(listener, server.gate_cell()));
+                    tokio::spawn(pwgate::proxy::status::serve(listener, server.gate_cell()));
                 }
                 Err(e) => return usage_error(e),
             }

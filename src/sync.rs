@@ -128,7 +128,7 @@ impl SyncService {
             return;
         };
         let name = &target.config.name;
-        let key = crate::config::normalize_dn(&job.source_dn);
+        let key = crate::dn::normalize_dn(&job.source_dn);
         let mut q = target.queue.lock().unwrap_or_else(|p| p.into_inner());
         if target.stopping.load(Ordering::SeqCst) {
             drop(q);

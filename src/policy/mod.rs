@@ -25,6 +25,27 @@ use rules::breached::BreachedCorpus;
 use rules::classes::{ClassProblem, ClassRequirements, LengthComplexity};
 use rules::patterns::PatternOptions;
 
+/// Which attribute or operation carries the password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordAttribute {
+    /// Active Directory: UTF-16LE of the quoted password.
+    UnicodePwd,
+    /// RFC 4519 `userPassword`: UTF-8, possibly pre-hashed (`{SSHA}...`).
+    UserPassword,
+    /// RFC 3062 Password Modify extended operation.
+    PasswordModify,
+}
+
+impl PasswordAttribute {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PasswordAttribute::UnicodePwd => "unicodePwd",
+            PasswordAttribute::UserPassword => "userPassword",
+            PasswordAttribute::PasswordModify => "passwordModify",
+        }
+    }
+}
+
 /// What kind of password operation this is, as the directory sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeKind {

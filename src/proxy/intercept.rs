@@ -23,26 +23,7 @@ pub const OID_START_TLS: &str = "1.3.6.1.4.1.1466.20037";
 /// OID of the Password Policy request control (draft-behera-ldap-password-policy).
 pub const OID_PPOLICY: &str = "1.3.6.1.4.1.42.2.27.8.5.1";
 
-/// Which attribute or operation carries the password.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PasswordAttribute {
-    /// Active Directory: UTF-16LE of the quoted password.
-    UnicodePwd,
-    /// RFC 4519 `userPassword`: UTF-8, possibly pre-hashed (`{SSHA}...`).
-    UserPassword,
-    /// RFC 3062 Password Modify extended operation.
-    PasswordModify,
-}
-
-impl PasswordAttribute {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PasswordAttribute::UnicodePwd => "unicodePwd",
-            PasswordAttribute::UserPassword => "userPassword",
-            PasswordAttribute::PasswordModify => "passwordModify",
-        }
-    }
-}
+pub use crate::policy::PasswordAttribute;
 
 /// Whose password the operation sets.
 #[derive(Debug, Clone, PartialEq, Eq)]

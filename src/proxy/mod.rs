@@ -12,6 +12,7 @@ pub mod listener;
 pub mod reply;
 pub mod request;
 pub mod session;
+pub mod status;
 pub mod stream;
 pub mod tls;
 pub mod upstream;
