@@ -44,7 +44,7 @@ urls = ["ldap://127.0.0.1:$SLAPD_PORT"]
 [listen]
 ldap = "127.0.0.1:$PWGATE_PORT"
 allow_cleartext_password_changes = true
-allow_cleartext_binds = true
+$("$PWGATE" serve --help | grep -q -- --allow-cleartext-binds && echo "allow_cleartext_binds = true")
 [limits]
 max_connections = $((IDLE_CONNS + LOAD_CONNS + 100))
 [log]

@@ -38,6 +38,8 @@
 //!   `/healthz` and `/readyz`.
 //! - [`config`] reads and validates the TOML file and command-line flags.
 //! - [`check`] runs `pwgate check`: lists of candidates through the policy.
+//! - [`decision`] is the core every door shares: today whose names count
+//!   for an account ([`decision::target`]).
 //! - [`directory`] looks up the names and groups of accounts over a
 //!   service-account connection opened by [`ldapclient`].
 //! - [`sync`] writes accepted passwords to other directories, from
@@ -59,6 +61,7 @@ pub mod ber;
 pub mod breached;
 pub mod check;
 pub mod config;
+pub mod decision;
 pub mod directory;
 pub mod dn;
 pub mod fuzzing;

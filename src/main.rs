@@ -448,8 +448,8 @@ async fn shutdown_signal() {
 
 fn check(args: CheckArgs) -> ExitCode {
     use pwgate::check::{Decided, LookupState, NotLookedUp};
+    use pwgate::decision::target::TargetNames;
     use pwgate::directory::bind_name;
-    use pwgate::proxy::intercept::{first_rdn_values, organisation_names};
 
     let mut given = (args.account.iter().map(|v| ("--account", v)))
         .chain(args.user.iter().map(|v| ("--user", v)))
@@ -464,23 +464,16 @@ fn check(args: CheckArgs) -> ExitCode {
     };
     // The breached-password store, as the proxy opens it.
     pwgate::proxy::attach_breached_store(&mut config);
-    let mut names: Vec<String> = args
-        .account
-        .as_deref()
-        .map(first_rdn_values)
-        .unwrap_or_default();
-    names.extend(args.name.iter().cloned());
-    let mut organisation: Vec<String> = args
-        .account
-        .as_deref()
-        .map(organisation_names)
-        .unwrap_or_default();
+    let mut who = TargetNames::default();
+    if let Some(dn) = args.account.as_deref() {
+        who.add_dn(dn);
+    }
+    who.add_names(args.name.iter().cloned());
     for user in &args.user {
         if bind_name(user).is_none() {
-            names.extend(first_rdn_values(user));
-            organisation.extend(organisation_names(user));
+            who.add_dn(user);
         } else {
-            names.push(user.clone());
+            who.add_names([user.clone()]);
         }
     }
     // The account: --account, else the first DN given with --user; with
@@ -498,10 +491,9 @@ fn check(args: CheckArgs) -> ExitCode {
         match look_up_account(directory, &config, &subject, &args.search_base) {
             Ok(found) => {
                 if found.resolved {
-                    names.extend(first_rdn_values(&found.dn));
-                    organisation.extend(organisation_names(&found.dn));
+                    who.add_dn(&found.dn);
                 }
-                names.extend(found.account.names());
+                who.add_account(&found.account);
                 dn = Some(found.dn.clone());
                 decided.account = Some(found.dn);
                 decided.lookup = LookupState::Done;
@@ -541,8 +533,8 @@ fn check(args: CheckArgs) -> ExitCode {
     let stdout = std::io::stdout();
     let summary = pwgate::check::run(
         policy,
-        &names,
-        &organisation,
+        &who.names,
+        &who.organisation,
         &decided,
         &mut stdin.lock(),
         &mut stdout.lock(),

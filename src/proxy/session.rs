@@ -25,6 +25,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::audit::{self, ChangeRecord, Decision};
 use crate::config::{normalize_dn, Flavor, Mode};
+use crate::decision::target::TargetNames;
 use crate::directory::{bind_name, Account, Group, LookupError};
 use crate::policy::{ChangeKind, PasswordChange, Rule, Verdict, Violation};
 use crate::proxy::frame::{self, op, FrameError, Peek};
@@ -1035,15 +1036,11 @@ impl Session {
             );
         }
 
-        let mut names: Vec<String> = target_dn
-            .as_deref()
-            .map(first_rdn_values)
-            .unwrap_or_default();
-        names.extend(operation.request_names.iter().cloned());
-        let organisation: Vec<String> = target_dn
-            .as_deref()
-            .map(intercept::organisation_names)
-            .unwrap_or_default();
+        let mut who = TargetNames::default();
+        if let Some(dn) = target_dn.as_deref() {
+            who.add_dn(dn);
+        }
+        who.add_names(operation.request_names.iter().cloned());
         // Scopes and the name and self-reset rules depend on whose password
         // this is: without a DN pwgate can read, it refuses, never guesses.
         // With scopes, a DN with attribute types pwgate does not know how
@@ -1052,7 +1049,7 @@ impl Session {
             crate::dn::parse(dn).is_some()
                 && (config.scopes.is_empty() || crate::dn::uses_known_types(dn))
         });
-        if !readable_target || names.is_empty() {
+        if !readable_target || who.names.is_empty() {
             self.decided(&record, Decision::Refused, "unknown_target");
             return refuse(
                 ResultCode::UnwillingToPerform,
@@ -1118,7 +1115,7 @@ impl Session {
             _ => None,
         };
         if let Some(account) = &lookup {
-            names.extend(account.names());
+            who.add_account(account);
         }
         if let Identity::Simple(actor) = &bound {
             if !actor_is_target && bind_name(actor).is_some() {
@@ -1144,8 +1141,8 @@ impl Session {
                     kind: operation.kind,
                     new_password: password,
                     old_password: operation.old_password.as_ref(),
-                    account_names: &names,
-                    organisation_names: &organisation,
+                    account_names: &who.names,
+                    organisation_names: &who.organisation,
                     actor_is_target,
                 }),
                 NewPassword::PreHashed if !config.allow_prehashed => {
