@@ -122,6 +122,8 @@ pub struct ListenSection {
     pub allow_cleartext_binds: Option<bool>,
     pub allow_sasl_security_layers: Option<bool>,
     pub workers: Option<usize>,
+    /// TLS 1.3 session tickets sent after each handshake (LDAPS, StartTLS).
+    pub tls13_session_tickets: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -343,12 +345,23 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:1389";
 /// Most connection-serving threads (`[listen] workers`).
 pub const MAX_WORKERS: usize = 256;
 
+/// TLS 1.3 session tickets pwgate sends after a handshake by default: none.
+/// Samba 4.17's client TLS (tstream_tls over GnuTLS, as in samba-tool)
+/// stops reading after tickets that arrive ahead of the first answer and
+/// waits forever (issue 24); a Samba DC's own LDAPS sends none either.
+/// TLS 1.2 resumption by session ID is not affected.
+pub const DEFAULT_TLS13_SESSION_TICKETS: usize = 0;
+/// Most TLS 1.3 session tickets per handshake (`[listen] tls13_session_tickets`).
+pub const MAX_TLS13_SESSION_TICKETS: usize = 8;
+
 /// The validated configuration the server runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen_ldap: Option<SocketAddr>,
     pub listen_ldaps: Option<SocketAddr>,
     pub tls: Option<TlsFiles>,
+    /// TLS 1.3 session tickets sent to a client after each handshake.
+    pub tls13_session_tickets: usize,
     pub allow_cleartext_password_changes: bool,
     /// Simple binds with a password on the plain listener before StartTLS
     /// (refused with confidentialityRequired, 13, unless true).
@@ -787,6 +800,23 @@ impl Config {
                 ))
             }
         };
+        let tls13_session_tickets = match file.listen.tls13_session_tickets {
+            None => DEFAULT_TLS13_SESSION_TICKETS,
+            Some(n) => usize::try_from(n)
+                .ok()
+                .filter(|n| *n <= MAX_TLS13_SESSION_TICKETS)
+                .ok_or_else(|| {
+                    at(
+                        "listen",
+                        "tls13_session_tickets",
+                        true,
+                        format!(
+                            "`{n}` is not a number of tickets from 0 (none, the default) \
+                             to {MAX_TLS13_SESSION_TICKETS}"
+                        ),
+                    )
+                })?,
+        };
         if listen_ldaps.is_some() && tls.is_none() {
             return Err(at(
                 "listen",
@@ -1159,6 +1189,7 @@ impl Config {
             listen_ldap,
             listen_ldaps,
             tls,
+            tls13_session_tickets,
             allow_cleartext_password_changes: o.allow_cleartext_password_changes
                 || file
                     .listen
@@ -1272,6 +1303,17 @@ impl Config {
                 on_off(self.tls.is_some())
             ),
             format!("listen ldaps: {}", addr(self.listen_ldaps)),
+            match (&self.tls, self.tls13_session_tickets) {
+                (None, _) => "client TLS: off (no certificate)".to_owned(),
+                (Some(_), 0) => {
+                    "client TLS: TLS 1.2 and 1.3, no TLS 1.3 session tickets".to_owned()
+                }
+                (Some(_), n) => {
+                    format!(
+                        "client TLS: TLS 1.2 and 1.3, {n} TLS 1.3 session tickets per handshake"
+                    )
+                }
+            },
             if self.workers == 0 {
                 "workers: one per CPU".to_owned()
             } else {
@@ -1519,6 +1561,53 @@ mod tests {
         let path = Path::new("pwgate.toml");
         let file = FileConfig::parse(text, path)?;
         Config::from_parts(file, text, Some(path), &Overrides::default())
+    }
+
+    #[test]
+    fn tls13_session_tickets_default_to_none_and_are_bounded() {
+        let up = "[upstream]\nurls = [\"ldap://127.0.0.1:3389\"]\n";
+        let c = load_str(up).unwrap();
+        assert_eq!(c.tls13_session_tickets, 0);
+        assert!(c.describe().contains("client TLS: off"), "{}", c.describe());
+        let c = load_str(&format!(
+            "[listen]\ncertificate = \"c.crt\"\nprivate_key = \"c.key\"\n{up}"
+        ))
+        .unwrap();
+        assert!(
+            c.describe()
+                .contains("client TLS: TLS 1.2 and 1.3, no TLS 1.3 session tickets"),
+            "{}",
+            c.describe()
+        );
+        let c = load_str(&format!(
+            "[listen]\ncertificate = \"c.crt\"\nprivate_key = \"c.key\"\ntls13_session_tickets = 2\n{up}"
+        ))
+        .unwrap();
+        assert_eq!(c.tls13_session_tickets, 2);
+        assert!(
+            c.describe()
+                .contains("2 TLS 1.3 session tickets per handshake"),
+            "{}",
+            c.describe()
+        );
+        for bad in ["-1", "9", "100000"] {
+            let e = load_str(&format!("[listen]\n\ntls13_session_tickets = {bad}\n{up}"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(":3:")
+                    && e.contains("listen.tls13_session_tickets")
+                    && e.contains(&format!(
+                        "`{bad}` is not a number of tickets from 0 (none, the default) to 8"
+                    )),
+                "{e}"
+            );
+        }
+        let e = load_str(&format!("[listen]\ntls13_session_tickets = \"none\"\n{up}"))
+            .unwrap_err()
+            .to_string();
+        // A type error, like any other key's: the serde message and the line.
+        assert!(e.contains(":2:") && e.contains("invalid type"), "{e}");
     }
 
     #[test]

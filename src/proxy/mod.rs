@@ -48,6 +48,7 @@ impl Gate {
             Some(files) => Some(TlsAcceptor::from(tls::server_config(
                 &files.certificate,
                 &files.private_key,
+                config.tls13_session_tickets,
             )?)),
             None => None,
         };

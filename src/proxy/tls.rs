@@ -67,20 +67,36 @@ fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
         })
 }
 
-/// The server side: pwgate's certificate chain and key.
-pub fn server_config(certificate: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
+/// The server side: pwgate's certificate chain and key, TLS 1.2 and 1.3.
+///
+/// `tls13_session_tickets` is how many TLS 1.3 NewSessionTicket messages
+/// follow each handshake (`[listen] tls13_session_tickets`, default 0).
+/// rustls would send 2, in one flight right after the client's Finished,
+/// so they reach the client ahead of the answer to its first request.
+/// Samba 4.17's client TLS (tstream_tls over GnuTLS, as in samba-tool)
+/// reads that record and then never reads the answer already waiting in
+/// its socket (issue 24); a Samba DC's own LDAPS sends no tickets. Without
+/// tickets a TLS 1.3 session cannot be resumed, which LDAP clients, holding
+/// their connections open, rarely miss; TLS 1.2 resumption by session ID
+/// is unchanged.
+pub fn server_config(
+    certificate: &Path,
+    key: &Path,
+    tls13_session_tickets: usize,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let chain = certificates(certificate)?;
     let key = private_key(key)?;
     let invalid = |message: String| TlsError::Invalid {
         path: certificate.display().to_string(),
         message,
     };
-    let config = ServerConfig::builder_with_provider(provider())
+    let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| invalid(e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .map_err(|e| invalid(format!("certificate and key do not work together: {e}")))?;
+    config.send_tls13_tickets = tls13_session_tickets;
     Ok(Arc::new(config))
 }
 

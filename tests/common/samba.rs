@@ -549,6 +549,11 @@ struct Tools {
     samba_tool: PathBuf,
 }
 
+/// The `samba-tool` program (found when [`dc`] started the DC).
+pub fn samba_tool_program() -> PathBuf {
+    which("samba-tool").expect("samba-tool was found when the DC was provisioned")
+}
+
 /// Finds `name` on PATH or in /usr/sbin and /usr/bin.
 fn which(name: &str) -> Option<PathBuf> {
     let path = env::var_os("PATH").unwrap_or_default();
