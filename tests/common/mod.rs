@@ -5,3 +5,4 @@ pub mod raw;
 pub mod samba;
 pub mod slapd;
 pub mod tools;
+pub mod wire;
