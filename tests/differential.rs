@@ -891,6 +891,13 @@ struct Fuzz {
     crashes: Vec<Landing>,
 }
 
+/// A line on the test's real stderr, past libtest's output capture, so
+/// the summary shows in CI logs of passing runs too.
+fn loud(line: String) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 fn codes(map: &BTreeMap<i64, usize>) -> String {
     let parts: Vec<String> = map.iter().map(|(c, n)| format!("{c}: {n}")).collect();
     parts.join(", ")
@@ -1027,14 +1034,14 @@ impl Fuzz {
                         bytes: Vec::new(),
                         reply: String::new(),
                     });
-                    eprintln!(
+                    loud(format!(
                         "differential {}: THE SERVER DIED after [{}] {}; answer {}; restarted\n  {}",
                         self.setup.name(),
                         case.seed,
                         case.mutations.join("; "),
                         case.reply,
                         hex(&case.bytes)
-                    );
+                    ));
                     self.crashes.push(case);
                 }
                 Err(e) => panic!("{}: cannot reach the server: {e}", self.setup.name()),
@@ -1353,7 +1360,7 @@ impl Fuzz {
             .iter()
             .map(|(k, n)| format!("{k}: {n}"))
             .collect();
-        eprintln!(
+        loud(format!(
             "differential {name}: seed {seed:#018x}, {tried} mutations over {seeds} seeds in {secs:.1} s; \
              refused by pwgate {refused} ({pcodes}), disconnected by pwgate {pdisc}; \
              forwarded and refused by the server {server_refused} ({scodes}), \
@@ -1380,7 +1387,7 @@ impl Fuzz {
             cl = s.controls_landed,
             ct = s.controls,
             crashes = self.crashes.len(),
-        );
+        ));
         let mut report = Vec::new();
         for (n, l) in self.landings.iter().enumerate() {
             report.push(format!(
