@@ -217,6 +217,15 @@ fn write_len(out: &mut Vec<u8>, len: usize) {
     }
 }
 
+/// One element with the given tag and content, as a new buffer (for tests
+/// that build requests by hand).
+#[cfg(test)]
+pub(crate) fn element(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_tlv(&mut out, tag, content);
+    out
+}
+
 /// Appends one element with the given tag and content.
 pub fn write_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
     out.push(tag);

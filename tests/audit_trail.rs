@@ -157,6 +157,22 @@ fn decisions_are_chained_in_the_audit_file_and_tampering_is_found() {
     assert!(out.contains("audit.jsonl:2: the chain is broken"), "{out}");
 }
 
+/// The real binary in front of `slapd`, with its audit events as JSON
+/// lines in its log.
+fn json_logging_gate(slapd: &Slapd, dir: &std::path::Path) -> PwgateProcess {
+    PwgateProcess::start(
+        &[
+            "--upstream",
+            &slapd.ldap_url(),
+            "--log-level",
+            "info",
+            "--log-format",
+            "json",
+        ],
+        dir,
+    )
+}
+
 /// A simple bind and a password change sent in one write over LDAPS,
 /// without waiting for the bind's answer (as asynchronous clients do):
 /// pwgate holds the change until the bind is answered, then decides with
@@ -170,17 +186,7 @@ fn a_change_pipelined_behind_its_bind_is_decided_for_the_bound_identity() {
 
     let slapd = Slapd::start();
     let dir = tempfile::tempdir().expect("temp dir");
-    let gate = PwgateProcess::start(
-        &[
-            "--upstream",
-            &slapd.ldap_url(),
-            "--log-level",
-            "info",
-            "--log-format",
-            "json",
-        ],
-        dir.path(),
-    );
+    let gate = json_logging_gate(&slapd, dir.path());
     let partial =
         |attr: &str, value: &str| tlv(0x30, &[octets(attr), tlv(0x31, &octets(value))].concat());
     let modify = |msgid: u32, dn: &str, changes: &[(u32, &str)]| {
@@ -303,17 +309,7 @@ fn a_malformed_password_request_is_audited_truthfully() {
 
     let slapd = Slapd::start();
     let dir = tempfile::tempdir().expect("temp dir");
-    let gate = PwgateProcess::start(
-        &[
-            "--upstream",
-            &slapd.ldap_url(),
-            "--log-level",
-            "info",
-            "--log-format",
-            "json",
-        ],
-        dir.path(),
-    );
+    let gate = json_logging_gate(&slapd, dir.path());
     let bob = user_dn("bob");
     // replace: "userPassword\0x" = weak; slapd's schema code would not see
     // the NUL the way pwgate's comparison does.

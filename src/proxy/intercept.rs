@@ -562,14 +562,8 @@ pub use crate::dn::{first_rdn_values, organisation_names};
 mod tests {
     use super::*;
 
-    use crate::ber::{tag, write_tlv};
+    use crate::ber::{element as t, tag};
     use crate::proxy::request;
-
-    fn t(tag: u8, content: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        write_tlv(&mut out, tag, content);
-        out
-    }
 
     fn modify(changes: &[(u8, &str, &[&[u8]])], controls: &[u8]) -> Vec<u8> {
         let list: Vec<u8> = changes

@@ -865,13 +865,7 @@ fn write_control(out: &mut Vec<u8>, c: &Control<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ber::write_tlv;
-
-    fn t(tag: u8, content: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        write_tlv(&mut out, tag, content);
-        out
-    }
+    use crate::ber::element as t;
 
     fn message(op_tag: u8, body: &[u8], controls: Option<&[u8]>) -> Vec<u8> {
         let mut content = t(tag::INTEGER, &[7]);
