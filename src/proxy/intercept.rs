@@ -322,6 +322,15 @@ fn collect_passwords<'a>(
         if unverifiable && !attr.values.is_empty() {
             return Err(("this password attribute cannot be checked", name));
         }
+        // A value set holds distinct values; slapd 2.5 aborts on a delete
+        // of the old password listed twice, so such a request is not
+        // forwarded.
+        if kind.is_some() && {
+            let mut seen = std::collections::HashSet::with_capacity(attr.values.len());
+            !attr.values.iter().all(|v| seen.insert(*v))
+        } {
+            return Err(("a password attribute lists the same value twice", name));
+        }
         let Some(kind) = kind else {
             continue;
         };
@@ -625,6 +634,20 @@ mod tests {
         // An increment of another attribute is the directory's business.
         let frame = modify(&[(3, "uidNumber", &[b"1"])], &[]);
         assert!(matches!(inspect(&frame), Inspection::NotPassword));
+    }
+
+    #[test]
+    fn a_repeated_password_value_is_refused() {
+        let frame = modify(
+            &[
+                (1, "userPassword", &[b"Old-1", b"Old-1"]),
+                (0, "userPassword", &[b"New-1"]),
+            ],
+            &[],
+        );
+        assert!(
+            matches!(inspect(&frame), Inspection::Undecodable(u) if u.reason.contains("twice"))
+        );
     }
 
     #[test]
