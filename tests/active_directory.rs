@@ -1103,3 +1103,76 @@ fn a_change_on_the_dc_is_synchronized_to_openldap() {
     }
     assert!(!binds(STRONG));
 }
+
+/// A bind and a `unicodePwd` change sent in one write over LDAPS, without
+/// waiting for the bind's answer: pwgate holds the change until the bind is
+/// answered and decides it for the identity the bind established. A
+/// user's own change (delete old + add new) and an Administrator reset,
+/// weak and strong; a failed bind refuses the change.
+#[test]
+fn a_change_pipelined_behind_its_bind_is_decided_for_the_bound_identity() {
+    use common::raw::{
+        connect, ldap_message, octets, simple_bind, tls_wrap, tlv, FrameReader, Response,
+    };
+    use std::io::Write;
+
+    let dc = dc_or_skip!();
+    let gate = gate(dc, "");
+    let user = dc.create_user("pipelined", STRONG, USERS_DN);
+    let modify = |changes: &[(u32, &str)]| {
+        let list: Vec<u8> = changes
+            .iter()
+            .flat_map(|(op, password)| {
+                let attr = tlv(
+                    0x30,
+                    &[
+                        octets("unicodePwd"),
+                        tlv(0x31, &tlv(0x04, &samba::unicode_pwd_bytes(password))),
+                    ]
+                    .concat(),
+                );
+                tlv(0x30, &[common::raw::int(0x0a, *op), attr].concat())
+            })
+            .collect();
+        ldap_message(
+            2,
+            &tlv(0x66, &[octets(&user), tlv(0x30, &list)].concat()),
+            &[],
+        )
+    };
+    let pipelined = |bind_dn: &str, bind_pw: &str, change: Vec<u8>| {
+        let mut batch = simple_bind(1, bind_dn, bind_pw);
+        batch.extend(change);
+        let mut stream = tls_wrap(connect(gate.ldaps_addr));
+        stream
+            .write_all(&batch)
+            .expect("send bind and change together");
+        let mut reader = FrameReader::new(stream);
+        loop {
+            let frame = reader.next_frame().expect("an answer for each request");
+            let response = Response::parse(&frame);
+            if response.msgid == 2 {
+                return (response.result_code(), response.diagnostic());
+            }
+        }
+    };
+    // The user's own change, weak: refused by pwgate's policy.
+    let (code, text) = pipelined(&user, STRONG, modify(&[(1, STRONG), (0, WEAK_COMMON)]));
+    assert_eq!(code, 19, "{text}");
+    assert!(text.starts_with("0000052D: "), "{text}");
+    // ... strong: applied by the DC.
+    let (code, text) = pipelined(&user, STRONG, modify(&[(1, STRONG), (0, STRONG_2)]));
+    assert_eq!(code, 0, "{text}");
+    assert!(dc.binds(&user, STRONG_2), "the user's change landed");
+    // An Administrator reset, weak then strong.
+    let (code, text) = pipelined(ADMIN_DN, ADMIN_PW, modify(&[(2, WEAK_COMMON)]));
+    assert_eq!(code, 19, "{text}");
+    let (code, text) = pipelined(ADMIN_DN, ADMIN_PW, modify(&[(2, STRONG_3)]));
+    assert_eq!(code, 0, "{text}");
+    assert!(dc.binds(&user, STRONG_3), "the reset landed");
+    // A failed bind: refused, not judged as anonymous.
+    let (code, text) = pipelined(ADMIN_DN, "not-the-password", modify(&[(2, STRONG_4)]));
+    assert_eq!(code, 53, "{text}");
+    assert!(dc.binds(&user, STRONG_3), "nothing changed");
+    assert!(!dc.binds(&user, WEAK_COMMON));
+}
