@@ -1111,10 +1111,7 @@ fn a_change_on_the_dc_is_synchronized_to_openldap() {
 /// weak and strong; a failed bind refuses the change.
 #[test]
 fn a_change_pipelined_behind_its_bind_is_decided_for_the_bound_identity() {
-    use common::raw::{
-        connect, ldap_message, octets, simple_bind, tls_wrap, tlv, FrameReader, Response,
-    };
-    use std::io::Write;
+    use common::raw::{ldap_message, octets, tlv};
 
     let dc = dc_or_skip!();
     let gate = gate(dc, "");
@@ -1141,20 +1138,7 @@ fn a_change_pipelined_behind_its_bind_is_decided_for_the_bound_identity() {
         )
     };
     let pipelined = |bind_dn: &str, bind_pw: &str, change: Vec<u8>| {
-        let mut batch = simple_bind(1, bind_dn, bind_pw);
-        batch.extend(change);
-        let mut stream = tls_wrap(connect(gate.ldaps_addr));
-        stream
-            .write_all(&batch)
-            .expect("send bind and change together");
-        let mut reader = FrameReader::new(stream);
-        loop {
-            let frame = reader.next_frame().expect("an answer for each request");
-            let response = Response::parse(&frame);
-            if response.msgid == 2 {
-                return (response.result_code(), response.diagnostic());
-            }
-        }
+        common::raw::pipelined_behind_bind(gate.ldaps_addr, bind_dn, bind_pw, &change)
     };
     // The user's own change, weak: refused by pwgate's policy.
     let (code, text) = pipelined(&user, STRONG, modify(&[(1, STRONG), (0, WEAK_COMMON)]));

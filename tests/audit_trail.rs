@@ -179,10 +179,7 @@ fn json_logging_gate(slapd: &Slapd, dir: &std::path::Path) -> PwgateProcess {
 /// the identity the bind established, and refuses when the bind failed.
 #[test]
 fn a_change_pipelined_behind_its_bind_is_decided_for_the_bound_identity() {
-    use common::raw::{
-        connect, ldap_message, octets, simple_bind, tls_wrap, tlv, FrameReader, Response,
-    };
-    use std::io::Write;
+    use common::raw::{ldap_message, octets, tlv};
 
     let slapd = Slapd::start();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -207,20 +204,7 @@ fn a_change_pipelined_behind_its_bind_is_decided_for_the_bound_identity() {
     };
     // Sends a bind and a change in one write; the change's result code.
     let pipelined = |bind_dn: &str, bind_pw: &str, change: Vec<u8>| {
-        let mut batch = simple_bind(1, bind_dn, bind_pw);
-        batch.extend(change);
-        let mut stream = tls_wrap(connect(gate.ldaps_addr()));
-        stream
-            .write_all(&batch)
-            .expect("send bind and change together");
-        let mut reader = FrameReader::new(stream);
-        loop {
-            let frame = reader.next_frame().expect("an answer for each request");
-            let response = Response::parse(&frame);
-            if response.msgid == 2 {
-                return (response.result_code(), response.diagnostic());
-            }
-        }
+        common::raw::pipelined_behind_bind(gate.ldaps_addr(), bind_dn, bind_pw, &change)
     };
     let alice = user_dn("alice");
     let bob = user_dn("bob");

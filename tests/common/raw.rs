@@ -471,6 +471,31 @@ pub fn assert_notice_then_eof(stream: TcpStream, code: i64) -> String {
     notice.diagnostic()
 }
 
+/// Sends a simple bind (msgid 1) and `request` (msgid 2) in one write over
+/// LDAPS to `addr`, without waiting for the bind's answer, as asynchronous
+/// clients do; the result code and diagnostic of the answer to msgid 2.
+pub fn pipelined_behind_bind(
+    addr: SocketAddr,
+    bind_dn: &str,
+    bind_pw: &str,
+    request: &[u8],
+) -> (i64, String) {
+    let mut batch = simple_bind(1, bind_dn, bind_pw);
+    batch.extend_from_slice(request);
+    let mut stream = tls_wrap(connect(addr));
+    stream
+        .write_all(&batch)
+        .expect("send bind and change together");
+    let mut reader = FrameReader::new(stream);
+    loop {
+        let frame = reader.next_frame().expect("an answer for each request");
+        let response = Response::parse(&frame);
+        if response.msgid == 2 {
+            return (response.result_code(), response.diagnostic());
+        }
+    }
+}
+
 /// A connection to `addr`, bound anonymously (msgid 1) and answered with success.
 pub fn bystander(addr: SocketAddr) -> (TcpStream, FrameReader<TcpStream>) {
     let mut stream = connect(addr);
