@@ -14,7 +14,63 @@ use std::sync::Mutex;
 
 use tracing::info;
 
-use crate::policy::{ChangeKind, PasswordAttribute};
+use crate::policy::{ChangeKind, PasswordAttribute, RuleIds};
+
+/// Which enforcement point a password operation came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    /// The LDAP proxy.
+    Ldap,
+    /// Samba's `check password script` (`pwgate hook samba`).
+    SambaHook,
+    /// The decision service's "decide" request from another enforcement point.
+    Api,
+}
+
+impl Door {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Door::Ldap => "ldap",
+            Door::SambaHook => "samba_hook",
+            Door::Api => "api",
+        }
+    }
+}
+
+/// Whether a password is about to be set (a decision), or an enforcement
+/// point only asks whether it would pass (a check: nothing changes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Decide,
+    Check,
+}
+
+/// Who sent the request: a TCP peer, or a local process on the decision
+/// service's Unix socket (by its credentials).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    Tcp(SocketAddr),
+    Local { uid: u32, pid: Option<i32> },
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Peer::Tcp(addr) => write!(f, "{addr}"),
+            Peer::Local {
+                uid,
+                pid: Some(pid),
+            } => write!(f, "local:uid={uid},pid={pid}"),
+            Peer::Local { uid, pid: None } => write!(f, "local:uid={uid}"),
+        }
+    }
+}
+
+impl From<SocketAddr> for Peer {
+    fn from(addr: SocketAddr) -> Self {
+        Peer::Tcp(addr)
+    }
+}
 
 /// Shows client-supplied text (DNs, names) with control characters
 /// escaped, so a DN with a line break cannot forge an audit line.
@@ -57,7 +113,9 @@ impl Decision {
 /// The facts of one password operation that the audit trail records.
 #[derive(Debug, Clone)]
 pub struct ChangeRecord {
-    pub client: SocketAddr,
+    pub door: Door,
+    pub purpose: Purpose,
+    pub client: Peer,
     /// The bound identity that asked (`anonymous`, a DN, or `sasl:MECH`).
     pub actor: String,
     /// Whose password (a DN, `u:name`, or `unknown`).
@@ -71,11 +129,29 @@ pub struct ChangeRecord {
 
 /// Records pwgate's decision. `rules` are rule ids (or a reason id such as
 /// `cleartext` for refusals that are not about the password itself).
-pub fn decision(record: &ChangeRecord, decision: Decision, rules: &str) {
-    count(decision, rules);
+pub fn decision(record: &ChangeRecord, decision: Decision, rules: &RuleIds) {
+    if record.purpose == Purpose::Check {
+        info!(
+            target: "pwgate::audit",
+            event = "password_check",
+            door = record.door.as_str(),
+            client = %record.client,
+            actor = %Clean(&record.actor),
+            target_dn = %Clean(&record.target),
+            kind = record.kind.as_str(),
+            scope = %Clean(&record.scope),
+            verdict = decision.as_str(),
+            rules = %rules,
+            "password check: {}",
+            decision.as_str()
+        );
+        return;
+    }
+    count(decision, rules.iter());
     info!(
         target: "pwgate::audit",
         event = "password_decision",
+        door = record.door.as_str(),
         client = %record.client,
         actor = %Clean(&record.actor),
         target_dn = %Clean(&record.target),
@@ -84,7 +160,7 @@ pub fn decision(record: &ChangeRecord, decision: Decision, rules: &str) {
         msgid = record.msgid,
         scope = %Clean(&record.scope),
         verdict = decision.as_str(),
-        rules = rules,
+        rules = %rules,
         "password {} {}",
         record.kind.as_str(),
         decision.as_str()
@@ -114,7 +190,7 @@ pub struct RefusedRequest<'a> {
 /// of it: the operation, its target if it was read, the password attribute
 /// it named (or `none`), and why.
 pub fn refused_request(r: &RefusedRequest<'_>) {
-    count(Decision::Refused, r.rule);
+    count(Decision::Refused, [r.rule].into_iter());
     info!(
         target: "pwgate::audit",
         event = "request_refused",
@@ -139,6 +215,7 @@ pub fn outcome(record: &ChangeRecord, result_code: Option<i64>) {
     info!(
         target: "pwgate::audit",
         event = "password_result",
+        door = record.door.as_str(),
         client = %record.client,
         actor = %Clean(&record.actor),
         target_dn = %Clean(&record.target),
@@ -161,12 +238,12 @@ struct Tally {
 
 static TALLY: Mutex<Option<Tally>> = Mutex::new(None);
 
-fn count(decision: Decision, rules: &str) {
+fn count<'r>(decision: Decision, rules: impl Iterator<Item = &'r str>) {
     let mut guard = TALLY.lock().unwrap_or_else(|p| p.into_inner());
     let tally = guard.get_or_insert_with(Tally::default);
     *tally.by_decision.entry(decision.as_str()).or_default() += 1;
     if decision != Decision::Accepted {
-        for rule in rules.split(',').filter(|r| !r.is_empty()) {
+        for rule in rules.filter(|r| !r.is_empty()) {
             *tally.by_rule.entry(rule.to_owned()).or_default() += 1;
         }
     }

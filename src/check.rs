@@ -18,8 +18,9 @@ use zeroize::Zeroizing;
 
 use crate::audit::Clean;
 use crate::config::{Config, Mode};
+use crate::decision::{find_by_name, scope, ByName, NewPassword, Subject};
 use crate::directory::{bind_name, Account, Directory, LookupError};
-use crate::policy::{ChangeKind, PasswordChange, Policy, Verdict};
+use crate::policy::{ChangeKind, Verdict};
 use crate::secret::Password;
 
 /// Longest line read as a password; longer lines are refused unread.
@@ -123,26 +124,13 @@ pub async fn look_up(
     };
     let (dn, resolved) = match bind_name(user) {
         None => (user.trim().to_owned(), false),
-        Some(name) => {
-            let bases = if bases.is_empty() {
-                directory.naming_contexts().await.map_err(failed)?
-            } else {
-                bases.to_vec()
-            };
-            let mut found = Vec::new();
-            for base in &bases {
-                if let Some(dn) = directory.find_bind_name(name, base).await.map_err(failed)? {
-                    found.push(dn);
-                }
-            }
-            match found.as_slice() {
-                [one] => (one.clone(), true),
-                _ => return Err(NotLookedUp::NoSingleEntry { bases }),
-            }
-        }
+        Some(name) => match find_by_name(directory, name, bases).await.map_err(failed)? {
+            ByName::Dn(dn) => (dn, true),
+            ByName::NoSingleEntry { bases } => return Err(NotLookedUp::NoSingleEntry { bases }),
+        },
     };
     let account = directory
-        .account(&dn, &config.target_groups())
+        .account(&dn, &scope::target_groups(config))
         .await
         .map_err(failed)?;
     Ok(Found {
@@ -219,12 +207,10 @@ fn report(out: &mut impl Write, line: usize, verdict: &LineVerdict, json: bool) 
 }
 
 /// Checks every non-empty line of `input` and writes a verdict per line and
-/// a summary to `out`. `names` are the account names for the account-name
-/// rule, `organisation` the organisation's names.
+/// a summary to `out`, each line judged by the decision core for
+/// `subject` as a reset (the old password and the actor are not known).
 pub fn run(
-    policy: &Policy,
-    names: &[String],
-    organisation: &[String],
+    subject: &Subject<'_>,
     decided: &Decided,
     input: &mut impl BufRead,
     out: &mut impl Write,
@@ -258,14 +244,13 @@ pub fn run(
         } else {
             match Password::from_utf8(text) {
                 None => LineVerdict::Unreadable("not valid UTF-8"),
-                Some(password) => LineVerdict::Verdict(policy.evaluate(&PasswordChange {
-                    kind: ChangeKind::Reset,
-                    new_password: &password,
-                    old_password: None,
-                    account_names: names,
-                    organisation_names: organisation,
-                    actor_is_target: false,
-                })),
+                Some(password) => LineVerdict::Verdict(subject.evaluate(
+                    ChangeKind::Reset,
+                    &NewPassword::Clear(password),
+                    None,
+                    false,
+                    false,
+                )),
             }
         };
         summary.checked += 1;
@@ -348,13 +333,31 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decision::scope::Scoped;
+    use crate::decision::target::TargetNames;
+    use crate::policy::Policy;
+
+    /// An account known by `names` only, judged by `policy`.
+    fn subject<'p>(policy: &'p Policy, names: &[&str]) -> Subject<'p> {
+        Subject {
+            dn: None,
+            names: TargetNames {
+                names: names.iter().map(|n| (*n).to_owned()).collect(),
+                organisation: Vec::new(),
+            },
+            account: None,
+            scope: Scoped {
+                name: "default",
+                policy,
+                mode: Mode::Enforce,
+            },
+        }
+    }
 
     fn check(input: &str, json: bool) -> (Summary, String) {
         let mut out = Vec::new();
         let summary = run(
-            &Policy::default(),
-            &["alice".to_owned()],
-            &[],
+            &subject(&Policy::default(), &["alice"]),
             &Decided::default(),
             &mut input.as_bytes(),
             &mut out,
@@ -419,9 +422,7 @@ mod tests {
         input.extend(b"\ntangerine-Otter-42-lamp\n");
         let mut out = Vec::new();
         let summary = run(
-            &Policy::default(),
-            &[],
-            &[],
+            &subject(&Policy::default(), &[]),
             &Decided::default(),
             &mut input.as_slice(),
             &mut out,
@@ -453,9 +454,7 @@ mod tests {
         let text = |d: &Decided, json: bool| {
             let mut out = Vec::new();
             run(
-                &Policy::default(),
-                &[],
-                &[],
+                &subject(&Policy::default(), &[]),
                 d,
                 &mut "tangerine-Otter-42-lamp\n".as_bytes(),
                 &mut out,

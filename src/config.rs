@@ -6,11 +6,13 @@
 //! where the problem sits on a line, the line: `pwgate.toml:7: ...`.
 
 mod accounts;
+mod service;
 mod sync;
 pub use accounts::{DirectorySection, Protected, ProtectedSection};
+pub use service::{ServiceConfig, ServiceSection, DEFAULT_SOCKET};
 pub use sync::{Locate, SyncMethod, SyncSection, SyncTarget};
 
-use crate::directory::{Account, DirectoryConfig, Group};
+use crate::directory::{DirectoryConfig, Group};
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -79,6 +81,9 @@ pub struct FileConfig {
     pub sync: Option<Vec<SyncSection>>,
     #[serde(default)]
     pub audit: AuditSection,
+    /// `[service]`: the decision service for other enforcement points.
+    #[serde(default)]
+    pub service: ServiceSection,
 }
 
 /// `[audit]`: where audit records go besides the log.
@@ -388,6 +393,8 @@ pub struct Config {
     pub protected: Vec<Protected>,
     pub sync: Vec<SyncTarget>,
     pub audit: AuditConfig,
+    /// The decision service (off when None).
+    pub service: Option<ServiceConfig>,
 }
 
 /// The line where `section.key` is written in the file, for errors about
@@ -1185,6 +1192,12 @@ impl Config {
             }
         };
 
+        let service = service::service(
+            file.service,
+            &|key: &str, message: String| at("service", key, true, message),
+            &from_file_path,
+        )?;
+
         Ok(Config {
             listen_ldap,
             listen_ldaps,
@@ -1221,74 +1234,12 @@ impl Config {
             protected,
             sync,
             audit,
+            service,
         })
     }
 }
 
 impl Config {
-    /// The policy, mode and scope name that apply to an account, else the
-    /// global policy (scope name `default`). Among the scopes that apply
-    /// (the DN under one of its suffixes, `dn_suffix` or `domain`, if it
-    /// has any; the account in one of its groups, if it has any), one with
-    /// groups wins over one without, then the longest matching suffix, then
-    /// the first in the file. The proxy and `pwgate check` both decide here.
-    pub fn policy_for(
-        &self,
-        target_dn: Option<&str>,
-        account: Option<&Account>,
-    ) -> (&str, &Policy, Mode) {
-        let Some(dn) = target_dn.map(normalize_dn) else {
-            return ("default", &self.policy, self.mode);
-        };
-        // (has a group condition, longest matching suffix); the first scope
-        // in file order wins a tie.
-        let mut best: Option<((bool, usize), &Scope)> = None;
-        for scope in &self.scopes {
-            let suffix_len = if scope.suffixes().next().is_none() {
-                Some(0)
-            } else {
-                scope
-                    .suffixes()
-                    .filter(|suffix| dn_is_under(&dn, suffix))
-                    .map(str::len)
-                    .max()
-            };
-            let Some(suffix_len) = suffix_len else {
-                continue;
-            };
-            let in_group = scope.member_of.is_empty()
-                || account.is_some_and(|a| scope.member_of.iter().any(|g| a.member_of(g)));
-            if !in_group {
-                continue;
-            }
-            let rank = (!scope.member_of.is_empty(), suffix_len);
-            if best.is_none_or(|(r, _)| rank > r) {
-                best = Some((rank, scope));
-            }
-        }
-        match best {
-            Some((_, scope)) => (&scope.name, &scope.policy, scope.mode),
-            None => ("default", &self.policy, self.mode),
-        }
-    }
-
-    /// The groups a decision needs to know the target's membership of.
-    pub fn target_groups(&self) -> Vec<Group> {
-        let mut groups: Vec<Group> = Vec::new();
-        let all = self
-            .scopes
-            .iter()
-            .flat_map(|s| s.member_of.iter())
-            .chain(self.protected.iter().map(|p| &p.group))
-            .chain(self.sync.iter().flat_map(|t| t.member_of.iter()));
-        for g in all {
-            if !groups.contains(g) {
-                groups.push(g.clone());
-            }
-        }
-        groups
-    }
-
     /// The effective settings in plain words, one per line, for
     /// `pwgate config check`. Contains no secret.
     pub fn describe(&self) -> String {
@@ -1523,6 +1474,10 @@ impl Config {
                 .summary_interval
                 .map_or("off".to_owned(), |d| format!("every {} s", d.as_secs()))
         ));
+        lines.push(match &self.service {
+            Some(service) => service.describe(),
+            None => "decision service: off".to_owned(),
+        });
         let l = &self.limits;
         lines.push(format!(
             "limits: message {} bytes, {} connections, {} outstanding per connection, idle {}, message {} s, write {} s, TLS handshake {} s",
@@ -1543,6 +1498,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::directory::Account;
 
     /// The verdict of `policy` on `password` as a reset with no names.
     fn evaluate(policy: &Policy, password: &str) -> crate::policy::Verdict {
@@ -1735,7 +1691,10 @@ mod tests {
         )
         .unwrap();
         let pick = |dn: &str| {
-            let (name, policy, mode) = c.policy_for(Some(dn), None);
+            let (name, policy, mode) = {
+                let s = crate::decision::scope::choose(&c, Some(dn), None);
+                (s.name, s.policy, s.mode)
+            };
             (name.to_owned(), policy.min_length, mode)
         };
         assert_eq!(
@@ -1750,7 +1709,10 @@ mod tests {
             pick("uid=c,ou=apeople,dc=example,dc=com"),
             ("default".into(), 12, Mode::Audit)
         );
-        assert_eq!(c.policy_for(None, None).0, "default");
+        assert_eq!(
+            crate::decision::scope::choose(&c, None, None).name,
+            "default"
+        );
         let err = load_str("[upstream]\nurls = [\"ldap://h\"]\n[[policy.scope]]\nname = \"x\"\n")
             .unwrap_err();
         assert_eq!(err.line, Some(3), "{err}");
@@ -1921,16 +1883,22 @@ mod tests {
         )
         .unwrap();
         let dn = Some("uid=a,ou=people,dc=x");
-        assert_eq!(c.policy_for(dn, None).0, "people");
+        assert_eq!(crate::decision::scope::choose(&c, dn, None).name, "people");
         let mut member = Account::default();
         member.groups.insert(normalize_dn("cn=admins,dc=x"), true);
-        assert_eq!(c.policy_for(dn, Some(&member)).0, "admins");
+        assert_eq!(
+            crate::decision::scope::choose(&c, dn, Some(&member)).name,
+            "admins"
+        );
         let mut not_member = Account::default();
         not_member
             .groups
             .insert(normalize_dn("cn=admins,dc=x"), false);
-        assert_eq!(c.policy_for(dn, Some(&not_member)).0, "people");
-        assert_eq!(c.target_groups().len(), 1);
+        assert_eq!(
+            crate::decision::scope::choose(&c, dn, Some(&not_member)).name,
+            "people"
+        );
+        assert_eq!(crate::decision::scope::target_groups(&c).len(), 1);
         assert!(
             c.describe().contains("members of: CN=Admins,DC=x"),
             "{}",
@@ -1949,8 +1917,11 @@ mod tests {
              [[policy.scope]]\nname = \"same-as-corp\"\ndn_suffix = [\"dc=corp,dc=contoso,dc=com\"]\nmin_length = 30\n",
         )
         .unwrap();
-        let scope =
-            |dn: &str, account: Option<&Account>| c.policy_for(Some(dn), account).0.to_owned();
+        let scope = |dn: &str, account: Option<&Account>| {
+            crate::decision::scope::choose(&c, Some(dn), account)
+                .name
+                .to_owned()
+        };
         // The longest suffix wins: a child domain's scope beats its parent's...
         assert_eq!(
             scope("CN=Ann,CN=Users,DC=corp,DC=contoso,DC=com", None),

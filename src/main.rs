@@ -46,6 +46,41 @@ enum Command {
     /// Work with audit files.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Enforcement points outside the proxy that ask the running pwgate.
+    #[command(subcommand)]
+    Hook(HookCommand),
+}
+
+#[derive(Subcommand)]
+enum HookCommand {
+    /// Samba AD's `check password script`: reads the new password on
+    /// standard input and the account from SAMBA_CPS_ACCOUNT_NAME,
+    /// SAMBA_CPS_USER_PRINCIPAL_NAME and SAMBA_CPS_FULL_NAME, asks the
+    /// running pwgate over its decision service socket, and exits 0 to
+    /// accept, 1 when the policy refuses, 2 when pwgate cannot be asked
+    /// or the input cannot be read (refused unless --on-error says
+    /// otherwise).
+    Samba(SambaHookArgs),
+}
+
+#[derive(Args)]
+struct SambaHookArgs {
+    /// The decision service's socket ([service] socket).
+    #[arg(long, value_name = "PATH", default_value = pwgate::config::DEFAULT_SOCKET)]
+    socket: PathBuf,
+    /// How long pwgate may take to answer, in milliseconds (Samba waits 10 s at most).
+    #[arg(long, value_name = "MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(1..=9000))]
+    timeout_ms: u64,
+    /// When pwgate cannot be asked or the input cannot be read: refuse
+    /// (fail closed), allow, or evaluate in this process from --config
+    /// (not in pwgate's audit trail).
+    #[arg(long, value_name = "refuse|allow|evaluate", default_value = "refuse",
+          value_parser = ["refuse", "allow", "evaluate"])]
+    on_error: String,
+    /// The configuration file for --on-error evaluate.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -209,6 +244,7 @@ fn main() -> ExitCode {
         Command::Config(ConfigCommand::Check { file }) => config_check(&file),
         Command::Store(command) => store(command),
         Command::Audit(AuditCommand::Verify { files }) => audit_verify(&files),
+        Command::Hook(HookCommand::Samba(args)) => hook_samba(args),
     }
 }
 
@@ -290,6 +326,7 @@ fn serve(args: ServeArgs, core_dumps: Result<(), String>) -> ExitCode {
         tracing::warn!(error = %e, "could not forbid core dumps");
     }
     let metrics_listen = config.metrics_listen;
+    let service = config.service.clone();
     // Build the built-in dictionary now rather than during the first
     // password change (tens of milliseconds).
     pwgate::policy::rules::banned::BannedWords::builtin();
@@ -331,6 +368,19 @@ fn serve(args: ServeArgs, core_dumps: Result<(), String>) -> ExitCode {
                 Err(e) => return usage_error(e),
             }
         }
+        if let Some(service) = &service {
+            match pwgate::service::bind(service).await {
+                Ok(listener) => {
+                    tracing::info!(socket = %service.socket.display(), "serving the decision service");
+                    tokio::spawn(pwgate::service::serve(
+                        listener,
+                        server.gate_cell(),
+                        service.clone(),
+                    ));
+                }
+                Err(e) => return usage_error(e),
+            }
+        }
         if let Some(every) = summary_interval {
             tokio::spawn(async move {
                 let mut ticks = tokio::time::interval(every);
@@ -343,6 +393,9 @@ fn serve(args: ServeArgs, core_dumps: Result<(), String>) -> ExitCode {
         }
         reload_on_hangup(server.gate_cell(), config_path, overrides, audit_trail);
         server.run(shutdown_signal(), Duration::from_secs(10)).await;
+        if let Some(service) = &service {
+            pwgate::service::remove_socket(&service.socket);
+        }
         // What was decided since the last summary is not lost at exit.
         if summary_interval.is_some() {
             pwgate::audit::summary("period before shutdown");
@@ -446,6 +499,34 @@ async fn shutdown_signal() {
     }
 }
 
+fn hook_samba(args: SambaHookArgs) -> ExitCode {
+    use pwgate::hook::{self, OnError, Settings, Verdict};
+    let on_error = match args.on_error.as_str() {
+        "allow" => OnError::Allow,
+        "evaluate" => OnError::Evaluate,
+        _ => OnError::Refuse,
+    };
+    if on_error == OnError::Evaluate && args.config.is_none() {
+        return usage_error("--on-error evaluate needs --config FILE");
+    }
+    let settings = Settings {
+        socket: args.socket,
+        timeout: Duration::from_millis(args.timeout_ms),
+        on_error,
+        config: args.config,
+    };
+    let account = hook::account_from_env(|name| std::env::var_os(name));
+    let (verdict, line) = hook::run(&settings, account, &mut std::io::stdin().lock());
+    if let Some(line) = line {
+        eprintln!("{line}");
+    }
+    match verdict {
+        Verdict::Accepted => ExitCode::SUCCESS,
+        Verdict::Refused(_) => ExitCode::from(1),
+        Verdict::Error(_) => ExitCode::from(2),
+    }
+}
+
 fn check(args: CheckArgs) -> ExitCode {
     use pwgate::check::{Decided, LookupState, NotLookedUp};
     use pwgate::decision::target::TargetNames;
@@ -517,7 +598,7 @@ fn check(args: CheckArgs) -> ExitCode {
     // As in the proxy: with scopes, a DN whose attribute types pwgate does
     // not know how the directory compares could escape its scope.
     if let Some(dn) = &dn {
-        if !config.scopes.is_empty() && !pwgate::dn::uses_known_types(dn) {
+        if !pwgate::decision::scope::comparable(&config, dn) {
             return usage_error(format!(
                 "cannot tell which scope applies to `{}`: pwgate cannot compare its attribute \
                  types (the proxy refuses password changes of such DNs)",
@@ -525,16 +606,14 @@ fn check(args: CheckArgs) -> ExitCode {
             ));
         }
     }
-    // The proxy's own choice of scope.
-    let (scope, policy, mode) = config.policy_for(dn.as_deref(), account.as_ref());
-    decided.scope = scope.to_owned();
-    decided.mode = mode;
+    // The decision core's subject: the proxy's own choice of scope.
+    let subject = pwgate::decision::Subject::new(&config, dn, who, account);
+    decided.scope = subject.scope.name.to_owned();
+    decided.mode = subject.scope.mode;
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let summary = pwgate::check::run(
-        policy,
-        &who.names,
-        &who.organisation,
+        &subject,
         &decided,
         &mut stdin.lock(),
         &mut stdout.lock(),

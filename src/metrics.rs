@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::policy::RuleIds;
 use crate::proxy::frame::op;
 
 /// LDAP request types counted separately; everything else is `other`.
@@ -77,15 +78,12 @@ impl Metrics {
     }
 
     /// One password decision: `rules` are the failed rule ids (or a reason
-    /// id), comma separated; an accepted change counts under rule `none`.
-    pub fn decision(&self, verdict: &str, rules: &str, scope: &str) {
+    /// id); an accepted change counts under rule `none`.
+    pub fn decision(&self, verdict: &str, rules: &RuleIds, scope: &str) {
         let mut d = self.decisions.lock().unwrap_or_else(|p| p.into_inner());
-        let rules: Vec<&str> = if rules.is_empty() {
-            vec!["none"]
-        } else {
-            rules.split(',').collect()
-        };
-        for rule in rules {
+        let none = RuleIds::one("none");
+        let rules = if rules.is_empty() { &none } else { rules };
+        for rule in rules.iter() {
             *d.entry((verdict.to_owned(), rule.to_owned(), scope.to_owned()))
                 .or_default() += 1;
         }
@@ -292,8 +290,16 @@ mod tests {
         m.forwarded(op::SEARCH_REQUEST);
         m.forwarded(0x4a);
         m.forwarded(0x99);
-        m.decision("refused", "length,banned_word", "default");
-        m.decision("accepted", "", "admins");
+        m.decision(
+            "refused",
+            &crate::policy::Verdict::Reject(vec![
+                crate::policy::Violation::new(crate::policy::Rule::Length, String::new()),
+                crate::policy::Violation::new(crate::policy::Rule::BannedWord, String::new()),
+            ])
+            .rule_ids(),
+            "default",
+        );
+        m.decision("accepted", &RuleIds::default(), "admins");
         m.upstream_connect("ldap://127.0.0.1:389", Ok(Duration::from_micros(700)));
         m.upstream_connect("ldap://127.0.0.1:389", Err(()));
         let text = m.render();

@@ -34,6 +34,8 @@ pub enum PasswordAttribute {
     UserPassword,
     /// RFC 3062 Password Modify extended operation.
     PasswordModify,
+    /// Not an LDAP attribute: a password given to the decision service.
+    Service,
 }
 
 impl PasswordAttribute {
@@ -42,6 +44,7 @@ impl PasswordAttribute {
             PasswordAttribute::UnicodePwd => "unicodePwd",
             PasswordAttribute::UserPassword => "userPassword",
             PasswordAttribute::PasswordModify => "passwordModify",
+            PasswordAttribute::Service => "service",
         }
     }
 }
@@ -55,6 +58,9 @@ pub enum ChangeKind {
     Reset,
     /// An entry is created with a password.
     Create,
+    /// A password set through a door that does not say whether the user
+    /// changes it or someone resets it (Samba's check password script).
+    Set,
 }
 
 impl ChangeKind {
@@ -63,6 +69,7 @@ impl ChangeKind {
             ChangeKind::Change => "change",
             ChangeKind::Reset => "reset",
             ChangeKind::Create => "create",
+            ChangeKind::Set => "set",
         }
     }
 }
@@ -193,6 +200,42 @@ pub enum Verdict {
     Reject(Vec<Violation>),
 }
 
+/// The ids of the rules behind a decision, in order: policy rules
+/// ([`Rule::id`]) or a reason that is not about the password itself
+/// (`cleartext`, `unknown_target`...). Empty for an accepted change. Shown
+/// comma separated (`length,banned_word`) in audit lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleIds(Vec<&'static str>);
+
+impl RuleIds {
+    /// A decision for one reason.
+    pub fn one(id: &'static str) -> Self {
+        RuleIds(vec![id])
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.0.iter().copied()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Display for RuleIds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join(","))
+    }
+}
+
+impl PartialEq<&str> for RuleIds {
+    fn eq(&self, other: &&str) -> bool {
+        let mut parts = other.split(',');
+        self.0.iter().all(|id| parts.next() == Some(*id)) && parts.next().is_none()
+            || (self.0.is_empty() && other.is_empty())
+    }
+}
+
 impl Verdict {
     pub fn is_accept(&self) -> bool {
         matches!(self, Verdict::Accept)
@@ -205,10 +248,9 @@ impl Verdict {
         }
     }
 
-    /// The rule ids that failed, comma separated (for audit lines).
-    pub fn rule_ids(&self) -> String {
-        let ids: Vec<&str> = self.violations().iter().map(|v| v.rule.id()).collect();
-        ids.join(",")
+    /// The ids of the rules that failed, in order.
+    pub fn rule_ids(&self) -> RuleIds {
+        RuleIds(self.violations().iter().map(|v| v.rule.id()).collect())
     }
 
     /// `password rejected by policy: too short (12 characters minimum) [length]; ...`

@@ -36,16 +36,7 @@ pub enum Target {
     AuthzId(String),
 }
 
-/// One new password value.
-#[derive(Debug)]
-pub enum NewPassword {
-    Clear(Password),
-    /// A `userPassword` value that is already hashed (`{SCHEME}...`):
-    /// it cannot be checked.
-    PreHashed,
-    /// Password Modify without newPasswd: the server generates one.
-    ServerGenerated,
-}
+pub use crate::decision::NewPassword;
 
 /// A decoded password operation.
 #[derive(Debug)]

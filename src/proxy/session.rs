@@ -8,7 +8,7 @@
 //! operations (for the audit trail). Both pumps run in the same task; when
 //! either side closes, the session ends.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -23,22 +23,19 @@ use tokio_rustls::TlsStream;
 use tracing::{debug, info, warn};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::audit::{self, ChangeRecord, Decision};
-use crate::config::{normalize_dn, Flavor, Mode};
-use crate::decision::target::TargetNames;
-use crate::directory::{bind_name, Account, Group, LookupError};
-use crate::policy::{ChangeKind, PasswordChange, Rule, Verdict, Violation};
+use crate::audit::{self, ChangeRecord, Door};
+use crate::config::Flavor;
+use crate::decision::{self, Actor, Binds, Reason, Refusal, TargetRef};
+use crate::policy::RuleIds;
 use crate::proxy::frame::{self, op, FrameError, Peek};
 use crate::proxy::intercept::{
-    self, first_rdn_values, BindMethod, Extended, Inspection, NewPassword, PasswordOperation,
-    Target, Undecodable,
+    self, BindMethod, Extended, Inspection, PasswordOperation, Target, Undecodable,
 };
 use crate::proxy::reply::{self, PpolicyError, ResultCode};
 use crate::proxy::request::{self, Operation, Request};
 use crate::proxy::stream::{self, ReadSide, Stream, WriteSide};
 use crate::proxy::upstream::result_code;
 use crate::proxy::{Gate, GateCell};
-use crate::secret::Password;
 
 /// Bytes read from a socket at a time (the buffer grows for larger messages).
 const READ_CHUNK: usize = 16 * 1024;
@@ -82,57 +79,17 @@ struct Upstream {
     reader_tx: Option<tokio::sync::oneshot::Sender<ReadSide>>,
 }
 
-/// Who the connection is bound as.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Identity {
-    Anonymous,
-    Simple(String),
-    Sasl(String),
-}
-
-impl Identity {
-    fn describe(&self) -> String {
-        match self {
-            Identity::Anonymous => "anonymous".to_owned(),
-            Identity::Simple(dn) => dn.clone(),
-            Identity::Sasl(mech) => format!("sasl:{mech}"),
-        }
-    }
-}
-
 #[derive(Debug)]
 struct Tracking {
     /// Message IDs forwarded and not yet answered (nor abandoned).
     outstanding: HashSet<i32>,
     /// Last time a request went up or an operation's answer came back.
     last_activity: Instant,
-    bound: Option<Identity>,
-    binds: HashMap<i32, Identity>,
+    bound: Option<Actor>,
+    binds: HashMap<i32, Actor>,
     changes: HashMap<i32, ChangeRecord>,
     /// Accepted changes to synchronize once the directory says success.
-    syncs: HashMap<i32, PendingSync>,
-}
-
-/// What a sync needs from an accepted change, kept until its answer.
-#[derive(Debug)]
-struct PendingSync {
-    source_dn: String,
-    attributes: BTreeMap<String, Vec<String>>,
-    password: Arc<Password>,
-    /// Indexes of the sync targets this account goes to.
-    targets: Vec<usize>,
-}
-
-/// How the binds sent before a password change ended.
-enum BindOutcome {
-    /// None was in progress.
-    None,
-    /// The last one established the identity it asked for.
-    Succeeded,
-    /// It failed (or only began a SASL exchange): the connection is anonymous.
-    Failed,
-    /// Not answered within the message timeout.
-    Unanswered,
+    syncs: HashMap<i32, decision::PendingSync>,
 }
 
 /// How the client pump ended without an error.
@@ -308,26 +265,47 @@ fn read_result(got_data: bool) -> Read {
 /// How long the directory may take to accept what pwgate sends it.
 const UPSTREAM_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Whether a bind name (see [`bind_name`]) names the target account: its
-/// `userPrincipalName`, or its `sAMAccountName` as `DOMAIN\\name`, `name@...`
-/// or `name`. Without the entry, the name part is compared with the
-/// target's RDN values (`CN=Administrator` for `EXAMPLE\\Administrator`).
-fn bind_name_is_account(bind: &str, account: Option<&Account>, rdn_values: &[String]) -> bool {
-    let bind = bind.trim();
-    let short = crate::directory::bind_name_user(bind);
-    let eq = |a: &str, b: &str| {
-        crate::policy::normalize::fold_case(a).as_str()
-            == crate::policy::normalize::fold_case(b).as_str()
-    };
-    match account {
-        Some(a) => {
-            let values = |attr: &str| a.attributes.get(attr).cloned().unwrap_or_default();
-            values("userprincipalname").iter().any(|u| eq(u, bind))
-                || values("samaccountname").iter().any(|n| eq(n, short))
-                || values("uid").iter().any(|n| eq(n, short))
+/// The LDAP answer to a refusal: its result code, its text (with AD's
+/// Win32 error prefix when the directory is AD) and, for a policy refusal
+/// when the client asked for it, the password policy control.
+fn ldap_refusal(
+    flavor: Flavor,
+    refusal: Refusal,
+    ppolicy_requested: bool,
+) -> (ResultCode, String, Vec<Vec<u8>>) {
+    let code = match refusal.reason {
+        Reason::Cleartext => ResultCode::ConfidentialityRequired,
+        Reason::UnknownTarget | Reason::BindFailed | Reason::BindInProgress => {
+            ResultCode::UnwillingToPerform
         }
-        None => rdn_values.iter().any(|v| eq(v, short)),
+        Reason::NoSuchAccount => ResultCode::NoSuchObject,
+        Reason::LookupFailed => ResultCode::Unavailable,
+        Reason::Policy {
+            about_actor: true, ..
+        } => ResultCode::InsufficientAccessRights,
+        Reason::Policy { .. } => ResultCode::ConstraintViolation,
+    };
+    let Reason::Policy {
+        about_actor,
+        too_short,
+    } = refusal.reason
+    else {
+        return (code, refusal.message, Vec::new());
+    };
+    let text = match (flavor, about_actor) {
+        (Flavor::ActiveDirectory, false) => format!("{AD_POLICY_PREFIX}{}", refusal.message),
+        (Flavor::ActiveDirectory, true) => format!("{AD_ACCESS_DENIED_PREFIX}{}", refusal.message),
+        (Flavor::Openldap, _) => refusal.message,
+    };
+    let mut controls = Vec::new();
+    if ppolicy_requested {
+        controls.push(reply::ppolicy_control(if too_short {
+            PpolicyError::PasswordTooShort
+        } else {
+            PpolicyError::InsufficientPasswordQuality
+        }));
     }
+    (code, text, controls)
 }
 
 impl Session {
@@ -719,7 +697,7 @@ impl Session {
                         t.bound = Some(if result_code(frame) == Some(0) {
                             identity
                         } else {
-                            Identity::Anonymous
+                            Actor::Anonymous
                         });
                     }
                     self.bind_answered.notify_waiters();
@@ -836,8 +814,8 @@ impl Session {
                      (LDAPS or StartTLS first)",
                 );
             }
-            BindMethod::Simple { .. } if name.is_empty() => Identity::Anonymous,
-            BindMethod::Simple { .. } => Identity::Simple(name),
+            BindMethod::Simple { .. } if name.is_empty() => Actor::Anonymous,
+            BindMethod::Simple { .. } => Actor::Named(name),
             BindMethod::Sasl { mechanism } => {
                 if sasl_may_negotiate_layer(&mechanism) && !config.allow_sasl_security_layers {
                     info!(client = %self.peer, mechanism = %audit::Clean(&mechanism), "refused SASL bind that may negotiate a security layer");
@@ -851,7 +829,7 @@ impl Session {
                         ),
                     );
                 }
-                Identity::Sasl(mechanism)
+                Actor::Sasl(mechanism)
             }
             // AD's Sicily (NTLM) binds may sign and seal the rest of the
             // stream, as a SASL layer would.
@@ -862,11 +840,11 @@ impl Session {
                     "pwgate: only simple and SASL binds are allowed through this proxy",
                 );
             }
-            BindMethod::Other => Identity::Anonymous,
+            BindMethod::Other => Actor::Anonymous,
         };
         let mut t = self.lock_tracking();
         // A bind in progress leaves the connection anonymous (RFC 4511 4.2.1).
-        t.bound = Some(Identity::Anonymous);
+        t.bound = Some(Actor::Anonymous);
         if t.binds.len() < MAX_TRACKED {
             t.binds.insert(msgid, identity);
         }
@@ -910,26 +888,20 @@ impl Session {
             rule,
             reason: &u.reason,
         });
-        self.cell.metrics().decision("refused", rule, "default");
+        self.cell
+            .metrics()
+            .decision("refused", &RuleIds::one(rule), "default");
         Action::Reply {
             bytes: reply::result_message(u.msgid, u.response_op, code, &text, None, &[]),
             sensitive: true,
         }
     }
 
-    /// Writes the audit event and counts the decision.
-    fn decided(&self, record: &ChangeRecord, decision: Decision, rules: &str) {
-        audit::decision(record, decision, rules);
-        self.cell
-            .metrics()
-            .decision(decision.as_str(), rules, &record.scope);
-    }
-
     fn actor(&self) -> String {
         self.lock_tracking()
             .bound
             .as_ref()
-            .unwrap_or(&Identity::Anonymous)
+            .unwrap_or(&Actor::Anonymous)
             .describe()
     }
 
@@ -937,7 +909,7 @@ impl Session {
     /// answered (waiting at most `message_timeout`), and how the last of
     /// those binds ended. The client pump waits here, so nothing more is
     /// read from the client meanwhile: back-pressure, not buffering.
-    async fn identity_after_binds(&self) -> (Identity, BindOutcome) {
+    async fn identity_after_binds(&self) -> (Actor, Binds) {
         let asked = {
             let t = self.lock_tracking();
             t.binds
@@ -947,10 +919,7 @@ impl Session {
         };
         let Some(asked) = asked else {
             let t = self.lock_tracking();
-            return (
-                t.bound.clone().unwrap_or(Identity::Anonymous),
-                BindOutcome::None,
-            );
+            return (t.bound.clone().unwrap_or(Actor::Anonymous), Binds::None);
         };
         let deadline = Instant::now() + self.gate.config.limits.message_timeout;
         loop {
@@ -960,11 +929,11 @@ impl Session {
             {
                 let t = self.lock_tracking();
                 if t.binds.is_empty() {
-                    let bound = t.bound.clone().unwrap_or(Identity::Anonymous);
+                    let bound = t.bound.clone().unwrap_or(Actor::Anonymous);
                     let outcome = if bound == asked {
-                        BindOutcome::Succeeded
+                        Binds::Succeeded
                     } else {
-                        BindOutcome::Failed
+                        Binds::Failed
                     };
                     return (bound, outcome);
                 }
@@ -973,376 +942,76 @@ impl Session {
                 .await
                 .is_err()
             {
-                return (Identity::Anonymous, BindOutcome::Unanswered);
+                return (Actor::Anonymous, Binds::Unanswered);
             }
         }
     }
 
-    /// The policy decision for one password operation.
+    /// The policy decision for one password operation, by the decision
+    /// core; this translates its refusal into an LDAP answer.
     async fn decide(&self, operation: PasswordOperation) -> Action {
         let gate = self.cell.load();
         let config = &gate.config;
         // RFC 4511 4.2.1: a request sent while a bind is in progress is
         // processed once the bind is done, with the identity it
         // established; so is a change pipelined behind its bind here.
-        let (bound, bind_outcome) = self.identity_after_binds().await;
-        let target_dn = match &operation.target {
-            Target::Dn(dn) => Some(dn.clone()),
-            Target::BoundIdentity => match &bound {
-                Identity::Simple(dn) => Some(dn.clone()),
-                _ => None,
-            },
-            Target::AuthzId(_) => None,
+        let (bound, binds) = self.identity_after_binds().await;
+        let target = match (&operation.target, &bound) {
+            (Target::Dn(dn), _) => TargetRef::Dn(dn.clone()),
+            (Target::BoundIdentity, Actor::Named(dn)) => TargetRef::Dn(dn.clone()),
+            (Target::BoundIdentity, _) => TargetRef::Unreadable("unknown".to_owned()),
+            (Target::AuthzId(user), _) => TargetRef::Unreadable(format!("u:{user}")),
         };
-        let target_label = match (&operation.target, &target_dn) {
-            (_, Some(dn)) => dn.clone(),
-            (Target::AuthzId(user), None) => format!("u:{user}"),
-            _ => "unknown".to_owned(),
+        let PasswordOperation {
+            msgid,
+            response_op,
+            kind,
+            attribute,
+            new_passwords,
+            old_password,
+            request_names,
+            ppolicy_requested,
+            ..
+        } = operation;
+        let request = decision::Request {
+            door: Door::Ldap,
+            purpose: decision::Purpose::Decide,
+            client: self.peer.into(),
+            actor: bound,
+            binds,
+            target,
+            request_names,
+            search_bases: Vec::new(),
+            kind,
+            attribute,
+            msgid,
+            new_passwords,
+            old_password,
+            encrypted: self.client_tls.load(Ordering::Relaxed),
         };
-        // Refined below once the target's entry is known (a bind by UPN or
-        // DOMAIN\user names the account without its DN).
-        let mut actor_is_target = match (&bound, &target_dn) {
-            (Identity::Simple(actor), Some(target)) => normalize_dn(actor) == normalize_dn(target),
-            _ => false,
+        let ctx = decision::Context {
+            config,
+            accounts: gate.directory.as_deref(),
+            sync: self.cell.sync().map(|s| &**s),
+            metrics: self.cell.metrics(),
         };
-        let mut record = ChangeRecord {
-            client: self.peer,
-            actor: bound.describe(),
-            target: target_label,
-            kind: operation.kind,
-            attribute: operation.attribute,
-            msgid: operation.msgid,
-            scope: config.policy_for(target_dn.as_deref(), None).0.to_owned(),
-        };
-        let refuse = |code: ResultCode, text: String, controls: Vec<Vec<u8>>| Action::Reply {
-            bytes: reply::result_message(
-                operation.msgid,
-                operation.response_op,
-                code,
-                &text,
-                None,
-                &controls,
-            ),
-            sensitive: true,
-        };
-
-        if !self.client_tls.load(Ordering::Relaxed) && !config.allow_cleartext_password_changes {
-            self.decided(&record, Decision::Refused, "cleartext");
-            return refuse(
-                ResultCode::ConfidentialityRequired,
-                "pwgate: password changes require an encrypted connection (LDAPS or StartTLS)"
-                    .to_owned(),
-                vec![],
-            );
-        }
-
-        let mut who = TargetNames::default();
-        if let Some(dn) = target_dn.as_deref() {
-            who.add_dn(dn);
-        }
-        who.add_names(operation.request_names.iter().cloned());
-        // Scopes and the name and self-reset rules depend on whose password
-        // this is: without a DN pwgate can read, it refuses, never guesses.
-        // With scopes, a DN with attribute types pwgate does not know how
-        // the directory compares could be a spelling that escapes its scope.
-        let readable_target = target_dn.as_deref().is_some_and(|dn| {
-            crate::dn::parse(dn).is_some()
-                && (config.scopes.is_empty() || crate::dn::uses_known_types(dn))
-        });
-        if !readable_target || who.names.is_empty() {
-            self.decided(&record, Decision::Refused, "unknown_target");
-            return refuse(
-                ResultCode::UnwillingToPerform,
-                "pwgate: cannot tell whose password this is; bind with a simple bind \
-                 or name the user by DN in the request"
-                    .to_owned(),
-                vec![],
-            );
-        }
-        match bind_outcome {
-            BindOutcome::None | BindOutcome::Succeeded => {}
-            BindOutcome::Failed => {
-                self.decided(&record, Decision::Refused, "bind_failed");
-                return refuse(
-                    ResultCode::UnwillingToPerform,
-                    "pwgate: the bind sent before this password change did not succeed".to_owned(),
-                    vec![],
-                );
-            }
-            BindOutcome::Unanswered => {
-                self.decided(&record, Decision::Refused, "bind_in_progress");
-                return refuse(
-                    ResultCode::UnwillingToPerform,
-                    "pwgate: a bind is in progress on this connection and was not answered in time"
-                        .to_owned(),
-                    vec![],
-                );
-            }
-        }
-        let target = target_dn.as_deref().unwrap_or_default();
-
-        // What the directory knows about the account (not for an Add: the
-        // entry does not exist yet, the request carries its names).
-        let lookup = match &gate.directory {
-            Some(directory) if operation.kind != ChangeKind::Create => {
-                match directory.account(target, &config.target_groups()).await {
-                    Ok(account) => Some(account),
-                    Err(LookupError::NotFound) => {
-                        self.decided(&record, Decision::Refused, "no_such_account");
-                        return refuse(
-                            ResultCode::NoSuchObject,
-                            "pwgate: no such account (or pwgate's lookup account cannot read it)"
-                                .to_owned(),
-                            vec![],
-                        );
-                    }
-                    Err(LookupError::Failed(e)) if directory.config().fail_open => {
-                        warn!(client = %self.peer, error = %e, "account lookup failed; deciding without it (directory.on_error = \"allow\")");
-                        None
-                    }
-                    Err(LookupError::Failed(e)) => {
-                        warn!(client = %self.peer, error = %e, "account lookup failed; password change refused");
-                        self.decided(&record, Decision::Refused, "lookup_failed");
-                        return refuse(
-                            ResultCode::Unavailable,
-                            "pwgate: cannot look the account up to check this password; try again later"
-                                .to_owned(),
-                            vec![],
-                        );
-                    }
-                }
-            }
-            _ => None,
-        };
-        if let Some(account) = &lookup {
-            who.add_account(account);
-        }
-        if let Identity::Simple(actor) = &bound {
-            if !actor_is_target && bind_name(actor).is_some() {
-                actor_is_target =
-                    bind_name_is_account(actor, lookup.as_ref(), &first_rdn_values(target));
-            }
-        }
-        let (scope, policy, mode) = config.policy_for(Some(target), lookup.as_ref());
-        record.scope = scope.to_owned();
-
-        let mut violations: Vec<Violation> = Vec::new();
-        if operation.kind == ChangeKind::Reset && !actor_is_target {
-            if let Some(v) = self
-                .protected_reset(&gate, &bound, target, lookup.as_ref())
-                .await
-            {
-                violations.push(v);
-            }
-        }
-        for new in &operation.new_passwords {
-            let found = match new {
-                NewPassword::Clear(password) => policy.evaluate(&PasswordChange {
-                    kind: operation.kind,
-                    new_password: password,
-                    old_password: operation.old_password.as_ref(),
-                    account_names: &who.names,
-                    organisation_names: &who.organisation,
-                    actor_is_target,
-                }),
-                NewPassword::PreHashed if !config.allow_prehashed => {
-                    Verdict::Reject(vec![Violation::new(
-                        Rule::PreHashed,
-                        "the value is already hashed and cannot be checked".to_owned(),
-                    )])
-                }
-                NewPassword::PreHashed | NewPassword::ServerGenerated => Verdict::Accept,
+        let outcome = decision::decide(&ctx, request).await;
+        if let Some(refusal) = outcome.refusal {
+            let (code, text, controls) =
+                ldap_refusal(config.upstream.flavor, refusal, ppolicy_requested);
+            return Action::Reply {
+                bytes: reply::result_message(msgid, response_op, code, &text, None, &controls),
+                sensitive: true,
             };
-            for v in found.violations() {
-                if !violations.contains(v) {
-                    violations.push(v.clone());
-                }
-            }
-        }
-        // A copy of the one new password for sync targets covering this
-        // account, kept (in wiped memory) until the directory answers.
-        let sync = self.sync_candidate(target, lookup.as_ref(), &operation.new_passwords);
-        // The operation (with its passwords) is dropped here, wiping them.
-        drop(operation.new_passwords);
-        drop(operation.old_password);
-
-        let verdict = if violations.is_empty() {
-            Verdict::Accept
-        } else {
-            Verdict::Reject(violations)
-        };
-        let enforce = mode == Mode::Enforce;
-        let decision = match (&verdict, enforce) {
-            (Verdict::Accept, _) => Decision::Accepted,
-            (Verdict::Reject(_), true) => Decision::Refused,
-            (Verdict::Reject(_), false) => Decision::WouldRefuse,
-        };
-        self.decided(&record, decision, &verdict.rule_ids());
-        if decision == Decision::Refused {
-            // A refusal only about who asks is an access refusal, not a
-            // password-quality one.
-            let about_actor = verdict
-                .violations()
-                .iter()
-                .all(|v| v.rule == Rule::ProtectedAccount);
-            let explanation = verdict.explanation().unwrap_or_default();
-            let text = match (config.upstream.flavor, about_actor) {
-                (Flavor::ActiveDirectory, false) => format!("{AD_POLICY_PREFIX}{explanation}"),
-                (Flavor::ActiveDirectory, true) => {
-                    format!("{AD_ACCESS_DENIED_PREFIX}{explanation}")
-                }
-                (Flavor::Openldap, _) => explanation,
-            };
-            let mut controls = Vec::new();
-            if operation.ppolicy_requested {
-                let too_short = verdict
-                    .violations()
-                    .first()
-                    .is_some_and(|v| v.rule == Rule::Length);
-                controls.push(reply::ppolicy_control(if too_short {
-                    PpolicyError::PasswordTooShort
-                } else {
-                    PpolicyError::InsufficientPasswordQuality
-                }));
-            }
-            let code = if about_actor {
-                ResultCode::InsufficientAccessRights
-            } else {
-                ResultCode::ConstraintViolation
-            };
-            return refuse(code, text, controls);
         }
         let mut t = self.lock_tracking();
         if t.changes.len() < MAX_TRACKED {
-            if let (Some(pending), Decision::Accepted) = (sync, decision) {
-                t.syncs.insert(record.msgid, pending);
+            if let Some(pending) = outcome.sync {
+                t.syncs.insert(msgid, pending);
             }
-            t.changes.insert(record.msgid, record);
+            t.changes.insert(msgid, outcome.record);
         }
         Action::ForwardSensitive
-    }
-
-    /// The sync work for an accepted change: which targets cover the
-    /// account, its attribute values for their placeholders, and a copy of
-    /// the new password. None without targets, or when the operation does
-    /// not carry exactly one clear-text password.
-    fn sync_candidate(
-        &self,
-        target_dn: &str,
-        lookup: Option<&Account>,
-        passwords: &[NewPassword],
-    ) -> Option<PendingSync> {
-        let service = self.cell.sync()?;
-        let key = normalize_dn(target_dn);
-        let targets: Vec<usize> = service
-            .targets()
-            .enumerate()
-            .filter(|(_, t)| {
-                t.covers_dn(&key)
-                    && (t.member_of.is_empty()
-                        || lookup.is_some_and(|a| t.member_of.iter().any(|g| a.member_of(g))))
-            })
-            .map(|(i, _)| i)
-            .collect();
-        if targets.is_empty() {
-            return None;
-        }
-        let [NewPassword::Clear(password)] = passwords else {
-            info!(client = %self.peer, "change not synchronized: it does not carry exactly one clear-text password");
-            return None;
-        };
-        let mut attributes: BTreeMap<String, Vec<String>> =
-            lookup.map(|a| a.attributes.clone()).unwrap_or_default();
-        if let Some(rdn) = crate::dn::parse(target_dn).and_then(|rdns| rdns.into_iter().next()) {
-            for (attr, value) in rdn {
-                let values = attributes.entry(attr.to_ascii_lowercase()).or_default();
-                if !values.contains(&value) {
-                    values.insert(0, value);
-                }
-            }
-        }
-        Some(PendingSync {
-            source_dn: target_dn.to_owned(),
-            attributes,
-            password: Arc::new(Password::new(password.expose().to_owned())),
-            targets,
-        })
-    }
-
-    /// For a reset of someone else's password: the violation when the
-    /// account is protected and the actor is not allowed to reset it.
-    async fn protected_reset(
-        &self,
-        gate: &Gate,
-        actor: &Identity,
-        target_dn: &str,
-        target: Option<&Account>,
-    ) -> Option<Violation> {
-        let config = &gate.config;
-        let protecting: Vec<_> = config
-            .protected
-            .iter()
-            .filter(|p| target.is_some_and(|a| a.member_of(&p.group)))
-            .collect();
-        if protecting.is_empty() {
-            // Without a lookup (on_error = "allow") the account counts as
-            // unprotected; that is what the setting asks for.
-            return None;
-        }
-        let refused = |why: &str| {
-            Some(Violation::new(
-                Rule::ProtectedAccount,
-                format!("this account is protected: {why}"),
-            ))
-        };
-        let Identity::Simple(actor_name) = actor else {
-            return refused("only named members of the allowed groups may reset its password");
-        };
-        // A bind by UPN or DOMAIN\user: find the actor's entry first.
-        let resolved;
-        let actor_dn = match (bind_name(actor_name), &gate.directory) {
-            (None, _) => actor_name,
-            (Some(_), Some(directory)) => {
-                // Searched in the target's domain.
-                let base = crate::dn::domain_suffix(target_dn);
-                match directory.find_bind_name(actor_name, &base).await {
-                    Ok(Some(dn)) => {
-                        resolved = dn;
-                        &resolved
-                    }
-                    Ok(None) => return refused("pwgate could not find the resetting account"),
-                    Err(e) => {
-                        warn!(client = %self.peer, error = %e, "lookup of the resetting account failed; reset of a protected account refused");
-                        return refused("pwgate could not check who may reset its password");
-                    }
-                }
-            }
-            (Some(_), None) => return refused("pwgate could not check who may reset its password"),
-        };
-        let actor_key = normalize_dn(actor_dn);
-        let needed: Vec<Group> = protecting
-            .iter()
-            .flat_map(|p| p.reset_by.iter().cloned())
-            .collect();
-        let actor_account = match (&gate.directory, needed.is_empty()) {
-            (Some(directory), false) => match directory.account(actor_dn, &needed).await {
-                Ok(a) => Some(a),
-                Err(e) => {
-                    warn!(client = %self.peer, error = %e, "lookup of the resetting account failed; reset of a protected account refused");
-                    return refused("pwgate could not check who may reset its password");
-                }
-            },
-            _ => None,
-        };
-        for p in protecting {
-            let allowed = p.reset_by.iter().any(|g| {
-                g.key == actor_key || actor_account.as_ref().is_some_and(|a| a.member_of(g))
-            });
-            if !allowed {
-                return refused("your account may not reset its password");
-            }
-        }
-        None
     }
 
     /// Answers StartTLS and, on success, returns the reader of the TLS stream.
