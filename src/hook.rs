@@ -203,18 +203,28 @@ pub fn ask(socket: &Path, timeout: Duration, account: &Account, password: &str) 
         Err(e) => return fail("cannot reach pwgate at", e),
     };
     let line = request_line(account, password);
-    if let Err(e) = stream
+    let sent = stream
         .set_write_timeout(Some(left().max(Duration::from_millis(1))))
-        .and_then(|()| stream.write_all(&line))
-    {
-        return fail("cannot send the request to pwgate at", e);
-    }
+        .and_then(|()| stream.write_all(&line));
     drop(line);
+    // pwgate may have answered before reading (a user it does not
+    // serve): that answer says more than the broken pipe.
+    let mut write_error = sent.err();
     let mut answer = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
     loop {
         if let Some(end) = answer.iter().position(|b| *b == b'\n') {
             return verdict_of(&answer[..end]);
+        }
+        if let Some(e) = write_error.take() {
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+            match stream.read(&mut chunk) {
+                Ok(n) if n > 0 => {
+                    answer.extend_from_slice(&chunk[..n]);
+                    continue;
+                }
+                _ => return fail("cannot send the request to pwgate at", e),
+            }
         }
         if answer.len() > MAX_ANSWER_BYTES {
             return Verdict::Error("pwgate's answer is too long".into());

@@ -1,0 +1,368 @@
+//! The decision service and `pwgate hook samba`, with the real binary: a
+//! running pwgate (its `[directory]` a real slapd) answers the hook over
+//! its Unix socket, as Samba's check password script would run it. The
+//! hook's bad inputs and pwgate stopped, slow or gone mid-request end in
+//! the fail mode with one line on standard error, never the password.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::process::{PwgateProcess, PWGATE};
+use common::slapd::{user_dn, Slapd, ADMIN_DN, ADMIN_PW};
+use common::tools::{describe, run_bounded, stderr};
+
+const STRONG: &str = "tangerine-Otter-42-lamp";
+const WEAK: &str = "Summer2025!";
+const HOOK_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A pwgate whose `[directory]` is `slapd`, serving its decision service
+/// on a socket in `dir`, with `extra` TOML.
+fn gate(slapd: &Slapd, dir: &Path, extra: &str) -> (PwgateProcess, PathBuf) {
+    let secret = dir.join("lookup.secret");
+    std::fs::write(&secret, ADMIN_PW).expect("write the lookup secret");
+    let socket = dir.join("decide.sock");
+    let config = dir.join("pwgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[upstream]\nurls = [\"{url}\"]\n\n\
+             [directory]\nurls = [\"{url}\"]\nallow_cleartext = true\nbind_dn = \"{ADMIN_DN}\"\n\
+             bind_password_file = \"{secret}\"\n\n\
+             [service]\nsocket = \"{socket}\"\n{extra}",
+            url = slapd.ldap_url(),
+            secret = secret.display(),
+            socket = socket.display(),
+        ),
+    )
+    .expect("write the config");
+    let gate = PwgateProcess::start(
+        &[
+            "--config",
+            config.to_str().expect("UTF-8 path"),
+            "--log-format",
+            "json",
+            "--log-level",
+            "info",
+        ],
+        dir,
+    );
+    (gate, socket)
+}
+
+/// Runs `pwgate hook samba` with Samba's variables for `account` (None:
+/// unset), `input` on standard input and `args`.
+fn hook(socket: &Path, vars: &[(&str, &str)], input: &[u8], args: &[&str]) -> Output {
+    let mut cmd = Command::new(PWGATE);
+    cmd.args(["hook", "samba", "--socket"])
+        .arg(socket)
+        .args(args)
+        .env_remove("SAMBA_CPS_ACCOUNT_NAME")
+        .env_remove("SAMBA_CPS_USER_PRINCIPAL_NAME")
+        .env_remove("SAMBA_CPS_FULL_NAME");
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let (out, timed_out) = run_bounded(&mut cmd, Some(input), HOOK_TIMEOUT).expect("run the hook");
+    assert!(!timed_out, "the hook hung: {}", describe(&out));
+    out
+}
+
+fn alice() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("SAMBA_CPS_ACCOUNT_NAME", "alice"),
+        ("SAMBA_CPS_FULL_NAME", "Alice Liddell"),
+    ]
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+/// The events of `event` in pwgate's JSON log.
+fn events(gate: &PwgateProcess, event: &str) -> Vec<serde_json::Value> {
+    gate.log_text()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == event)
+        .collect()
+}
+
+#[test]
+fn the_hook_gets_the_proxy_s_decision_for_the_account_samba_names() {
+    let slapd = Slapd::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (gate, socket) = gate(&slapd, dir.path(), "");
+
+    let out = hook(&socket, &alice(), WEAK.as_bytes(), &[]);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("pwgate: password refused: password rejected by policy:"),
+        "{err}"
+    );
+    assert!(err.contains("[banned_word]"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    // The account's names come from the directory: alice's entry.
+    let out = hook(&socket, &alice(), b"alice-tangerine-Otter-42", &[]);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("[account_name]"),
+        "{}",
+        describe(&out)
+    );
+
+    let out = hook(&socket, &alice(), STRONG.as_bytes(), &[]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    assert_eq!(stderr(&out), "");
+
+    // A UPN is found too; an account nobody has is refused.
+    let out = hook(
+        &socket,
+        &[("SAMBA_CPS_USER_PRINCIPAL_NAME", "bob")],
+        STRONG.as_bytes(),
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let out = hook(
+        &socket,
+        &[("SAMBA_CPS_ACCOUNT_NAME", "nobody")],
+        STRONG.as_bytes(),
+        &[],
+    );
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("no such account"),
+        "{}",
+        describe(&out)
+    );
+
+    assert!(gate.wait_for_log("\"door\":\"samba_hook\"", 5, Duration::from_secs(5)));
+    let decisions = events(&gate, "password_decision");
+    let alice_dn = user_dn("alice");
+    let of_alice: Vec<_> = decisions
+        .iter()
+        .filter(|e| e["target_dn"] == alice_dn.as_str())
+        .collect();
+    assert_eq!(of_alice.len(), 3, "{decisions:?}");
+    for e in &of_alice {
+        let f = e;
+        assert_eq!(f["door"], "samba_hook", "{e}");
+        assert_eq!(f["kind"], "set", "{e}");
+        assert_eq!(f["actor"], "unknown", "{e}");
+        assert!(
+            f["client"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("local:uid=")),
+            "{e}"
+        );
+    }
+    assert!(
+        of_alice[0]["rules"]
+            .as_str()
+            .is_some_and(|r| r.split(',').any(|r| r == "banned_word")),
+        "{}",
+        of_alice[0]
+    );
+    assert_eq!(of_alice[2]["verdict"], "accepted");
+    let log = gate.log_text();
+    for secret in [WEAK, STRONG, "alice-tangerine"] {
+        assert!(!log.contains(secret), "the log holds a password");
+    }
+}
+
+#[test]
+fn a_portal_asks_with_a_check_and_is_answered_in_json() {
+    let slapd = Slapd::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (gate, socket) = gate(&slapd, dir.path(), "");
+    let mut s = UnixStream::connect(&socket).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let dn = user_dn("carol");
+    for password in [WEAK, STRONG] {
+        writeln!(
+            s,
+            r#"{{"v":1,"op":"check","account":{{"dn":"{dn}"}},"password":"{password}"}}"#
+        )
+        .unwrap();
+    }
+    writeln!(
+        s,
+        r#"{{"v":1,"op":"check","account":{{}},"password":"{STRONG}"}}"#
+    )
+    .unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut answers = String::new();
+    s.read_to_string(&mut answers).expect("answers");
+    let answers: Vec<serde_json::Value> = answers
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON answer"))
+        .collect();
+    assert_eq!(answers.len(), 3, "{answers:?}");
+    assert_eq!(answers[0]["verdict"], "refused");
+    assert!(
+        answers[0]["rules"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|r| r == "banned_word")),
+        "{answers:?}"
+    );
+    assert_eq!(answers[0]["account"], dn.as_str());
+    assert_eq!(answers[0]["scope"], "default");
+    assert_eq!(answers[1]["verdict"], "accepted");
+    assert_eq!(answers[1]["message"], serde_json::Value::Null);
+    assert_eq!(answers[2]["error"], "bad_request");
+    // Audited as checks, not decisions.
+    assert!(gate.wait_for_log("password_check", 2, Duration::from_secs(5)));
+    assert!(events(&gate, "password_decision").is_empty());
+    assert!(!gate.log_text().contains(STRONG));
+}
+
+#[test]
+fn a_user_not_allowed_is_refused_by_the_service() {
+    let slapd = Slapd::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_gate, socket) = gate(&slapd, dir.path(), "allowed_uids = [4242]\n");
+    let out = hook(&socket, &alice(), STRONG.as_bytes(), &[]);
+    assert_eq!(code(&out), 2, "{}", describe(&out));
+    assert!(stderr(&out).contains("forbidden"), "{}", describe(&out));
+}
+
+#[test]
+fn bad_input_ends_in_the_fail_mode_without_the_password() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Nothing listens: the input is judged before pwgate is asked.
+    let socket = dir.path().join("none.sock");
+    let long = vec![b'x'; 2000];
+    type Vars = Vec<(&'static str, &'static str)>;
+    let cases: Vec<(Vars, &[u8], &str)> = vec![
+        (alice(), b"", "no password on standard input"),
+        (alice(), &long, "longer than 1024 bytes"),
+        (alice(), b"\xff\xfeSecret-1", "not valid UTF-8"),
+        (vec![], b"Secret-Otter-1", "neither SAMBA_CPS_ACCOUNT_NAME"),
+    ];
+    for (vars, input, why) in &cases {
+        let out = hook(&socket, vars, input, &[]);
+        assert_eq!(code(&out), 2, "{why}: {}", describe(&out));
+        let err = stderr(&out);
+        assert!(
+            err.starts_with("pwgate: error: ") && err.contains(why),
+            "{err}"
+        );
+        assert!(
+            err.ends_with("; password refused\n") && err.lines().count() == 1,
+            "{err}"
+        );
+        assert!(!err.contains("Secret") && !err.contains("xxxx"), "{err}");
+        let out = hook(&socket, vars, input, &["--on-error", "allow"]);
+        assert_eq!(code(&out), 0, "{why}: {}", describe(&out));
+        assert!(stderr(&out).contains("password accepted (--on-error allow)"));
+    }
+}
+
+#[test]
+fn pwgate_stopped_slow_or_gone_mid_request_ends_in_the_fail_mode() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vars = alice();
+
+    // Stopped: no socket.
+    let gone = dir.path().join("gone.sock");
+    let out = hook(&gone, &vars, STRONG.as_bytes(), &[]);
+    assert_eq!(code(&out), 2, "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("cannot reach pwgate at"),
+        "{}",
+        describe(&out)
+    );
+
+    // Stopped, with --on-error evaluate: decided in the hook from the file.
+    let config = dir.path().join("pwgate.toml");
+    std::fs::write(&config, "[upstream]\nurls = [\"ldap://127.0.0.1:9\"]\n").unwrap();
+    let evaluate = [
+        "--on-error",
+        "evaluate",
+        "--config",
+        config.to_str().unwrap(),
+    ];
+    let out = hook(&gone, &vars, WEAK.as_bytes(), &evaluate);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    assert!(stderr(&out).contains("[banned_word]"), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("decided in the hook"),
+        "{}",
+        describe(&out)
+    );
+    let out = hook(&gone, &vars, STRONG.as_bytes(), &evaluate);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+
+    // Slow: a socket that reads the request and never answers (a real
+    // pwgate cannot be made slow on purpose).
+    let slow = dir.path().join("slow.sock");
+    let listener = UnixListener::bind(&slow).expect("bind");
+    let held = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf);
+        std::thread::sleep(Duration::from_secs(3));
+        // Gone mid-request: the next one is read and dropped.
+        let (mut s, _) = listener.accept().expect("accept");
+        let _ = s.read(&mut buf);
+    });
+    let out = hook(&slow, &vars, STRONG.as_bytes(), &["--timeout-ms", "500"]);
+    assert_eq!(code(&out), 2, "{}", describe(&out));
+    assert!(stderr(&out).contains("within 500 ms"), "{}", describe(&out));
+    let out = hook(&slow, &vars, STRONG.as_bytes(), &[]);
+    assert_eq!(code(&out), 2, "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("closed the connection without an answer"),
+        "{}",
+        describe(&out)
+    );
+    held.join().expect("the fake socket");
+    assert!(!stderr(&out).contains(STRONG));
+}
+
+#[test]
+fn config_check_shows_the_service_and_bad_settings_name_their_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("pwgate.toml");
+    let run = |text: &str| {
+        std::fs::write(&file, text).unwrap();
+        Command::new(PWGATE)
+            .args(["config", "check"])
+            .arg(&file)
+            .output()
+            .expect("run config check")
+    };
+    let up = "[upstream]\nurls = [\"ldap://127.0.0.1:9\"]\n";
+    let out = run(&format!(
+        "{up}[service]\nsocket = \"/run/pwgate/decide.sock\"\n"
+    ));
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("decision service: unix socket /run/pwgate/decide.sock (mode 0660"),
+        "{}",
+        describe(&out)
+    );
+    let out = run(&format!(
+        "{up}[service]\nsocket = \"/tmp/x.sock\"\nsocket_mode = 0o666\n"
+    ));
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("pwgate.toml:5: service.socket_mode"),
+        "{}",
+        describe(&out)
+    );
+    let out = run(&format!("{up}[service]\nallowed_uids = [0]\n"));
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("needs service.socket"),
+        "{}",
+        describe(&out)
+    );
+}
