@@ -26,12 +26,14 @@ set -euo pipefail
 # compare pwgate with it). ss (iproute2): tests count pwgate's connections
 # to the directory.
 needed=(/usr/sbin/slapd slapadd slappasswd ldapsearch ldapmodify ldappasswd openssl
-  haproxy samba samba-tool ss)
+  haproxy samba samba-tool ss smbpasswd net kinit kpasswd)
 # Files (not commands) that must exist: samba-ad-provision's templates are
 # only a Recommends of samba-ad-dc, and provisioning fails without them.
-needed_files=(/usr/share/samba/setup/provision.ldif)
+# libnss_wrapper.so: its directory depends on the architecture.
+needed_files=(/usr/share/samba/setup/provision.ldif
+  "/usr/lib/$(uname -m)-linux-gnu/libnss_wrapper.so")
 packages=(slapd ldap-utils openssl ca-certificates haproxy iproute2
-  samba samba-ad-dc samba-ad-provision winbind krb5-user)
+  samba samba-ad-dc samba-ad-provision winbind krb5-user libnss-wrapper)
 samba_services=(samba-ad-dc smbd nmbd winbind)
 
 present() {

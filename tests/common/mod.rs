@@ -1,4 +1,5 @@
 #![allow(dead_code)]
+pub mod doors;
 pub mod process;
 pub mod pwgate;
 pub mod raw;

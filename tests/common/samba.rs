@@ -39,6 +39,14 @@
 //!   on the users of [`STAFF_DN`] only. Administrator: [`ADMIN_DN`] /
 //!   [`ADMIN_PW`].
 //!
+//! # Options ([`dc_with`])
+//!
+//! A test binary may ask for a DC with a `check password script` and with
+//! SMB/SAMR ([`DcOptions`]); it then has that DC for all its tests, on an
+//! address of its own like any other. The clients of each door
+//! (tests/common/doors.rs) find their configuration next to the DC:
+//! [`SambaDc::client_krb5_conf`], [`SambaDc::client_smb_conf`].
+//!
 //! Tests that change a password should create their own user
 //! ([`SambaDc::create_user`]): the DC is shared and tests run in parallel.
 //!
@@ -220,6 +228,8 @@ pub struct SambaDc {
     pub provision_time: Duration,
     /// From starting `samba` until ldap:// and ldaps:// answered.
     pub start_time: Duration,
+    /// What it was started with.
+    pub options: DcOptions,
     supervisor: Mutex<Child>,
     /// The write end of the supervisor's stdin: closed when the process exits.
     _lifeline: ChildStdin,
@@ -252,11 +262,45 @@ pub fn bind_at(url: &str, dn: &str, password: &str) -> (i32, String) {
     (exit_code(&out), all_output(&out))
 }
 
+/// Extra smb.conf settings for the DC of one test binary (see [`dc_with`]).
+/// The default is the plain DC every other test binary gets.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DcOptions {
+    /// smb.conf `check password script`: a program Samba runs (through
+    /// `/bin/sh -c`, so no whitespace or quotes in the path; write a
+    /// wrapper script for arguments) for every new password the DC checks,
+    /// whatever the door. Set after provisioning, so the seed users'
+    /// passwords never reach it.
+    pub check_password_script: Option<PathBuf>,
+    /// Also serve SMB and SAMR (`smbpasswd -r`, `net rpc password`):
+    /// `server services` gains `rpc, s3fs, winbindd`, `dcerpc endpoint
+    /// servers = samr`, and the DC binds 139 and 445 too. smbd maps the
+    /// user's SID to a uid through winbindd, and Samba's winbind client
+    /// library only honours a private socket directory under nss_wrapper
+    /// (`SELFTEST_WINBINDD_SOCKET_DIR`, read only when nss_wrapper is
+    /// preloaded): so samba runs with `LD_PRELOAD=libnss_wrapper.so`
+    /// (package libnss-wrapper) and a two-line passwd and group in the
+    /// state dir. Without that, every SMB session setup fails with
+    /// `NT_STATUS_INTERNAL_ERROR` (wbcSidsToUnixIds cannot reach winbindd).
+    /// smbd and winbindd create empty `/var/log/samba/log.{smbd,winbindd}`
+    /// before reading smb.conf: the one trace such a DC leaves outside its
+    /// state dir.
+    pub samr: bool,
+}
+
 /// The DC, provisioned and started on first use; `None` (after a loud
 /// message on stderr) when not running as root. Panics with the reason if
 /// Samba is missing or the DC cannot be started (every test that asks gets
 /// the same message; the start is tried once per process).
 pub fn dc() -> Option<&'static SambaDc> {
+    dc_with(DcOptions::default())
+}
+
+/// The DC of this test binary, with `options` (see [`dc`]). A test binary
+/// has one DC, shared by its tests: every call must pass the same options
+/// (a binary that needs a check password script gets its own DC because it
+/// is its own process). Panics when the options differ from the first call's.
+pub fn dc_with(options: DcOptions) -> Option<&'static SambaDc> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!(
@@ -266,8 +310,13 @@ pub fn dc() -> Option<&'static SambaDc> {
         );
         return None;
     }
-    static DC: OnceLock<Result<SambaDc, String>> = OnceLock::new();
-    match DC.get_or_init(SambaDc::start) {
+    static DC: OnceLock<(DcOptions, Result<SambaDc, String>)> = OnceLock::new();
+    let (first, dc) = DC.get_or_init(|| (options.clone(), SambaDc::start(&options)));
+    assert_eq!(
+        *first, options,
+        "one Samba DC per test binary: every dc_with call must pass the same options"
+    );
+    match dc {
         Ok(dc) => Some(dc),
         Err(why) => panic!("Samba AD DC for the tests: {why}"),
     }
@@ -281,6 +330,10 @@ const LOCK_FD: i32 = 9;
 const HOSTNAME: &str = "dc1";
 /// TCP and UDP ports a DC with `ldap, cldap, kdc` binds on its address.
 const TCP_PORTS: &[u16] = &[389, 636, 3268, 3269, 88, 464];
+/// The TCP ports a DC with [`DcOptions::samr`] binds as well (smbd). Its
+/// SAMR endpoint on ncacn_ip_tcp takes the first free port from 49152 on
+/// and needs no check.
+const SAMR_TCP_PORTS: &[u16] = &[445, 139];
 const UDP_PORTS: &[u16] = &[389, 88, 464];
 
 /// Waits for end-of-file on stdin (the test process is gone) or for samba
@@ -309,12 +362,12 @@ kill -KILL 0
 "#;
 
 impl SambaDc {
-    fn start() -> Result<SambaDc, String> {
-        let tools = find_tools()?;
+    fn start(options: &DcOptions) -> Result<SambaDc, String> {
+        let tools = find_tools(options)?;
         let mut taken = Vec::new();
         loop {
-            let (addr, lock) = claim_address(&taken)?;
-            match Self::start_at(&tools, addr, lock) {
+            let (addr, lock) = claim_address(&taken, options)?;
+            match Self::start_at(&tools, options, addr, lock) {
                 Ok(dc) => return Ok(dc),
                 // Bound by someone else between the check and samba's start.
                 Err(Failure::AddressTaken(_)) if taken.len() + 1 < ATTEMPTS => taken.push(addr),
@@ -323,11 +376,16 @@ impl SambaDc {
         }
     }
 
-    fn start_at(tools: &Tools, addr: Ipv4Addr, lock: File) -> Result<SambaDc, Failure> {
+    fn start_at(
+        tools: &Tools,
+        options: &DcOptions,
+        addr: Ipv4Addr,
+        lock: File,
+    ) -> Result<SambaDc, Failure> {
         let dir = state_dir(addr);
         let t0 = Instant::now();
         let nonce = nonce();
-        provision(tools, addr, &dir, &nonce).map_err(Failure::Fatal)?;
+        provision(tools, options, addr, &dir, &nonce).map_err(Failure::Fatal)?;
         let provision_time = t0.elapsed();
 
         let t1 = Instant::now();
@@ -347,12 +405,27 @@ impl SambaDc {
             .arg(dir.join("etc/smb.conf"))
             .arg(&log_dir)
             .env("KRB5_CONFIG", dir.join("private/krb5.conf"))
+            // Inherited by everything samba runs, the check password
+            // script included: tells a script run by this DC from one run
+            // by a tool working on sam.ldb directly.
+            .env(DC_MARKER_ENV, addr.to_string())
             .stdin(Stdio::piped())
             .stdout(out)
             .stderr(err)
             .process_group(0);
         // The supervisor, samba and its workers inherit the address lock as
         // fd 9: the address stays taken until the last of them is gone.
+        if options.samr {
+            let wrapper = tools
+                .nss_wrapper
+                .as_ref()
+                .expect("find_tools found nss_wrapper for a SAMR DC");
+            supervisor
+                .env("LD_PRELOAD", wrapper)
+                .env("NSS_WRAPPER_PASSWD", dir.join("nss/passwd"))
+                .env("NSS_WRAPPER_GROUP", dir.join("nss/group"))
+                .env("SELFTEST_WINBINDD_SOCKET_DIR", dir.join("run/winbindd"));
+        }
         let lock_fd = lock.as_raw_fd();
         // SAFETY: dup2 and fcntl are async-signal-safe and touch no memory;
         // the closure runs in the child between fork and exec.
@@ -378,6 +451,7 @@ impl SambaDc {
             Ok(()) => Ok(SambaDc {
                 addr,
                 dir,
+                options: options.clone(),
                 provision_time,
                 start_time: t1.elapsed(),
                 supervisor: Mutex::new(supervisor),
@@ -410,6 +484,29 @@ impl SambaDc {
     /// `ldaps://<addr>:636`; its certificate is issued by the test CA ([`SambaDc::ca`]).
     pub fn ldaps_url(&self) -> String {
         format!("ldaps://{}:636", self.addr)
+    }
+
+    /// The DC's own smb.conf (`<dir>/etc/smb.conf`).
+    pub fn smb_conf(&self) -> PathBuf {
+        self.dir.join("etc/smb.conf")
+    }
+
+    /// The DC's database, for tools that work on it directly (`-H`).
+    pub fn sam_ldb(&self) -> PathBuf {
+        self.dir.join("private/sam.ldb")
+    }
+
+    /// A krb5.conf for clients (kinit, kpasswd): realm [`REALM`], KDC and
+    /// kpasswd server at the DC's address, no DNS.
+    pub fn client_krb5_conf(&self) -> PathBuf {
+        self.dir.join("client/krb5.conf")
+    }
+
+    /// An smb.conf for clients (smbpasswd, net, samba-tool over LDAP):
+    /// workgroup [`DOMAIN`], realm [`REALM`], trusts the test CA, every
+    /// path they write inside `<dir>/client`.
+    pub fn client_smb_conf(&self) -> PathBuf {
+        self.dir.join("client/smb.conf")
     }
 
     /// The CA that issued the DC's certificate: the project's test CA.
@@ -547,6 +644,24 @@ fn kill_group(supervisor: &mut Child) {
 struct Tools {
     samba: PathBuf,
     samba_tool: PathBuf,
+    /// libnss_wrapper.so, for a DC with [`DcOptions::samr`].
+    nss_wrapper: Option<PathBuf>,
+}
+
+/// Set in the environment of the DC's processes to the DC's address.
+pub const DC_MARKER_ENV: &str = "PWGATE_TEST_SAMBA_DC";
+
+/// libnss_wrapper.so (package libnss-wrapper), if installed.
+fn find_nss_wrapper() -> Option<PathBuf> {
+    [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib64",
+        "/usr/lib",
+    ]
+    .iter()
+    .map(|d| Path::new(d).join("libnss_wrapper.so"))
+    .find(|p| p.is_file())
 }
 
 /// The `samba-tool` program (found when [`dc`] started the DC).
@@ -563,9 +678,9 @@ fn which(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn find_tools() -> Result<Tools, String> {
+fn find_tools(options: &DcOptions) -> Result<Tools, String> {
     let install = "run scripts/install-deps.sh (as root) to install samba, samba-ad-dc, \
-                   samba-ad-provision, winbind and krb5-user";
+                   samba-ad-provision, winbind, krb5-user and libnss-wrapper";
     let samba = which("samba").ok_or_else(|| format!("`samba` not found; {install}"))?;
     let samba_tool =
         which("samba-tool").ok_or_else(|| format!("`samba-tool` not found; {install}"))?;
@@ -579,13 +694,30 @@ fn find_tools() -> Result<Tools, String> {
             return Err(format!("`{tool}` not found; run scripts/install-deps.sh"));
         }
     }
-    Ok(Tools { samba, samba_tool })
+    let nss_wrapper = find_nss_wrapper();
+    if options.samr {
+        if nss_wrapper.is_none() {
+            return Err(format!(
+                "libnss_wrapper.so (package libnss-wrapper) not found; {install}"
+            ));
+        }
+        for tool in ["smbpasswd", "net"] {
+            if which(tool).is_none() {
+                return Err(format!("`{tool}` not found; {install}"));
+            }
+        }
+    }
+    Ok(Tools {
+        samba,
+        samba_tool,
+        nss_wrapper,
+    })
 }
 
 /// The first loopback address (not in `skip`) whose lock this process gets
 /// and whose DC ports are free; the lock is held as long as the returned
 /// file (or a descriptor inherited from it) is open.
-fn claim_address(skip: &[Ipv4Addr]) -> Result<(Ipv4Addr, File), String> {
+fn claim_address(skip: &[Ipv4Addr], options: &DcOptions) -> Result<(Ipv4Addr, File), String> {
     let mut busy = Vec::new();
     for last in 2..=40u8 {
         let addr = Ipv4Addr::new(127, 0, 0, last);
@@ -604,7 +736,7 @@ fn claim_address(skip: &[Ipv4Addr]) -> Result<(Ipv4Addr, File), String> {
             busy.push(format!("{addr} (locked by another test process)"));
             continue;
         }
-        match ports_free(addr) {
+        match ports_free(addr, options) {
             Ok(()) => return Ok((addr, file)),
             Err(why) => busy.push(format!("{addr} ({why})")),
         }
@@ -617,8 +749,9 @@ fn claim_address(skip: &[Ipv4Addr]) -> Result<(Ipv4Addr, File), String> {
 
 /// Whether every port the DC binds is free on `addr` (binding is the test:
 /// it also notices a wildcard listener).
-fn ports_free(addr: Ipv4Addr) -> Result<(), String> {
-    for &port in TCP_PORTS {
+fn ports_free(addr: Ipv4Addr, options: &DcOptions) -> Result<(), String> {
+    let samr: &[u16] = if options.samr { SAMR_TCP_PORTS } else { &[] };
+    for &port in TCP_PORTS.iter().chain(samr) {
         TcpListener::bind((addr, port)).map_err(|e| format!("tcp/{port}: {e}"))?;
     }
     for &port in UDP_PORTS {
@@ -680,7 +813,13 @@ fn step(log: &mut File, what: &str, cmd: &mut Command) -> Result<String, String>
     Ok(text)
 }
 
-fn provision(tools: &Tools, addr: Ipv4Addr, dir: &Path, nonce: &str) -> Result<(), String> {
+fn provision(
+    tools: &Tools,
+    options: &DcOptions,
+    addr: Ipv4Addr,
+    dir: &Path,
+    nonce: &str,
+) -> Result<(), String> {
     if dir.exists() {
         fs::remove_dir_all(dir).map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
     }
@@ -698,10 +837,15 @@ fn provision(tools: &Tools, addr: Ipv4Addr, dir: &Path, nonce: &str) -> Result<(
 
     // Every path that defaults to /var, /run or /etc points into the state
     // dir; --configfile=/dev/null keeps /etc/samba/smb.conf out of it.
-    let options = [
+    let services = if options.samr {
+        "ldap, cldap, kdc, rpc, s3fs, winbindd"
+    } else {
+        "ldap, cldap, kdc"
+    };
+    let mut settings = vec![
         format!("interfaces = {addr}/8"),
         "bind interfaces only = yes".to_owned(),
-        "server services = ldap, cldap, kdc".to_owned(),
+        format!("server services = {services}"),
         "prefork children = 2".to_owned(),
         format!("log file = {d}/log/log.%m"),
         format!("pid directory = {d}/run"),
@@ -714,6 +858,10 @@ fn provision(tools: &Tools, addr: Ipv4Addr, dir: &Path, nonce: &str) -> Result<(
         format!("tls certfile = {}", cert.display()),
         format!("tls cafile = {}", ca.display()),
     ];
+    if options.samr {
+        // SAMR only: no epmapper (port 135), lsarpc, netlogon, drsuapi...
+        settings.push("dcerpc endpoint servers = samr".to_owned());
+    }
     let samba_tool = |args: &[&str]| {
         let mut cmd = Command::new(&tools.samba_tool);
         cmd.args(args).env("KRB5_CONFIG", &krb5).current_dir(dir);
@@ -731,7 +879,7 @@ fn provision(tools: &Tools, addr: Ipv4Addr, dir: &Path, nonce: &str) -> Result<(
         format!("--host-name={HOSTNAME}"),
         format!("--adminpass={ADMIN_PW}"),
     ];
-    args.extend(options.iter().map(|o| format!("--option={o}")));
+    args.extend(settings.iter().map(|o| format!("--option={o}")));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     step(
         &mut log,
@@ -864,7 +1012,77 @@ fn provision(tools: &Tools, addr: Ipv4Addr, dir: &Path, nonce: &str) -> Result<(
             &mut samba_tool(&args),
         )?;
     }
+    write_client_files(addr, dir)?;
+    if options.samr {
+        let nss = dir.join("nss");
+        fs::create_dir_all(&nss).map_err(|e| format!("cannot create {}: {e}", nss.display()))?;
+        write(
+            &nss.join("passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+        )?;
+        write(&nss.join("group"), "root:x:0:\nnogroup:x:65534:\n")?;
+    }
+    if let Some(script) = &options.check_password_script {
+        let shown = script.display().to_string();
+        if shown.contains(|c: char| c.is_whitespace() || "'\"\\$`;&|<>".contains(c)) {
+            return Err(format!(
+                "check password script {shown:?}: Samba runs it with /bin/sh -c, \
+                 use a path without whitespace or shell characters"
+            ));
+        }
+        let conf_path = dir.join("etc/smb.conf");
+        let text = fs::read_to_string(&conf_path)
+            .map_err(|e| format!("cannot read {}: {e}", conf_path.display()))?;
+        let text = text.replacen(
+            "[global]\n",
+            &format!("[global]\n\tcheck password script = {shown}\n"),
+            1,
+        );
+        if !text.contains("check password script") {
+            return Err(format!("no [global] section in {}", conf_path.display()));
+        }
+        write(&conf_path, &text)?;
+    }
     Ok(())
+}
+
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// The client side of the DC's doors, in `<dir>/client`: a krb5.conf that
+/// names the DC's address as KDC and kpasswd server (the provision's own
+/// `private/krb5.conf` only says `dns_lookup_kdc = true`, and there is no
+/// DNS here), and an smb.conf for smbpasswd, net and samba-tool with every
+/// path they write inside that directory.
+fn write_client_files(addr: Ipv4Addr, dir: &Path) -> Result<(), String> {
+    let client = dir.join("client");
+    for sub in ["private", "lock", "state", "cache", "run"] {
+        fs::create_dir_all(client.join(sub))
+            .map_err(|e| format!("cannot create {}: {e}", client.join(sub).display()))?;
+    }
+    write(
+        &client.join("krb5.conf"),
+        &format!(
+            "[libdefaults]\n\tdefault_realm = {REALM}\n\tdns_lookup_realm = false\n\
+             \tdns_lookup_kdc = false\n\trdns = false\n\tudp_preference_limit = 1\n\
+             [realms]\n\t{REALM} = {{\n\t\tkdc = {addr}\n\t\tadmin_server = {addr}\n\
+             \t\tkpasswd_server = {addr}\n\t}}\n"
+        ),
+    )?;
+    let c = client.display();
+    write(
+        &client.join("smb.conf"),
+        &format!(
+            "[global]\n\tworkgroup = {DOMAIN}\n\trealm = {REALM}\n\
+             \ttls cafile = {}\n\ttls verify peer = ca_only\n\
+             \tprivate dir = {c}/private\n\tlock directory = {c}/lock\n\
+             \tstate directory = {c}/state\n\tcache directory = {c}/cache\n\
+             \tpid directory = {c}/run\n\tncalrpc dir = {c}/run/ncalrpc\n\
+             \tlog file = {c}/log.%m\n",
+            test_certs().ca.display()
+        ),
+    )
 }
 
 /// A server certificate for `addr` (IP SAN) and `dc1.example.test`, issued
