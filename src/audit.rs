@@ -125,6 +125,10 @@ pub struct ChangeRecord {
     pub msgid: i32,
     /// The policy scope that decided (`default` for the global policy).
     pub scope: String,
+    /// The proxy's change this one confirms: the DC checking, through its
+    /// hook, a change pwgate forwarded a moment ago (`ldap <client> msgid
+    /// <n>`).
+    pub confirms: Option<String>,
 }
 
 /// Records pwgate's decision. `rules` are rule ids (or a reason id such as
@@ -161,6 +165,7 @@ pub fn decision(record: &ChangeRecord, decision: Decision, rules: &RuleIds) {
         scope = %Clean(&record.scope),
         verdict = decision.as_str(),
         rules = %rules,
+        confirms = %Clean(record.confirms.as_deref().unwrap_or("none")),
         "password {} {}",
         record.kind.as_str(),
         decision.as_str()

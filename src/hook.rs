@@ -324,6 +324,7 @@ pub fn evaluate(config: &Path, account: &Account, password: &str) -> Verdict {
                     accounts: Some(d),
                     sync: None,
                     metrics: &metrics,
+                    recent: None,
                 };
                 decision::decide(&ctx, request).await
             }
@@ -333,6 +334,7 @@ pub fn evaluate(config: &Path, account: &Account, password: &str) -> Verdict {
                     accounts: None,
                     sync: None,
                     metrics: &metrics,
+                    recent: None,
                 };
                 decision::decide(&ctx, request).await
             }

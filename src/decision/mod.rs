@@ -19,6 +19,7 @@
 
 pub mod accounts;
 pub mod protected;
+pub mod recent;
 pub mod scope;
 pub mod target;
 
@@ -137,6 +138,8 @@ pub struct Context<'g, A> {
     pub accounts: Option<&'g A>,
     pub sync: Option<&'g SyncService>,
     pub metrics: &'g Metrics,
+    /// Changes the proxy forwarded a moment ago (see [`recent`]).
+    pub recent: Option<&'g recent::RecentChanges>,
 }
 
 /// Why a change is refused.
@@ -353,6 +356,7 @@ pub async fn decide<A: Accounts>(ctx: &Context<'_, A>, request: Request) -> Outc
         scope: scope::choose(config, given_dn.as_deref(), None)
             .name
             .to_owned(),
+        confirms: None,
     };
 
     if !encrypted && !config.allow_cleartext_password_changes {
@@ -438,15 +442,6 @@ pub async fn decide<A: Accounts>(ctx: &Context<'_, A>, request: Request) -> Outc
                     record.target = dn.clone();
                     Some(dn)
                 }
-                Some(Ok(ByName::NoSingleEntry { .. })) => {
-                    return refuse_early(
-                        ctx.metrics,
-                        record,
-                        Reason::NoSuchAccount,
-                        "no_such_account",
-                        NO_SUCH_ACCOUNT,
-                    )
-                }
                 Some(Err((e, false))) => {
                     warn!(client = %client, error = %e, "finding the account by name failed; password change refused");
                     return refuse_early(
@@ -457,22 +452,38 @@ pub async fn decide<A: Accounts>(ctx: &Context<'_, A>, request: Request) -> Outc
                         LOOKUP_FAILED,
                     );
                 }
-                // Without a DN only the global policy can decide: with
-                // scopes, protected accounts or sync targets, refuse.
-                None | Some(Err(_))
+                // Not in the directory (an account Samba is creating, or
+                // one the lookup account cannot see), or no directory:
+                // only the global policy can decide, with the names the
+                // request gives. With scopes, protected accounts or sync
+                // targets, pwgate cannot tell which rules apply: refuse.
+                None | Some(Ok(ByName::NoSingleEntry { .. })) | Some(Err(_))
                     if !(config.scopes.is_empty()
                         && config.protected.is_empty()
                         && config.sync.is_empty()) =>
                 {
+                    let no_dn = matches!(found, Some(Ok(_)));
                     return refuse_early(
                         ctx.metrics,
                         record,
-                        Reason::UnknownTarget,
-                        "unknown_target",
-                        UNKNOWN_TARGET,
-                    )
+                        if no_dn {
+                            Reason::NoSuchAccount
+                        } else {
+                            Reason::UnknownTarget
+                        },
+                        if no_dn {
+                            "no_such_account"
+                        } else {
+                            "unknown_target"
+                        },
+                        if no_dn {
+                            NO_SUCH_ACCOUNT
+                        } else {
+                            UNKNOWN_TARGET
+                        },
+                    );
                 }
-                None => None,
+                None | Some(Ok(ByName::NoSingleEntry { .. })) => None,
                 Some(Err((e, true))) => {
                     warn!(client = %client, error = %e, "finding the account by name failed; deciding without it (directory.on_error = \"allow\")");
                     None
@@ -587,6 +598,18 @@ pub async fn decide<A: Accounts>(ctx: &Context<'_, A>, request: Request) -> Outc
         (Verdict::Reject(_), Mode::Enforce) => Decision::Refused,
         (Verdict::Reject(_), Mode::Audit) => Decision::WouldRefuse,
     };
+    // One change, one story: the DC's check of a change the proxy just
+    // forwarded says which change it confirms.
+    if let (Some(recent), Some(dn), Purpose::Decide) = (ctx.recent, subject.dn.as_deref(), purpose)
+    {
+        match door {
+            Door::Ldap if decision == Decision::Accepted => {
+                recent.forwarded(dn, format!("ldap {} msgid {}", record.client, record.msgid))
+            }
+            Door::SambaHook => record.confirms = recent.take(dn),
+            _ => {}
+        }
+    }
     let rules = verdict.rule_ids();
     report(ctx.metrics, &record, decision, &rules);
     let explanation = verdict.explanation();
@@ -764,6 +787,7 @@ mod tests {
             accounts,
             sync: None,
             metrics: &metrics,
+            recent: None,
         };
         decide(&ctx, r).await
     }
@@ -883,9 +907,20 @@ mod tests {
         // The name itself and the entry's names count.
         let o = decide_with(&c, Some(&d), named("alice", "Alice-Smith-tangerine-42")).await;
         assert!(o.rules.iter().any(|r| r == "account_name"), "{}", o.rules);
+        // Not in the directory (an account being created): the global
+        // policy decides, with the names given; with scopes, refused.
         let o = decide_with(&c, Some(&d), named("zed", STRONG)).await;
+        assert_eq!(
+            (o.decision, o.record.target.as_str()),
+            (Decision::Accepted, "name:zed")
+        );
+        let o = decide_with(&c, Some(&d), named("zed", "zed-tangerine-Otter-42")).await;
+        assert!(o.rules.iter().any(|r| r == "account_name"), "{}", o.rules);
+        let scoped = config(
+            "[[policy.scope]]\nname = \"people\"\ndn_suffix = [\"ou=people,dc=example,dc=com\"]\n",
+        );
+        let o = decide_with(&scoped, Some(&d), named("zed", STRONG)).await;
         assert_eq!(reason(&o), Some(Reason::NoSuchAccount));
-        assert_eq!(o.record.target, "name:zed");
     }
 
     #[tokio::test]

@@ -93,6 +93,8 @@ pub struct GateCell {
     metrics: Arc<Metrics>,
     /// Password sync workers (started once; a reload keeps them).
     sync: Option<Arc<SyncService>>,
+    /// Changes forwarded a moment ago, for the DC's hook to confirm.
+    recent: crate::decision::recent::RecentChanges,
 }
 
 impl GateCell {
@@ -116,6 +118,7 @@ impl GateCell {
             gate: RwLock::new(Arc::new(gate)),
             metrics,
             sync,
+            recent: Default::default(),
         }
     }
 
@@ -126,6 +129,11 @@ impl GateCell {
     /// The sync workers, when `[[sync]]` targets are configured.
     pub fn sync(&self) -> Option<&Arc<SyncService>> {
         self.sync.as_ref()
+    }
+
+    /// Changes the proxy forwarded a moment ago.
+    pub fn recent(&self) -> &crate::decision::recent::RecentChanges {
+        &self.recent
     }
 
     pub fn load(&self) -> Arc<Gate> {

@@ -994,6 +994,7 @@ impl Session {
             accounts: gate.directory.as_deref(),
             sync: self.cell.sync().map(|s| &**s),
             metrics: self.cell.metrics(),
+            recent: Some(self.cell.recent()),
         };
         let outcome = decision::decide(&ctx, request).await;
         if let Some(refusal) = outcome.refusal {

@@ -49,6 +49,7 @@ pub async fn answer(cell: &GateCell, body: &[u8], client: Peer) -> String {
         // pwgate never learns whether it did, so nothing is synced.
         sync: None,
         metrics: cell.metrics(),
+        recent: Some(cell.recent()),
     };
     let outcome = decision::decide(&ctx, parsed.request).await;
     protocol::answer(&outcome)
