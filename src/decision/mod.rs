@@ -424,11 +424,26 @@ pub async fn decide<A: Accounts>(ctx: &Context<'_, A>, request: Request) -> Outc
         }
     }
 
-    // An account named by name: its DN, from the directory.
+    // The names a hook gave, to tie its check to the proxy's change.
+    let hook_names: Vec<String> = match (&target, door) {
+        (TargetRef::Name(name), Door::SambaHook) => std::iter::once(name.clone())
+            .chain(who.names.iter().cloned())
+            .collect(),
+        _ => Vec::new(),
+    };
+    // Whether anything but names depends on the account's entry.
+    let needs_entry =
+        !(config.scopes.is_empty() && config.protected.is_empty() && config.sync.is_empty());
+    // An account named by name: its DN, from the directory. Not for
+    // Samba's hook when only names would come of it: Samba gives the
+    // account's names, and the DC is busy with this very change (a lookup
+    // sent to the LDAP worker that runs the hook waits until the hook
+    // gives up).
+    let skip_lookup = door == Door::SambaHook && !needs_entry;
     let target_dn = match (&target, target_dn) {
         (TargetRef::Name(name), _) => {
             who.add_names([name.clone()]);
-            let found = match ctx.accounts {
+            let found = match ctx.accounts.filter(|_| !skip_lookup) {
                 None => None,
                 Some(accounts) => Some(
                     find_by_name(accounts, name, &search_bases)
@@ -457,11 +472,7 @@ pub async fn decide<A: Accounts>(ctx: &Context<'_, A>, request: Request) -> Outc
                 // only the global policy can decide, with the names the
                 // request gives. With scopes, protected accounts or sync
                 // targets, pwgate cannot tell which rules apply: refuse.
-                None | Some(Ok(ByName::NoSingleEntry { .. })) | Some(Err(_))
-                    if !(config.scopes.is_empty()
-                        && config.protected.is_empty()
-                        && config.sync.is_empty()) =>
-                {
+                None | Some(Ok(ByName::NoSingleEntry { .. })) | Some(Err(_)) if needs_entry => {
                     let no_dn = matches!(found, Some(Ok(_)));
                     return refuse_early(
                         ctx.metrics,
@@ -600,13 +611,26 @@ pub async fn decide<A: Accounts>(ctx: &Context<'_, A>, request: Request) -> Outc
     };
     // One change, one story: the DC's check of a change the proxy just
     // forwarded says which change it confirms.
-    if let (Some(recent), Some(dn), Purpose::Decide) = (ctx.recent, subject.dn.as_deref(), purpose)
-    {
+    if let (Some(recent), Purpose::Decide) = (ctx.recent, purpose) {
+        let mut keys: Vec<String> = subject.dn.iter().map(|dn| recent::key("dn", dn)).collect();
         match door {
             Door::Ldap if decision == Decision::Accepted => {
-                recent.forwarded(dn, format!("ldap {} msgid {}", record.client, record.msgid))
+                if let Some(account) = &subject.account {
+                    for attr in ["samaccountname", "userprincipalname"] {
+                        if let Some(v) = account.first(attr) {
+                            keys.push(recent::key("name", v));
+                        }
+                    }
+                }
+                recent.forwarded(
+                    &keys,
+                    &format!("ldap {} msgid {}", record.client, record.msgid),
+                );
             }
-            Door::SambaHook => record.confirms = recent.take(dn),
+            Door::SambaHook => {
+                keys.extend(hook_names.iter().map(|n| recent::key("name", n)));
+                record.confirms = recent.take(&keys);
+            }
             _ => {}
         }
     }

@@ -3,9 +3,12 @@
 //! `pwgate hook samba`) is recorded as confirming it, not as a second,
 //! unrelated change.
 //!
-//! Keyed by the account's normalized DN; an entry lives [`WINDOW`] and is
-//! taken by the first hook decision for that account. Bounded: when full,
-//! expired entries go first, then the oldest.
+//! Keyed by each name the proxy knows the account by (its normalized DN,
+//! and from its entry its `sAMAccountName` and `userPrincipalName`, case
+//! folded): the hook knows the account by name, not always by DN. An
+//! entry lives [`WINDOW`] and is taken by the first hook decision that
+//! names it. Bounded: when full, expired entries go first, then the
+//! oldest.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -22,12 +25,15 @@ pub struct RecentChanges {
 }
 
 impl RecentChanges {
-    /// The proxy forwards an accepted change of `dn`, known as `label`.
-    pub fn forwarded(&self, dn: &str, label: String) {
-        self.forwarded_at(dn, label, Instant::now());
+    /// The proxy forwards an accepted change of the account with these
+    /// keys (see [`key`]), known as `label`.
+    pub fn forwarded(&self, keys: &[String], label: &str) {
+        for k in keys {
+            self.forwarded_at(k, label.to_owned(), Instant::now());
+        }
     }
 
-    fn forwarded_at(&self, dn: &str, label: String, now: Instant) {
+    fn forwarded_at(&self, key: &str, label: String, now: Instant) {
         let mut map = self.by_dn.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= CAPACITY {
             map.retain(|_, (at, _)| now.duration_since(*at) < WINDOW);
@@ -41,19 +47,38 @@ impl RecentChanges {
                 }
             }
         }
-        map.insert(crate::dn::normalize_dn(dn), (now, label));
+        map.insert(key.to_owned(), (now, label));
     }
 
-    /// The change the proxy forwarded for `dn` within the window, if any;
-    /// taken, so it confirms one check only.
-    pub fn take(&self, dn: &str) -> Option<String> {
-        self.take_at(dn, Instant::now())
+    /// The change the proxy forwarded within the window for an account
+    /// with one of these keys, if any; taken, so it confirms one check.
+    pub fn take(&self, keys: &[String]) -> Option<String> {
+        let now = Instant::now();
+        let mut found = None;
+        for k in keys {
+            if let Some(label) = self.take_at(k, now) {
+                found.get_or_insert(label);
+            }
+        }
+        found
     }
 
-    fn take_at(&self, dn: &str, now: Instant) -> Option<String> {
+    fn take_at(&self, key: &str, now: Instant) -> Option<String> {
         let mut map = self.by_dn.lock().unwrap_or_else(|p| p.into_inner());
-        let (at, label) = map.remove(&crate::dn::normalize_dn(dn))?;
+        let (at, label) = map.remove(key)?;
         (now.duration_since(at) < WINDOW).then_some(label)
+    }
+}
+
+/// A key for an account: `dn:` and its normalized DN, or `name:` and a
+/// case-folded account name or UPN.
+pub fn key(kind: &str, value: &str) -> String {
+    match kind {
+        "dn" => format!("dn:{}", crate::dn::normalize_dn(value)),
+        _ => format!(
+            "name:{}",
+            crate::policy::normalize::fold_case(value.trim()).as_str()
+        ),
     }
 }
 
