@@ -28,8 +28,9 @@ impl RecentChanges {
     /// The proxy forwards an accepted change of the account with these
     /// keys (see [`key`]), known as `label`.
     pub fn forwarded(&self, keys: &[String], label: &str) {
+        let now = Instant::now();
         for k in keys {
-            self.forwarded_at(k, label.to_owned(), Instant::now());
+            self.forwarded_at(k, label.to_owned(), now);
         }
     }
 
@@ -53,19 +54,14 @@ impl RecentChanges {
     /// The change the proxy forwarded within the window for an account
     /// with one of these keys, if any; taken, so it confirms one check.
     pub fn take(&self, keys: &[String]) -> Option<String> {
-        let now = Instant::now();
-        let mut found = None;
-        for k in keys {
-            if let Some(label) = self.take_at(k, now) {
-                found.get_or_insert(label);
-            }
-        }
-        found
+        self.take_at(keys, Instant::now())
     }
 
-    fn take_at(&self, key: &str, now: Instant) -> Option<String> {
+    fn take_at(&self, keys: &[String], now: Instant) -> Option<String> {
         let mut map = self.by_dn.lock().unwrap_or_else(|p| p.into_inner());
-        let (at, label) = map.remove(key)?;
+        let (at, label) = keys.iter().find_map(|k| map.get(k).cloned())?;
+        // The change is confirmed once: every key of it goes.
+        map.retain(|_, (t, l)| !(*t == at && *l == label));
         (now.duration_since(at) < WINDOW).then_some(label)
     }
 }
@@ -89,15 +85,18 @@ mod tests {
     #[test]
     fn a_change_is_confirmed_once_within_the_window() {
         let r = RecentChanges::default();
-        let t0 = Instant::now();
-        r.forwarded_at("CN=Alice,DC=x", "ldap 127.0.0.1:5 msgid 2".into(), t0);
+        let alice = [key("dn", "CN=Alice,DC=x"), key("name", "Alice")];
+        r.forwarded(&alice, "ldap 127.0.0.1:5 msgid 2");
         assert_eq!(
-            r.take_at("cn=alice,dc=x", t0),
+            r.take(&[key("name", "nobody"), key("name", "ALICE")]),
             Some("ldap 127.0.0.1:5 msgid 2".into())
         );
-        assert_eq!(r.take_at("cn=alice,dc=x", t0), None);
-        r.forwarded_at("CN=Bob,DC=x", "b".into(), t0);
-        assert_eq!(r.take_at("CN=Bob,DC=x", t0 + WINDOW), None);
+        // Confirmed once, by whichever key.
+        assert_eq!(r.take(&[key("name", "alice")]), None);
+        assert_eq!(r.take(&[key("dn", "cn=alice,dc=x")]), None);
+        let t0 = Instant::now();
+        r.forwarded_at("dn:cn=bob,dc=x", "b".into(), t0);
+        assert_eq!(r.take_at(&["dn:cn=bob,dc=x".into()], t0 + WINDOW), None);
     }
 
     #[test]
@@ -106,18 +105,17 @@ mod tests {
         let t0 = Instant::now();
         for i in 0..CAPACITY + 10 {
             r.forwarded_at(
-                &format!("cn=u{i},dc=x"),
-                String::new(),
+                &format!("dn:cn=u{i},dc=x"),
+                format!("change {i}"),
                 t0 + Duration::from_micros(i as u64),
             );
         }
         assert!(r.by_dn.lock().unwrap().len() <= CAPACITY);
+        let last = format!("dn:cn=u{},dc=x", CAPACITY + 9);
         assert!(
-            r.take_at("cn=u0,dc=x", t0).is_none(),
+            r.take_at(&["dn:cn=u0,dc=x".into()], t0).is_none(),
             "the oldest went first"
         );
-        assert!(r
-            .take_at(&format!("cn=u{},dc=x", CAPACITY + 9), t0)
-            .is_some());
+        assert!(r.take_at(&[last], t0).is_some());
     }
 }
