@@ -47,10 +47,19 @@ pub enum Purpose {
 
 /// Who sent the request: a TCP peer, or a local process on the decision
 /// service's Unix socket (by its credentials).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Peer {
     Tcp(SocketAddr),
-    Local { uid: u32, pid: Option<i32> },
+    Local {
+        uid: u32,
+        pid: Option<i32>,
+    },
+    /// An authenticated client of the HTTPS API: `token:<name>` or
+    /// `cert:<fingerprint>`, and its address.
+    Api {
+        client: String,
+        addr: SocketAddr,
+    },
 }
 
 impl std::fmt::Display for Peer {
@@ -62,6 +71,7 @@ impl std::fmt::Display for Peer {
                 pid: Some(pid),
             } => write!(f, "local:uid={uid},pid={pid}"),
             Peer::Local { uid, pid: None } => write!(f, "local:uid={uid}"),
+            Peer::Api { client, addr } => write!(f, "{}@{addr}", Clean(client)),
         }
     }
 }

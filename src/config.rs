@@ -9,7 +9,7 @@ mod accounts;
 mod service;
 mod sync;
 pub use accounts::{DirectorySection, Protected, ProtectedSection};
-pub use service::{ServiceConfig, ServiceSection, DEFAULT_SOCKET};
+pub use service::{HttpsConfig, ServiceConfig, ServiceSection, Token, DEFAULT_SOCKET};
 pub use sync::{Locate, SyncMethod, SyncSection, SyncTarget};
 
 use crate::directory::{DirectoryConfig, Group};
@@ -1194,6 +1194,7 @@ impl Config {
 
         let service = service::service(
             file.service,
+            tls.as_ref(),
             &|key: &str, message: String| at("service", key, true, message),
             &from_file_path,
         )?;

@@ -369,16 +369,27 @@ fn serve(args: ServeArgs, core_dumps: Result<(), String>) -> ExitCode {
             }
         }
         if let Some(service) = &service {
-            match pwgate::service::bind(service).await {
-                Ok(listener) => {
-                    tracing::info!(socket = %service.socket.display(), "serving the decision service");
-                    tokio::spawn(pwgate::service::serve(
-                        listener,
-                        server.gate_cell(),
-                        service.clone(),
-                    ));
+            if let Some(socket) = &service.socket {
+                match pwgate::service::bind(socket, service.socket_mode).await {
+                    Ok(listener) => {
+                        tracing::info!(socket = %socket.display(), "serving the decision service");
+                        tokio::spawn(pwgate::service::serve(
+                            listener,
+                            server.gate_cell(),
+                            service.clone(),
+                        ));
+                    }
+                    Err(e) => return usage_error(e),
                 }
-                Err(e) => return usage_error(e),
+            }
+            if let Some(https) = &service.https {
+                match pwgate::service::https::bind(https).await {
+                    Ok(endpoint) => {
+                        tracing::info!(listen = %https.listen, "serving the decision API over HTTPS");
+                        tokio::spawn(endpoint.serve(server.gate_cell(), service.max_concurrent));
+                    }
+                    Err(e) => return usage_error(e),
+                }
             }
         }
         if let Some(every) = summary_interval {
@@ -393,8 +404,8 @@ fn serve(args: ServeArgs, core_dumps: Result<(), String>) -> ExitCode {
         }
         reload_on_hangup(server.gate_cell(), config_path, overrides, audit_trail);
         server.run(shutdown_signal(), Duration::from_secs(10)).await;
-        if let Some(service) = &service {
-            pwgate::service::remove_socket(&service.socket);
+        if let Some(socket) = service.as_ref().and_then(|s| s.socket.as_ref()) {
+            pwgate::service::remove_socket(socket);
         }
         // What was decided since the last summary is not lost at exit.
         if summary_interval.is_some() {

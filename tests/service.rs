@@ -408,3 +408,219 @@ fn config_check_shows_the_service_and_bad_settings_name_their_line() {
         describe(&out)
     );
 }
+
+const TOKEN: &str = "portal:9f8e7d6c5b4a39281706f5e4d3c2b1a0-portal";
+const BEARER: &str = "Bearer 9f8e7d6c5b4a39281706f5e4d3c2b1a0-portal";
+
+/// A pwgate with the HTTPS API on a free port: `auth` is the TOML for its
+/// credentials.
+fn api_gate(slapd: &Slapd, dir: &Path, auth: &str) -> (PwgateProcess, std::net::SocketAddr) {
+    let addr = common::https::free_addr();
+    let (gate, _) = gate(
+        slapd,
+        dir,
+        &format!("https_listen = \"{addr}\"\nrate_limit_per_client = 50\n{auth}"),
+    );
+    (gate, addr)
+}
+
+#[test]
+fn the_https_api_answers_authenticated_clients_only() {
+    use common::https::Api;
+    let slapd = Slapd::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tokens = dir.path().join("api.tokens");
+    std::fs::write(&tokens, format!("# portal\n{TOKEN}\n")).unwrap();
+    let (gate, addr) = api_gate(
+        &slapd,
+        dir.path(),
+        &format!("token_file = \"{}\"\n", tokens.display()),
+    );
+    let dn = user_dn("carol");
+    let body = |pw: &str| format!(r#"{{"v":1,"account":{{"dn":"{dn}"}},"password":"{pw}"}}"#);
+    let mut api = Api::connect(addr, false).expect("connect");
+
+    // Keep-alive: several requests on one connection.
+    let (code, answer) = api
+        .post("/v1/check", &[("Authorization", BEARER)], &body(WEAK))
+        .unwrap();
+    assert_eq!(code, 200, "{answer}");
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["verdict"], "refused", "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("[banned_word]"),
+        "{answer}"
+    );
+    let (code, answer) = api
+        .post(
+            "/v1/decide",
+            &[("Authorization", BEARER)],
+            &format!(r#"{{"v":1,"door":"api","account":{{"dn":"{dn}"}},"password":"{STRONG}"}}"#),
+        )
+        .unwrap();
+    assert_eq!(code, 200, "{answer}");
+    assert!(answer.contains(r#""verdict":"accepted""#), "{answer}");
+
+    for (headers, expected) in [
+        (vec![], 401),
+        (
+            vec![(
+                "Authorization",
+                "Bearer wrong-token-wrong-token-wrong-token",
+            )],
+            401,
+        ),
+        (vec![("Authorization", "Basic cG9ydGFsOng=")], 401),
+    ] {
+        let (code, answer) = api.post("/v1/check", &headers, &body(STRONG)).unwrap();
+        assert_eq!(code, expected, "{headers:?}: {answer}");
+        assert!(answer.contains(r#""error":"unauthorized""#), "{answer}");
+    }
+    let (code, _) = api
+        .request("GET", "/v1/check", &[("Authorization", BEARER)], "")
+        .unwrap();
+    assert_eq!(code, 405);
+    let (code, _) = api
+        .post("/v2/check", &[("Authorization", BEARER)], &body(STRONG))
+        .unwrap();
+    assert_eq!(code, 404);
+    let (code, answer) = api
+        .post("/v1/check", &[("Authorization", BEARER)], "{\"v\":1,")
+        .unwrap();
+    assert_eq!(code, 400, "{answer}");
+    let (code, answer) = api
+        .post(
+            "/v1/decide",
+            &[("Authorization", BEARER)],
+            &body(STRONG).replace("\"v\":1,", "\"v\":1,\"op\":\"check\","),
+        )
+        .unwrap();
+    assert_eq!(code, 400, "{answer}");
+    assert!(answer.contains("does not match the path"), "{answer}");
+    let big = format!(
+        r#"{{"v":1,"account":{{"dn":"{dn}"}},"password":"{}"}}"#,
+        "x".repeat(20_000)
+    );
+    let (code, answer) = api
+        .post("/v1/check", &[("Authorization", BEARER)], &big)
+        .unwrap();
+    assert_eq!(code, 413, "{answer}");
+
+    // 50 requests per second per client: a burst beyond that is refused.
+    let mut api = Api::connect(addr, false).expect("connect");
+    let mut codes: Vec<u16> = Vec::new();
+    for _ in 0..80 {
+        match api.post("/v1/check", &[("Authorization", BEARER)], &body(STRONG)) {
+            Ok((code, _)) => codes.push(code),
+            Err(e) => panic!("after {codes:?}: {e}"),
+        }
+    }
+    assert!(codes.contains(&429), "{codes:?}");
+    assert!(
+        codes.iter().filter(|c| **c == 200).count() >= 40,
+        "{codes:?}"
+    );
+
+    assert!(gate.wait_for_log("token:portal@127.0.0.1:", 2, Duration::from_secs(5)));
+    let log = gate.log_text();
+    assert!(
+        !log.contains(STRONG) && !log.contains(WEAK),
+        "the log holds a password"
+    );
+    assert!(!log.contains("9f8e7d6c5b4a"), "the log holds a token");
+    let decided = events(&gate, "password_decision");
+    assert!(
+        decided
+            .iter()
+            .any(|e| e["door"] == "api" && e["verdict"] == "accepted"),
+        "{decided:?}"
+    );
+}
+
+#[test]
+fn the_https_api_takes_client_certificates_from_its_ca() {
+    use common::https::Api;
+    let slapd = Slapd::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = common::slapd::test_certs().ca.clone();
+    let (gate, addr) = api_gate(
+        &slapd,
+        dir.path(),
+        &format!("client_ca = \"{}\"\n", ca.display()),
+    );
+    let dn = user_dn("carol");
+    let mut api = Api::connect(addr, true).expect("connect with the client certificate");
+    let (code, answer) = api
+        .post(
+            "/v1/check",
+            &[],
+            &format!(r#"{{"v":1,"account":{{"dn":"{dn}"}},"password":"{WEAK}"}}"#),
+        )
+        .unwrap();
+    assert_eq!(code, 200, "{answer}");
+    assert!(answer.contains(r#""verdict":"refused""#), "{answer}");
+    // Without a certificate (and no tokens configured) TLS refuses.
+    let refused = Api::connect(addr, false).and_then(|mut a| {
+        a.post(
+            "/v1/check",
+            &[],
+            &format!(r#"{{"v":1,"account":{{"dn":"{dn}"}},"password":"{STRONG}"}}"#),
+        )
+    });
+    assert!(refused.is_err(), "{refused:?}");
+    assert!(gate.wait_for_log("\"client\":\"cert:", 1, Duration::from_secs(5)));
+}
+
+#[test]
+fn the_https_api_has_no_unauthenticated_mode() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("pwgate.toml");
+    let certs = common::slapd::test_certs();
+    std::fs::write(
+        &file,
+        format!(
+            "[upstream]\nurls = [\"ldap://127.0.0.1:9\"]\n[listen]\ncertificate = \"{}\"\nprivate_key = \"{}\"\n\
+             [service]\nhttps_listen = \"127.0.0.1:0\"\n",
+            certs.server_cert.display(),
+            certs.server_key.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(PWGATE)
+        .args(["config", "check"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("pwgate.toml:7: service.https_listen: needs service.client_ca"),
+        "{}",
+        describe(&out)
+    );
+    let tokens = dir.path().join("t");
+    std::fs::write(&tokens, "portal:short\n").unwrap();
+    std::fs::write(
+        &file,
+        format!(
+            "{}token_file = \"{}\"\n",
+            std::fs::read_to_string(&file).unwrap(),
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(PWGATE)
+        .args(["config", "check"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("t:1: the token is at least 32 characters"),
+        "{}",
+        describe(&out)
+    );
+    assert!(!stderr(&out).contains("short"), "{}", describe(&out));
+}

@@ -347,7 +347,7 @@ pub async fn decide<A: Accounts>(ctx: &Context<'_, A>, request: Request) -> Outc
     let mut record = ChangeRecord {
         door,
         purpose,
-        client,
+        client: client.clone(),
         actor: actor.describe(),
         target: label,
         kind,

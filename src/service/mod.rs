@@ -7,6 +7,7 @@
 //! socket file's mode and by the peer's credentials (`allowed_uids`). One
 //! request per line, one answer per line, in the JSON of [`protocol`].
 
+pub mod https;
 pub mod protocol;
 
 use std::path::Path;
@@ -34,7 +35,7 @@ const QUEUE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Answers one request: the decision core's answer, or why it cannot be
 /// served.
 pub async fn answer(cell: &GateCell, body: &[u8], client: Peer) -> String {
-    let parsed = match protocol::parse(body, client) {
+    let parsed = match protocol::parse(body, client.clone()) {
         Ok(p) => p,
         Err(bad) => {
             info!(client = %client, error = bad.error, reason = %bad.message, "decision service: request refused");
@@ -57,9 +58,8 @@ pub async fn answer(cell: &GateCell, body: &[u8], client: Peer) -> String {
 
 /// Binds the socket: a stale socket file left by a pwgate that is gone is
 /// replaced; a live one, or a file that is not a socket, is an error.
-pub async fn bind(config: &ServiceConfig) -> std::io::Result<UnixListener> {
+pub async fn bind(path: &Path, mode: u32) -> std::io::Result<UnixListener> {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-    let path = &config.socket;
     let err = |what: String| std::io::Error::other(format!("{}: {what}", path.display()));
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => {
@@ -88,7 +88,7 @@ pub async fn bind(config: &ServiceConfig) -> std::io::Result<UnixListener> {
         }
     }
     let listener = UnixListener::bind(path).map_err(|e| err(format!("cannot listen: {e}")))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(config.socket_mode))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| err(format!("cannot set its mode: {e}")))?;
     Ok(listener)
 }
@@ -164,7 +164,7 @@ async fn connection(
             }
         };
         let reply = match tokio::time::timeout(QUEUE_TIMEOUT, slots.acquire()).await {
-            Ok(Ok(_permit)) => answer(cell, &buf[..line], peer).await,
+            Ok(Ok(_permit)) => answer(cell, &buf[..line], peer.clone()).await,
             _ => protocol::error(&BadRequest {
                 error: "busy",
                 message: "pwgate is answering as many requests as it may; try again".into(),

@@ -90,7 +90,7 @@ struct WireAccount<'a> {
 #[serde(deny_unknown_fields)]
 struct WireRequest<'a> {
     v: u32,
-    op: Op,
+    op: Option<Op>,
     door: Option<WireDoor>,
     account: WireAccount<'a>,
     #[serde(borrow)]
@@ -136,9 +136,14 @@ fn password(value: Cow<'_, str>) -> Password {
     }
 }
 
-/// Reads one request. serde_json's messages name the field and position,
-/// never the value.
+/// Reads one request from the Unix socket: `op` says what it asks.
 pub fn parse(body: &[u8], client: Peer) -> Result<Parsed, BadRequest> {
+    parse_as(body, client, None)
+}
+
+/// Reads one request; `path_op` is what the HTTPS path asks (`/v1/check`,
+/// `/v1/decide`), which an `op` in the body must not contradict.
+pub fn parse_as(body: &[u8], client: Peer, path_op: Option<Op>) -> Result<Parsed, BadRequest> {
     if body.len() > MAX_REQUEST_BYTES {
         return Err(BadRequest {
             error: "too_large",
@@ -163,6 +168,13 @@ pub fn parse(body: &[u8], client: Peer) -> Result<Parsed, BadRequest> {
             e.column()
         ))
     })?;
+    let op = match (wire.op, path_op) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(BadRequest::bad("the body's op does not match the path"))
+        }
+        (Some(op), _) | (None, Some(op)) => op,
+        (None, None) => return Err(BadRequest::bad("the request has no op (check or decide)")),
+    };
     if wire.v != 1 {
         return Err(BadRequest::bad(format!(
             "version {} is not served; this pwgate speaks version 1",
@@ -182,7 +194,7 @@ pub fn parse(body: &[u8], client: Peer) -> Result<Parsed, BadRequest> {
         return Err(BadRequest::bad("the password contains a NUL character"));
     }
     let old = wire.old_password.map(password);
-    let door = match (wire.op, wire.door) {
+    let door = match (op, wire.door) {
         (Op::Check, _) | (Op::Decide, Some(WireDoor::Api)) => Door::Api,
         (Op::Decide, Some(WireDoor::SambaHook)) => Door::SambaHook,
         (Op::Decide, None) => return Err(BadRequest::bad("a decide request names its door")),
@@ -232,10 +244,10 @@ pub fn parse(body: &[u8], client: Peer) -> Result<Parsed, BadRequest> {
         Some(a) => Actor::Named(a.to_owned()),
     };
     Ok(Parsed {
-        op: wire.op,
+        op,
         request: Request {
             door,
-            purpose: match wire.op {
+            purpose: match op {
                 Op::Check => Purpose::Check,
                 Op::Decide => Purpose::Decide,
             },
