@@ -15,7 +15,8 @@
 //!   answers are awaited for the audit trail.
 //! - [`proxy::frame`] splits byte streams into LDAPMessages by their outer
 //!   BER header only, and peeks at message ID and operation; [`ber`] is the
-//!   small BER reader and writer underneath.
+//!   small BER reader and writer underneath, and [`ldap_op`] names the
+//!   operations (protocolOp tags) for the proxy and the metrics alike.
 //! - [`proxy::request`] reads every Bind, Modify, Add, ModifyDN and
 //!   Extended request strictly (exact tags, definite lengths, every element
 //!   consumed, RFC 4512 attribute descriptions) or refuses it, and writes
@@ -46,10 +47,11 @@
 //!   bounded in-memory queues with retries.
 //! - [`dn`] parses DNs (RFC 4514) into a form that can be compared.
 //!
-//! Lower layers import nothing above them: [`ber`], [`dn`], [`secret`] and
-//! [`policy`] stand alone, [`ldapclient`] (with `UpstreamUrl`) and
-//! [`directory`] do not import [`config`], and [`metrics`] does not import
-//! the proxy's state; there are no import cycles between modules.
+//! Lower layers import nothing above them: [`ber`], [`ldap_op`], [`dn`],
+//! [`secret`] and [`policy`] stand alone, [`ldapclient`] (with
+//! `UpstreamUrl`) and [`directory`] do not import [`config`], and
+//! [`metrics`] does not import the proxy; there are no import cycles
+//! between modules.
 //! - [`secret`] holds passwords in memory that is wiped and never printed.
 //! - [`logging`] sets up log output with a filter that keeps third-party
 //!   decoders from ever logging message contents.
@@ -67,6 +69,7 @@ pub mod dn;
 pub mod fuzzing;
 pub mod hardening;
 pub mod hook;
+pub mod ldap_op;
 pub mod ldapclient;
 pub mod logging;
 pub mod metrics;
