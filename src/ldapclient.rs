@@ -1,6 +1,6 @@
 //! pwgate as an LDAP client: the connections it opens itself, with a
-//! service account, to look accounts up ([`crate::directory`]) and to write
-//! synchronized passwords ([`crate::sync`]).
+//! service account, to look accounts up in the directory and to write
+//! synchronized passwords to other directories.
 //!
 //! These connections always verify the server against a configured CA
 //! (ldaps:// or StartTLS); plain LDAP is only possible when the
@@ -99,7 +99,7 @@ pub fn tls_config(endpoint: &Endpoint) -> Result<Option<Arc<ClientConfig>>, Stri
         .ca
         .as_deref()
         .ok_or_else(|| "a CA file is needed to verify the directory's certificate".to_owned())?;
-    crate::proxy::tls::client_config(ca)
+    crate::tls::client_config(ca)
         .map(Some)
         .map_err(|e| e.to_string())
 }

@@ -31,8 +31,10 @@
 //! - [`proxy::reply`] builds the refusals (result code 19 with the failed
 //!   rules, the Password Policy response control, AD's `0000052D:` prefix),
 //!   StartTLS answers and Notices of Disconnection.
-//! - [`proxy::upstream`] and [`proxy::tls`] connect to the directory (plain,
-//!   LDAPS or StartTLS, CA-verified) with failover over several URLs.
+//! - [`proxy::upstream`] connects to the directory (plain, LDAPS or
+//!   StartTLS, CA-verified) with failover over several URLs; [`tls`] builds
+//!   the rustls configurations from PEM files, for pwgate's listeners and
+//!   for every connection it opens to a directory.
 //! - [`audit`] writes one event per decision and per directory answer.
 //! - [`metrics`] counts connections, forwarded requests, decisions and
 //!   upstream connects; [`proxy::status`] serves them as `/metrics`, with
@@ -48,7 +50,7 @@
 //! - [`dn`] parses DNs (RFC 4514) into a form that can be compared.
 //!
 //! Lower layers import nothing above them: [`ber`], [`ldap_op`], [`dn`],
-//! [`secret`] and [`policy`] stand alone, [`ldapclient`] (with
+//! [`secret`], [`tls`] and [`policy`] stand alone, [`ldapclient`] (with
 //! `UpstreamUrl`) and [`directory`] do not import [`config`], and
 //! [`metrics`] does not import the proxy; there are no import cycles
 //! between modules.
@@ -78,3 +80,4 @@ pub mod proxy;
 pub mod secret;
 pub mod service;
 pub mod sync;
+pub mod tls;
