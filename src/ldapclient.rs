@@ -235,3 +235,18 @@ impl fmt::Display for UpstreamUrl {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_urls_parse() {
+        let u = UpstreamUrl::parse("ldaps://dc1.example.test").unwrap();
+        assert_eq!((u.tls, u.port), (true, 636));
+        let u = UpstreamUrl::parse("ldap://[::1]:3389/").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("::1", 3389));
+        assert!(UpstreamUrl::parse("ldap://h:99999").is_err());
+        assert!(UpstreamUrl::parse("ldap://h/dc=x").is_err());
+    }
+}
