@@ -970,7 +970,7 @@ impl Config {
             }
             let mut member_of = Vec::new();
             for g in section.member_of.clone().unwrap_or_default() {
-                member_of.push(accounts::group(&g, &|m| scope_error("member_of", m))?);
+                member_of.push(Group::parse(&g).map_err(|m| scope_error("member_of", m))?);
             }
             if suffixes.is_empty() && domains.is_empty() && member_of.is_empty() {
                 return Err(scope_error(

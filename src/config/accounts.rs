@@ -261,14 +261,6 @@ pub(super) fn directory(
     })
 }
 
-/// A group DN from the file, checked.
-pub(super) fn group(dn: &str, err: &dyn Fn(String) -> ConfigError) -> Result<Group, ConfigError> {
-    match crate::dn::normalize(dn) {
-        Some(n) if !n.is_empty() => Ok(Group::new(dn)),
-        _ => Err(err(format!("`{dn}` is not a DN pwgate can compare"))),
-    }
-}
-
 pub(super) fn protected(
     sections: Vec<ProtectedSection>,
     source: &str,
@@ -287,12 +279,12 @@ pub(super) fn protected(
                 "give the group whose members are protected".into(),
             ));
         };
-        let group = group(g, &|m| e("group", m))?;
+        let group = Group::parse(g).map_err(|m| e("group", m))?;
         let reset_by = p
             .reset_by
             .unwrap_or_default()
             .iter()
-            .map(|r| self::group(r, &|m| e("reset_by", m)))
+            .map(|r| Group::parse(r).map_err(|m| e("reset_by", m)))
             .collect::<Result<Vec<_>, _>>()?;
         out.push(Protected { group, reset_by });
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::accounts::{array_table_line, endpoint, group};
+use super::accounts::{array_table_line, endpoint};
 use super::{dn_is_under, normalize_dn, ConfigError, UpstreamUrl};
 use crate::directory::Group;
 use crate::ldapclient::Endpoint;
@@ -291,7 +291,7 @@ pub(super) fn targets(
             .clone()
             .unwrap_or_default()
             .iter()
-            .map(|g| group(g, &|m| e("member_of", m)))
+            .map(|g| Group::parse(g).map_err(|m| e("member_of", m)))
             .collect::<Result<Vec<_>, _>>()?;
         let retry_for = s.retry_for_secs.unwrap_or(900);
         if !(1..=86_400).contains(&retry_for) {
