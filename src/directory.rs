@@ -175,6 +175,15 @@ impl Group {
             key: normalize_dn(dn),
         }
     }
+
+    /// A group DN as the configuration writes it, checked: pwgate must be
+    /// able to compare it with the groups the directory names.
+    pub fn parse(dn: &str) -> Result<Self, String> {
+        match crate::dn::normalize(dn) {
+            Some(n) if !n.is_empty() => Ok(Group::new(dn)),
+            _ => Err(format!("`{dn}` is not a DN pwgate can compare")),
+        }
+    }
 }
 
 /// The account name of a simple bind that is not a DN: `user@realm` (a

@@ -1,6 +1,6 @@
 //! pwgate as an LDAP client: the connections it opens itself, with a
-//! service account, to look accounts up ([`crate::directory`]) and to write
-//! synchronized passwords ([`crate::sync`]).
+//! service account, to look accounts up in the directory and to write
+//! synchronized passwords to other directories.
 //!
 //! These connections always verify the server against a configured CA
 //! (ldaps:// or StartTLS); plain LDAP is only possible when the
@@ -99,7 +99,7 @@ pub fn tls_config(endpoint: &Endpoint) -> Result<Option<Arc<ClientConfig>>, Stri
         .ca
         .as_deref()
         .ok_or_else(|| "a CA file is needed to verify the directory's certificate".to_owned())?;
-    crate::proxy::tls::client_config(ca)
+    crate::tls::client_config(ca)
         .map(Some)
         .map_err(|e| e.to_string())
 }
@@ -233,5 +233,20 @@ impl fmt::Display for UpstreamUrl {
         } else {
             write!(f, "{scheme}://{}:{}", self.host, self.port)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_urls_parse() {
+        let u = UpstreamUrl::parse("ldaps://dc1.example.test").unwrap();
+        assert_eq!((u.tls, u.port), (true, 636));
+        let u = UpstreamUrl::parse("ldap://[::1]:3389/").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("::1", 3389));
+        assert!(UpstreamUrl::parse("ldap://h:99999").is_err());
+        assert!(UpstreamUrl::parse("ldap://h/dc=x").is_err());
     }
 }

@@ -15,7 +15,8 @@
 //!   answers are awaited for the audit trail.
 //! - [`proxy::frame`] splits byte streams into LDAPMessages by their outer
 //!   BER header only, and peeks at message ID and operation; [`ber`] is the
-//!   small BER reader and writer underneath.
+//!   small BER reader and writer underneath, and [`ldap_op`] names the
+//!   operations (protocolOp tags) for the proxy and the metrics alike.
 //! - [`proxy::request`] reads every Bind, Modify, Add, ModifyDN and
 //!   Extended request strictly (exact tags, definite lengths, every element
 //!   consumed, RFC 4512 attribute descriptions) or refuses it, and writes
@@ -30,8 +31,10 @@
 //! - [`proxy::reply`] builds the refusals (result code 19 with the failed
 //!   rules, the Password Policy response control, AD's `0000052D:` prefix),
 //!   StartTLS answers and Notices of Disconnection.
-//! - [`proxy::upstream`] and [`proxy::tls`] connect to the directory (plain,
-//!   LDAPS or StartTLS, CA-verified) with failover over several URLs.
+//! - [`proxy::upstream`] connects to the directory (plain, LDAPS or
+//!   StartTLS, CA-verified) with failover over several URLs; [`tls`] builds
+//!   the rustls configurations from PEM files, for pwgate's listeners and
+//!   for every connection it opens to a directory.
 //! - [`audit`] writes one event per decision and per directory answer.
 //! - [`metrics`] counts connections, forwarded requests, decisions and
 //!   upstream connects; [`proxy::status`] serves them as `/metrics`, with
@@ -46,10 +49,11 @@
 //!   bounded in-memory queues with retries.
 //! - [`dn`] parses DNs (RFC 4514) into a form that can be compared.
 //!
-//! Lower layers import nothing above them: [`ber`], [`dn`], [`secret`] and
-//! [`policy`] stand alone, [`ldapclient`] (with `UpstreamUrl`) and
-//! [`directory`] do not import [`config`], and [`metrics`] does not import
-//! the proxy's state; there are no import cycles between modules.
+//! Lower layers import nothing above them: [`ber`], [`ldap_op`], [`dn`],
+//! [`secret`], [`tls`] and [`policy`] stand alone, [`ldapclient`] (with
+//! `UpstreamUrl`) and [`directory`] do not import [`config`], and
+//! [`metrics`] does not import the proxy; there are no import cycles
+//! between modules.
 //! - [`secret`] holds passwords in memory that is wiped and never printed.
 //! - [`logging`] sets up log output with a filter that keeps third-party
 //!   decoders from ever logging message contents.
@@ -67,6 +71,7 @@ pub mod dn;
 pub mod fuzzing;
 pub mod hardening;
 pub mod hook;
+pub mod ldap_op;
 pub mod ldapclient;
 pub mod logging;
 pub mod metrics;
@@ -75,3 +80,4 @@ pub mod proxy;
 pub mod secret;
 pub mod service;
 pub mod sync;
+pub mod tls;

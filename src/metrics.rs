@@ -1,5 +1,5 @@
-//! Counters for operators, rendered in the Prometheus text format (served,
-//! with `/healthz` and `/readyz`, by [`crate::proxy::status`]).
+//! Counters for operators, rendered in the Prometheus text format (the
+//! proxy's status endpoint serves them, with `/healthz` and `/readyz`).
 //!
 //! The counters live as long as the process (a reload does not reset them).
 //! Labels carry only rule ids, verdicts, operation names, upstream URLs and
@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::ldap_op as op;
 use crate::policy::RuleIds;
-use crate::proxy::frame::op;
 
 /// LDAP request types counted separately; everything else is `other`.
 const OPS: [(&str, u8); 10] = [

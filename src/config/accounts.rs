@@ -7,9 +7,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{ConfigError, Flavor, OnStoreError, UpstreamConfig, UpstreamUrl};
+use super::error::ConfigError;
+use super::overrides::Flavor;
+use super::policy::OnStoreError;
+use super::upstream::UpstreamConfig;
 use crate::directory::{DirectoryConfig, Group, Membership, Nesting, DEFAULT_ATTRIBUTES};
-use crate::ldapclient::{read_secret, Endpoint};
+use crate::ldapclient::{read_secret, Endpoint, UpstreamUrl};
 
 /// `[directory]` as written.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -261,14 +264,6 @@ pub(super) fn directory(
     })
 }
 
-/// A group DN from the file, checked.
-pub(super) fn group(dn: &str, err: &dyn Fn(String) -> ConfigError) -> Result<Group, ConfigError> {
-    match crate::dn::normalize(dn) {
-        Some(n) if !n.is_empty() => Ok(Group::new(dn)),
-        _ => Err(err(format!("`{dn}` is not a DN pwgate can compare"))),
-    }
-}
-
 pub(super) fn protected(
     sections: Vec<ProtectedSection>,
     source: &str,
@@ -287,14 +282,126 @@ pub(super) fn protected(
                 "give the group whose members are protected".into(),
             ));
         };
-        let group = group(g, &|m| e("group", m))?;
+        let group = Group::parse(g).map_err(|m| e("group", m))?;
         let reset_by = p
             .reset_by
             .unwrap_or_default()
             .iter()
-            .map(|r| self::group(r, &|m| e("reset_by", m)))
+            .map(|r| Group::parse(r).map_err(|m| e("reset_by", m)))
             .collect::<Result<Vec<_>, _>>()?;
         out.push(Protected { group, reset_by });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::load_str;
+
+    #[test]
+    fn the_lookup_connection_must_be_encrypted_and_complete() {
+        let base = "[upstream]\nurls = [\"ldap://h\"]\n[directory]\n";
+        let err = load_str(&format!("{base}bind_dn = \"cn=svc,dc=x\"\n")).unwrap_err();
+        assert!(
+            err.to_string().contains("use ldaps:// or starttls = true"),
+            "{err}"
+        );
+        let err = load_str(&format!(
+            "{base}allow_cleartext = true\nbind_dn = \"cn=svc,dc=x\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("directory.bind_dn: needs bind_password_file"),
+            "{err}"
+        );
+        let err = load_str(&format!(
+            "{base}allow_cleartext = true\nbind_dn = \"cn=svc,dc=x\"\nbind_password_env = \"PWGATE_TEST_UNSET_VARIABLE\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("PWGATE_TEST_UNSET_VARIABLE is not set"),
+            "{err}"
+        );
+        let err = load_str(&format!("{base}urls = [\"ldaps://dc\"]\n")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("directory.ca: TLS needs a CA file"),
+            "{err}"
+        );
+        // Anonymous lookups over plain LDAP, when asked for explicitly.
+        let c = load_str(&format!("{base}allow_cleartext = true\n")).unwrap();
+        assert!(c
+            .describe()
+            .contains("directory lookups: ldap://h:389 as anonymous"));
+    }
+
+    #[test]
+    fn nested_membership_is_bounded_and_its_keys_checked() {
+        use crate::directory::{Membership, DEFAULT_NESTING_DEPTH, DEFAULT_NESTING_GROUPS};
+        let base = "[upstream]\nurls = [\"ldap://h\"]\n[directory]\nallow_cleartext = true\n";
+        let c = load_str(&format!("{base}membership = \"nested\"\n")).unwrap();
+        let d = c.directory.as_ref().unwrap();
+        assert_eq!(d.membership, Membership::Nested);
+        assert_eq!(
+            (
+                d.nesting.max_depth,
+                d.nesting.max_groups,
+                d.nesting.search_base.as_deref()
+            ),
+            (DEFAULT_NESTING_DEPTH, DEFAULT_NESTING_GROUPS, None)
+        );
+        assert!(
+            c.describe().contains("membership nested (by pwgate: up to 8 levels and 1000 groups, searched under the account's dc= components)"),
+            "{}",
+            c.describe()
+        );
+        let c = load_str(&format!(
+            "{base}membership = \"nested\"\nmax_nesting_depth = 3\nmax_groups = 50\ngroup_search_base = \"ou=groups,o=Example\"\n"
+        ))
+        .unwrap();
+        let n = &c.directory.as_ref().unwrap().nesting;
+        assert_eq!(
+            (n.max_depth, n.max_groups, n.search_base.as_deref()),
+            (3, 50, Some("ou=groups,o=Example"))
+        );
+        for (extra, line, what) in [
+            (
+                "membership = \"nested\"\nmax_nesting_depth = 0\n",
+                6,
+                "max_nesting_depth: must be between 1 and 64",
+            ),
+            (
+                "membership = \"nested\"\nmax_nesting_depth = 65\n",
+                6,
+                "max_nesting_depth: must be between 1 and 64",
+            ),
+            (
+                "membership = \"nested\"\nmax_groups = 0\n",
+                6,
+                "max_groups: must be between 1 and 100000",
+            ),
+            (
+                "membership = \"nested\"\ngroup_search_base = \"<SID=1>\"\n",
+                6,
+                "group_search_base: `<SID=1>` is not a DN",
+            ),
+            (
+                "membership = \"member\"\nmax_nesting_depth = 3\n",
+                6,
+                "max_nesting_depth: applies to membership = \"nested\" only",
+            ),
+            (
+                "max_groups = 3\n",
+                5,
+                "max_groups: applies to membership = \"nested\" only",
+            ),
+            ("membership = \"deep\"\n", 5, "unknown variant `deep`"),
+        ] {
+            let err = load_str(&format!("{base}{extra}")).unwrap_err();
+            assert_eq!(err.line, Some(line), "{extra}: {err}");
+            assert!(err.message.contains(what), "{extra}: {err}");
+        }
+    }
 }

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::accounts::{array_table_line, endpoint, group};
-use super::{dn_is_under, normalize_dn, ConfigError, UpstreamUrl};
+use super::accounts::{array_table_line, endpoint};
+use super::error::ConfigError;
 use crate::directory::Group;
-use crate::ldapclient::Endpoint;
+use crate::dn::{dn_is_under, normalize_dn};
+use crate::ldapclient::{Endpoint, UpstreamUrl};
 
 /// `[[sync]]` as written.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -291,7 +292,7 @@ pub(super) fn targets(
             .clone()
             .unwrap_or_default()
             .iter()
-            .map(|g| group(g, &|m| e("member_of", m)))
+            .map(|g| Group::parse(g).map_err(|m| e("member_of", m)))
             .collect::<Result<Vec<_>, _>>()?;
         let retry_for = s.retry_for_secs.unwrap_or(900);
         if !(1..=86_400).contains(&retry_for) {
@@ -326,6 +327,7 @@ pub(super) fn targets(
 #[cfg(test)]
 mod tests {
     use super::placeholders;
+    use crate::config::load_str;
 
     #[test]
     fn placeholders_are_found_and_checked() {
@@ -340,5 +342,46 @@ mod tests {
         assert!(placeholders("uid={uid").is_err());
         assert!(placeholders("uid=uid}").is_err());
         assert!(placeholders("uid={u id}").is_err());
+    }
+
+    #[test]
+    fn sync_targets_are_validated_and_described() {
+        let base = "[upstream]\nurls = [\"ldap://h\"]\n\n[[sync]]\nname = \"linux\"\n";
+        let ok = "urls = [\"ldap://t\"]\nstarttls = true\nca = \"/ca.pem\"\nbind_dn = \"cn=svc,dc=t\"\n\
+                  bind_password_env = \"PATH\"\ndn_template = \"uid={uid},ou=people,dc=t\"\nmethod = \"password_modify\"\n";
+        let c = load_str(&format!("{base}{ok}dn_suffix = [\"ou=people,dc=x\"]\n")).unwrap();
+        let text = c.describe();
+        assert!(
+            text.contains("sync \"linux\": accounts under ou=people,dc=x to ldap://t:389 as cn=svc,dc=t via password_modify, DN uid={uid},ou=people,dc=t; retry for 900 s"),
+            "{text}"
+        );
+        assert!(
+            !text.contains(&std::env::var("PATH").unwrap_or_default()),
+            "the secret is shown"
+        );
+        let err = load_str(&format!("{base}{ok}search_base = \"dc=t\"\n")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("give either dn_template, or search_base and search_filter"),
+            "{err}"
+        );
+        assert_eq!(err.line, Some(4), "{err}");
+        let err = load_str(&format!("{base}{}", ok.replace("{uid}", "{uid"))).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("dn_template: a `{` without its `}`"),
+            "{err}"
+        );
+        let err = load_str(&format!("{base}{}", ok.replace("starttls = true\n", ""))).unwrap_err();
+        assert!(
+            err.to_string().contains("use ldaps:// or starttls = true"),
+            "{err}"
+        );
+        let err = load_str(&format!("{base}{ok}member_of = [\"cn=g,dc=x\"]\n")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("member_of needs a [directory] section"),
+            "{err}"
+        );
     }
 }

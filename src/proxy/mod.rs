@@ -14,7 +14,10 @@ pub mod request;
 pub mod session;
 pub mod status;
 pub mod stream;
-pub mod tls;
+/// The rustls configurations, client and server side, live in [`crate::tls`]
+/// (below the proxy, for [`crate::ldapclient`] too); `proxy::tls` names them
+/// as before.
+pub use crate::tls;
 pub mod upstream;
 pub mod workers;
 
