@@ -9,7 +9,7 @@
 //! With a `[directory]` section the account is looked up first
 //! ([`look_up`]), through the proxy's own [`Directory`]: its names and its
 //! groups then count, and the scope is chosen by the proxy's own
-//! [`crate::config::Config::policy_for`].
+//! [`crate::decision::scope::choose`].
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write};

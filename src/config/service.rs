@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::{ConfigError, TlsFiles};
+use super::error::ConfigError;
+use super::listen::TlsFiles;
 
 /// The default path of the socket, as `pwgate hook samba` expects it.
 pub const DEFAULT_SOCKET: &str = "/run/pwgate/decide.sock";
