@@ -33,7 +33,7 @@ use super::protocol::{self, BadRequest, Op, MAX_REQUEST_BYTES};
 use crate::audit::Peer;
 use crate::config::{HttpsConfig, Token};
 use crate::decision::{self, Context};
-use crate::proxy::tls::{certificates, private_key, provider};
+use crate::tls::{certificates, private_key, provider};
 use crate::proxy::GateCell;
 
 /// How long a TLS handshake may take.
