@@ -9,7 +9,9 @@
 //! The modules, in the order a message meets them:
 //!
 //! - [`proxy::listener`] accepts connections (plain with StartTLS, LDAPS),
-//!   enforces the connection limit and shuts down gracefully.
+//!   enforces the connection limit and shuts down gracefully: each session
+//!   gets a [`proxy::shutdown::Shutdown`], finishes what is in flight and
+//!   closes with a Notice of Disconnection.
 //! - [`proxy::session`] runs one client connection: a pump from the client
 //!   to the directory and one back, sharing who is bound and which password
 //!   answers are awaited for the audit trail.

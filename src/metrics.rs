@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::ldap_op as op;
@@ -67,7 +67,26 @@ struct UpstreamStats {
     count: u64,
 }
 
+/// One client connection counted in `pwgate_connections_open` for as long
+/// as this lives. It is dropped with the session's task however the task
+/// ends, finished or aborted at the end of the shutdown grace period, so
+/// the gauge cannot keep counting a connection that is gone.
+#[derive(Debug)]
+pub struct OpenConnection(Arc<Metrics>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl Metrics {
+    /// Counts a client connection as open until the guard is dropped.
+    pub fn open_connection(self: &Arc<Self>) -> OpenConnection {
+        self.connections_open.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(self.clone())
+    }
+
     /// One request forwarded to the directory.
     pub fn forwarded(&self, op_tag: u8) {
         let i = OPS
@@ -282,6 +301,36 @@ fn escape(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_aborted_session_leaves_the_open_connections_gauge() {
+        let metrics = Arc::new(Metrics::default());
+        let open = || metrics.connections_open.load(Ordering::Relaxed);
+        let finished = metrics.open_connection();
+        let stuck = metrics.open_connection();
+        assert_eq!(open(), 2);
+        // A session that ends on its own...
+        tokio::spawn(async move {
+            let _open = finished;
+        })
+        .await
+        .expect("no panic");
+        assert_eq!(open(), 1);
+        // ...and one aborted while it waits forever, as the listener aborts
+        // sessions still running after the grace period.
+        let task = tokio::spawn(async move {
+            let _open = stuck;
+            std::future::pending::<()>().await;
+        });
+        tokio::task::yield_now().await;
+        task.abort();
+        let ended = tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("the aborted task ends");
+        assert!(ended.is_err_and(|e| e.is_cancelled()));
+        assert_eq!(open(), 0);
+        assert!(metrics.render().contains("\npwgate_connections_open 0\n"));
+    }
 
     #[test]
     fn counters_render_as_prometheus_text_with_small_labels() {

@@ -1,6 +1,14 @@
 //! Accepting connections: the plain listener (with StartTLS when a
-//! certificate is set), the LDAPS listener, the connection limit, and a
-//! graceful shutdown that stops accepting and lets sessions finish.
+//! certificate is set), the LDAPS listener, the connection limit, and the
+//! graceful shutdown.
+//!
+//! On shutdown the listeners close (new connections are refused) and every
+//! session is told through its [`Shutdown`](crate::proxy::shutdown::Shutdown):
+//! it reads no new request, finishes what is in flight, sends a Notice of
+//! Disconnection and closes. Sessions still running after the grace period
+//! are aborted; what they hold (a place under the connection limit, on a
+//! worker, in the open connections gauge) is released by drop guards, so an
+//! aborted session gives it back as a finished one does.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -10,12 +18,14 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
+use crate::metrics::OpenConnection;
 use crate::proxy::reply::{self, ResultCode};
-use crate::proxy::workers::Workers;
+use crate::proxy::shutdown::ShutdownSignal;
+use crate::proxy::workers::{OpenGuard, Workers};
 use crate::proxy::{session, Gate, GateCell};
 
 /// Listening sockets, bound and ready to serve.
@@ -62,12 +72,14 @@ impl Server {
         self.ldaps.as_ref().and_then(|l| l.local_addr().ok())
     }
 
-    /// Serves until `shutdown` completes, then waits up to `grace` for open
-    /// sessions before returning.
+    /// Serves until `shutdown` completes, then stops accepting, tells every
+    /// session to finish what is in flight and close, and waits up to
+    /// `grace` for them before aborting the rest.
     pub async fn run(self, shutdown: impl Future<Output = ()>, grace: Duration) {
         let gate = self.cell.load();
         let limit = Arc::new(Semaphore::new(gate.config.limits.max_connections));
         let mut sessions = JoinSet::new();
+        let stopping = ShutdownSignal::new();
         let workers = match Workers::start(gate.config.workers) {
             Ok(w) => w,
             Err(e) => {
@@ -131,8 +143,8 @@ impl Server {
                 }
                 continue;
             };
-            let cell = self.cell.clone();
-            let open = metrics.connections_open.fetch_add(1, Ordering::Relaxed) + 1;
+            let gauge = self.cell.shared_metrics().open_connection();
+            let open = metrics.connections_open.load(Ordering::Relaxed);
             peak_open = peak_open.max(open as usize);
             // The socket moves to the worker's own event loop: registered
             // there, its readiness wakes that thread and no other.
@@ -140,31 +152,38 @@ impl Server {
                 Ok(s) => s,
                 Err(e) => {
                     warn!(client = %peer, error = %e, "cannot hand the connection to a worker");
-                    metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
                     continue;
                 }
             };
             let placement = workers.place();
-            let open = placement.open;
+            let admitted = Admitted {
+                _limit: permit,
+                _worker: placement.open,
+                _gauge: gauge,
+            };
+            let cell = self.cell.clone();
+            let shutdown = stopping.subscribe();
             sessions.spawn_on(
                 async move {
+                    // Dropped with this future, whether it ends or is aborted.
+                    let _admitted = admitted;
                     match tokio::net::TcpStream::from_std(tcp) {
-                        Ok(tcp) => session::serve(cell.clone(), tcp, peer, implicit_tls).await,
+                        Ok(tcp) => session::serve(cell, tcp, peer, implicit_tls, shutdown).await,
                         Err(e) => {
                             warn!(client = %peer, error = %e, "cannot register the connection")
                         }
                     }
-                    cell.metrics()
-                        .connections_open
-                        .fetch_sub(1, Ordering::Relaxed);
-                    drop((permit, open));
                 },
                 &placement.handle,
             );
         }
-        info!(open = sessions.len(), "shutting down: no longer accepting");
         drop(self.ldap);
         drop(self.ldaps);
+        stopping.trigger();
+        info!(
+            open = sessions.len(),
+            "shutting down: no longer accepting; open sessions finish what is in flight"
+        );
         let drained = tokio::time::timeout(grace, async {
             while sessions.join_next().await.is_some() {}
         })
@@ -172,15 +191,26 @@ impl Server {
         if drained.is_err() {
             warn!(
                 open = sessions.len(),
-                "grace period over; closing remaining sessions"
+                grace_secs = grace.as_secs_f64(),
+                "grace period over; aborting the sessions still open"
             );
             sessions.shutdown().await;
         }
+        info!("all sessions closed");
         // Sessions are done: no more changes can be queued for sync.
         if let Some(sync) = self.cell.sync() {
             sync.drain().await;
         }
     }
+}
+
+/// What an admitted connection holds until its session ends (or is
+/// aborted): its place under the connection limit, on its worker, and in
+/// the open connections gauge.
+struct Admitted {
+    _limit: OwnedSemaphorePermit,
+    _worker: OpenGuard,
+    _gauge: OpenConnection,
 }
 
 /// How often the listener checks whether a burst of connections is over.

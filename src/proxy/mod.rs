@@ -2,9 +2,10 @@
 //!
 //! [`Gate`] holds what every session shares (the configuration, the TLS
 //! acceptor and the way to reach the directory); [`listener::Server`] accepts
-//! connections and hands each one to [`session::serve`]. A [`GateCell`]
-//! holds the current gate: a reload (SIGHUP) swaps it whole, so every
-//! decision sees either the old or the new configuration, never a mix.
+//! connections and hands each one to [`session::serve`], with a
+//! [`shutdown::Shutdown`] that tells it when the server stops. A
+//! [`GateCell`] holds the current gate: a reload (SIGHUP) swaps it whole, so
+//! every decision sees either the old or the new configuration, never a mix.
 
 pub mod frame;
 pub mod intercept;
@@ -12,6 +13,7 @@ pub mod listener;
 pub mod reply;
 pub mod request;
 pub mod session;
+pub mod shutdown;
 pub mod status;
 pub mod stream;
 /// The rustls configurations, client and server side, live in [`crate::tls`]
@@ -127,6 +129,11 @@ impl GateCell {
 
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// The counters, to hold beyond a borrow of the cell (drop guards).
+    pub fn shared_metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
     }
 
     /// The sync workers, when `[[sync]]` targets are configured.

@@ -7,6 +7,11 @@
 //! way notes the answers to binds (who is bound) and to forwarded password
 //! operations (for the audit trail). Both pumps run in the same task; when
 //! either side closes, the session ends.
+//!
+//! When the server stops ([`Shutdown`]), the client pump reads no new
+//! request; once the directory has answered everything already forwarded
+//! and those answers have reached the client, the client gets a Notice of
+//! Disconnection (`unavailable`) and the connection closes.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -33,6 +38,7 @@ use crate::proxy::intercept::{
 };
 use crate::proxy::reply::{self, PpolicyError, ResultCode};
 use crate::proxy::request::{self, Operation, Request};
+use crate::proxy::shutdown::Shutdown;
 use crate::proxy::stream::{self, ReadSide, Stream, WriteSide};
 use crate::proxy::upstream::result_code;
 use crate::proxy::{Gate, GateCell};
@@ -43,6 +49,8 @@ const READ_CHUNK: usize = 16 * 1024;
 const MAX_TRACKED: usize = 4096;
 /// How long answers may still flow after the client half-closed.
 const DRAIN_AFTER_CLIENT_EOF: Duration = Duration::from_secs(30);
+/// The Notice of Disconnection's text when the server stops.
+const SHUTTING_DOWN: &str = "pwgate is shutting down";
 /// AD's prefix for password policy refusals (ERROR_PASSWORD_RESTRICTION).
 const AD_POLICY_PREFIX: &str = "0000052D: ";
 /// The Win32 error AD puts before access refusals (ERROR_ACCESS_DENIED).
@@ -98,6 +106,10 @@ enum ClientEnd {
     Eof,
     /// pwgate closed the session (protocol error, failed StartTLS...).
     Closed,
+    /// The server is stopping: no more requests are read. The connection
+    /// to the directory stays open (closing it would make the directory
+    /// drop what is in flight) until the answers are delivered.
+    ShuttingDown(Upstream),
 }
 
 /// What to do with one client message.
@@ -133,11 +145,23 @@ struct Session {
     room: Notify,
     /// Signalled when a bind's answer has been seen.
     bind_answered: Notify,
+    /// Set while the upstream pump holds answers it has noted (so they are
+    /// no longer outstanding) but not yet written to the client.
+    answers_unwritten: AtomicBool,
+    /// Signalled each time the upstream pump has written to the client.
+    answers_written: Notify,
 }
 
-/// Serves one accepted client connection until either side closes.
-pub async fn serve(cell: Arc<GateCell>, tcp: TcpStream, peer: SocketAddr, implicit_tls: bool) {
-    match run(cell, tcp, peer, implicit_tls).await {
+/// Serves one accepted client connection until either side closes or
+/// `shutdown` fires and what is in flight has been answered.
+pub async fn serve(
+    cell: Arc<GateCell>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    implicit_tls: bool,
+    shutdown: Shutdown,
+) {
+    match run(cell, tcp, peer, implicit_tls, shutdown).await {
         Ok(()) => debug!(client = %peer, "session closed"),
         Err(e) => debug!(client = %peer, error = %e, "session ended"),
     }
@@ -148,6 +172,7 @@ async fn run(
     tcp: TcpStream,
     peer: SocketAddr,
     implicit_tls: bool,
+    mut shutdown: Shutdown,
 ) -> Result<(), SessionError> {
     let _ = tcp.set_nodelay(true);
     let gate = cell.load();
@@ -191,12 +216,14 @@ async fn run(
         }),
         room: Notify::new(),
         bind_answered: Notify::new(),
+        answers_unwritten: AtomicBool::new(false),
+        answers_written: Notify::new(),
     };
     let upstream = Upstream {
         writer: None,
         reader_tx: Some(reader_tx),
     };
-    let client_pump = session.client_to_upstream(client_reader, upstream);
+    let client_pump = session.client_to_upstream(client_reader, upstream, &mut shutdown);
     let upstream_pump = async {
         match reader_rx.await {
             Ok(reader) => session.upstream_to_client(reader).await,
@@ -212,12 +239,24 @@ async fn run(
             Ok(ClientEnd::Eof) => tokio::time::timeout(DRAIN_AFTER_CLIENT_EOF, upstream_pump)
                 .await
                 .unwrap_or(Ok(())),
+            Ok(ClientEnd::ShuttingDown(upstream)) => {
+                let delivered = tokio::select! {
+                    // The directory closed, or the client stopped reading.
+                    r = &mut upstream_pump => r,
+                    () = session.answers_delivered() => Ok(()),
+                };
+                if delivered.is_ok() {
+                    debug!(client = %session.peer, "closing client: pwgate is shutting down");
+                    session.disconnect(ResultCode::Unavailable, SHUTTING_DOWN).await;
+                }
+                drop(upstream);
+                delivered
+            }
             Ok(ClientEnd::Closed) | Err(SessionError::NoDirectory) => Ok(()),
             Err(e) => Err(e),
         },
         r = &mut upstream_pump => r,
     };
-    session.report_unanswered();
     if let Some(mut w) = session.client_writer.lock().await.take() {
         let _ = w.shutdown().await;
     }
@@ -247,19 +286,36 @@ fn release_if_empty(buf: &mut BytesMut) {
     }
 }
 
+/// Reads more client bytes, unless the server stops first (`None`).
+async fn fill_unless_stopping(
+    reader: &mut ReadSide,
+    buf: &mut BytesMut,
+    shutdown: &mut Shutdown,
+) -> Option<std::io::Result<bool>> {
+    tokio::select! {
+        biased;
+        () = shutdown.recv() => None,
+        r = fill(reader, buf) => Some(r),
+    }
+}
+
 /// What waiting for client bytes gave.
 enum Read {
     Data,
     Eof,
     TimedOut(String),
+    /// The server is stopping; what was read of an unfinished message is
+    /// dropped.
+    ShuttingDown,
 }
 
-fn read_result(got_data: bool) -> Read {
-    if got_data {
-        Read::Data
-    } else {
-        Read::Eof
-    }
+fn read_result(filled: Option<std::io::Result<bool>>) -> Result<Read, SessionError> {
+    Ok(match filled {
+        None => Read::ShuttingDown,
+        Some(Ok(true)) => Read::Data,
+        Some(Ok(false)) => Read::Eof,
+        Some(Err(e)) => return Err(SessionError::Client(e)),
+    })
 }
 
 /// How long the directory may take to accept what pwgate sends it.
@@ -306,6 +362,23 @@ fn ldap_refusal(
         }));
     }
     (code, text, controls)
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.report_unanswered();
+    }
+}
+
+impl Upstream {
+    /// What the session keeps of the connection to the directory once it
+    /// reads no more requests: the writer, so the directory finishes what
+    /// is in flight; the upstream pump is told that no connection will
+    /// come if none was opened.
+    fn stopping(mut self) -> Upstream {
+        self.reader_tx = None;
+        self
+    }
 }
 
 impl Session {
@@ -404,6 +477,7 @@ impl Session {
         &self,
         mut reader: ReadSide,
         mut upstream: Upstream,
+        shutdown: &mut Shutdown,
     ) -> Result<ClientEnd, SessionError> {
         let limits = &self.gate.config.limits;
         let mut buf = BytesMut::new();
@@ -415,6 +489,13 @@ impl Session {
             let mut run = 0;
             let mut completed_any = false;
             loop {
+                if shutdown.is_shutdown() {
+                    // Messages read but not yet handled are dropped: they
+                    // are not in flight, and they may carry a password.
+                    self.flush(&mut upstream, &mut buf, &mut run).await?;
+                    buf.zeroize();
+                    return Ok(ClientEnd::ShuttingDown(upstream.stopping()));
+                }
                 let len = match frame::frame_len(&buf[run..], limits.max_message_bytes) {
                     Ok(Some(len)) => len,
                     Ok(None) => break,
@@ -437,7 +518,7 @@ impl Session {
                     // Back-pressure: send what is ready, read nothing more
                     // from this client until the directory answers.
                     self.flush(&mut upstream, &mut buf, &mut run).await?;
-                    self.wait_for_room().await;
+                    self.wait_for_room(shutdown).await;
                     continue;
                 }
                 let mut action = self.classify(&buf[run..run + len], peek);
@@ -507,8 +588,15 @@ impl Session {
             if !buf.is_empty() {
                 partial_since.get_or_insert_with(Instant::now);
             }
-            match self.read_more(&mut reader, &mut buf, partial_since).await? {
+            match self
+                .read_more(&mut reader, &mut buf, partial_since, shutdown)
+                .await?
+            {
                 Read::Data => {}
+                Read::ShuttingDown => {
+                    buf.zeroize();
+                    return Ok(ClientEnd::ShuttingDown(upstream.stopping()));
+                }
                 Read::Eof => {
                     if !buf.is_empty() {
                         debug!(client = %self.peer, bytes = buf.len(), "client closed inside a message");
@@ -543,6 +631,7 @@ impl Session {
         reader: &mut ReadSide,
         buf: &mut BytesMut,
         partial_since: Option<Instant>,
+        shutdown: &mut Shutdown,
     ) -> Result<Read, SessionError> {
         let limits = &self.gate.config.limits;
         loop {
@@ -551,12 +640,11 @@ impl Session {
                 None => limits.idle_timeout.map(|idle| self.last_activity() + idle),
             };
             let Some(deadline) = deadline else {
-                return Ok(read_result(
-                    fill(reader, buf).await.map_err(SessionError::Client)?,
-                ));
+                return read_result(fill_unless_stopping(reader, buf, shutdown).await);
             };
-            match tokio::time::timeout_at(deadline.into(), fill(reader, buf)).await {
-                Ok(r) => return Ok(read_result(r.map_err(SessionError::Client)?)),
+            let filled = fill_unless_stopping(reader, buf, shutdown);
+            match tokio::time::timeout_at(deadline.into(), filled).await {
+                Ok(r) => return read_result(r),
                 Err(_) if partial_since.is_some() => {
                     return Ok(Read::TimedOut(format!(
                         "message not complete within {} s",
@@ -592,10 +680,29 @@ impl Session {
         self.lock_tracking().last_activity
     }
 
-    async fn wait_for_room(&self) {
+    /// Until an answer frees room under the outstanding limit, or the
+    /// server stops.
+    async fn wait_for_room(&self, shutdown: &mut Shutdown) {
         let max = self.gate.config.limits.max_outstanding_per_connection;
         while self.outstanding() >= max {
-            self.room.notified().await;
+            tokio::select! {
+                () = self.room.notified() => {}
+                () = shutdown.recv() => return,
+            }
+        }
+    }
+
+    /// Until every request forwarded to the directory has been answered
+    /// and the answers have been written to the client.
+    async fn answers_delivered(&self) {
+        loop {
+            let written = self.answers_written.notified();
+            tokio::pin!(written);
+            written.as_mut().enable();
+            if self.outstanding() == 0 && !self.answers_unwritten.load(Ordering::SeqCst) {
+                return;
+            }
+            written.await;
         }
     }
 
@@ -627,6 +734,9 @@ impl Session {
         let mut buf = BytesMut::new();
         loop {
             let mut run = 0;
+            // Answers noted below stop being outstanding before they are
+            // written: until then, a shutdown must not close the client.
+            self.answers_unwritten.store(true, Ordering::SeqCst);
             loop {
                 match frame::frame_len(&buf[run..], limit) {
                     Ok(Some(len)) => {
@@ -650,6 +760,8 @@ impl Session {
                 self.write_client(&buf[..run]).await?;
                 buf.advance(run);
             }
+            self.answers_unwritten.store(false, Ordering::SeqCst);
+            self.answers_written.notify_waiters();
             release_if_empty(&mut buf);
             if !fill(&mut reader, &mut buf)
                 .await
@@ -731,6 +843,8 @@ impl Session {
     }
 
     /// Password operations that never got an answer: outcome unknown.
+    /// Runs when the session is dropped, so a session aborted at the end of
+    /// the shutdown grace period still audits them.
     fn report_unanswered(&self) {
         let (changes, syncs) = {
             let mut t = self.lock_tracking();
