@@ -1,0 +1,313 @@
+//! One client connection: two pumps and the state they share.
+//!
+//! The client pump splits the client's bytes into messages, lets everything
+//! that is not a password operation through as one contiguous write, answers
+//! StartTLS itself, and stops password operations for a decision. The
+//! upstream pump passes the directory's answers back unchanged, and on the
+//! way notes the answers to binds (who is bound) and to forwarded password
+//! operations (for the audit trail). Both pumps run in the same task; when
+//! either side closes, the session ends.
+//!
+//! When the server stops ([`Shutdown`]), the client pump reads no new
+//! request; once the directory has answered everything already forwarded
+//! and those answers have reached the client, the client gets a Notice of
+//! Disconnection (`unavailable`) and the connection closes.
+//!
+//! The files, in the order a message meets them:
+//!
+//! - this file: the `Session` state both pumps share, [`serve`] and how a
+//!   session ends, the buffers and the writes to the client;
+//! - `client.rs`: the client pump, its timeouts and back-pressure, and the
+//!   writing half of the connection to the directory (opened on first use);
+//! - `classify.rs`: what to do with one client message (`Action`):
+//!   forward it unread, read it strictly, refuse it, or stop it for a
+//!   decision;
+//! - `binds.rs`: bind requests (which are allowed, who they name), their
+//!   answers, and who is bound once the binds sent so far are answered;
+//! - `door.rs`: the LDAP door to the decision core: a password operation
+//!   into a [`decision::Request`], a refusal into an LDAP answer;
+//! - `starttls.rs`: StartTLS, answered by pwgate, TLS on the client side;
+//! - `upstream.rs`: the upstream pump, what it notes of the directory's
+//!   answers, and when every answer has reached the client.
+//!
+//! [`decision::Request`]: crate::decision::Request
+
+mod binds;
+mod classify;
+mod client;
+mod door;
+mod starttls;
+mod upstream;
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use thiserror::Error;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{Mutex, Notify};
+use tokio_rustls::TlsStream;
+use tracing::{debug, warn};
+
+use crate::audit::{self, ChangeRecord};
+use crate::decision::{self, Actor};
+use crate::proxy::reply::{self, ResultCode};
+use crate::proxy::shutdown::Shutdown;
+use crate::proxy::stream::{self, ReadSide, Stream, WriteSide};
+use crate::proxy::{Gate, GateCell};
+
+use classify::Action;
+use client::{ClientEnd, Upstream};
+
+/// Bytes read from a socket at a time (the buffer grows for larger messages).
+const READ_CHUNK: usize = 16 * 1024;
+/// At most this many answers are awaited for audit or identity per session.
+const MAX_TRACKED: usize = 4096;
+/// How long answers may still flow after the client half-closed.
+const DRAIN_AFTER_CLIENT_EOF: Duration = Duration::from_secs(30);
+/// The Notice of Disconnection's text when the server stops.
+const SHUTTING_DOWN: &str = "pwgate is shutting down";
+
+#[derive(Debug, Error)]
+pub enum SessionError {
+    #[error("client connection: {0}")]
+    Client(std::io::Error),
+    #[error("upstream connection: {0}")]
+    Upstream(std::io::Error),
+    #[error("TLS handshake with the client: {0}")]
+    Handshake(String),
+    /// No directory could be reached; the client has been told.
+    #[error("no upstream directory")]
+    NoDirectory,
+}
+
+/// What the pumps note about one connection, behind one lock.
+#[derive(Debug)]
+struct Tracking {
+    /// Message IDs forwarded and not yet answered (nor abandoned).
+    outstanding: HashSet<i32>,
+    /// Last time a request went up or an operation's answer came back.
+    last_activity: Instant,
+    bound: Option<Actor>,
+    binds: HashMap<i32, Actor>,
+    changes: HashMap<i32, ChangeRecord>,
+    /// Accepted changes to synchronize once the directory says success.
+    syncs: HashMap<i32, decision::PendingSync>,
+}
+
+/// One client connection: what both pumps share.
+struct Session {
+    /// The gate this connection started with: its directory and limits.
+    gate: Arc<Gate>,
+    /// The gate in force now: policy, mode, flavor, certificate.
+    cell: Arc<GateCell>,
+    peer: SocketAddr,
+    client_tls: AtomicBool,
+    client_writer: Mutex<Option<WriteSide>>,
+    tracking: std::sync::Mutex<Tracking>,
+    /// Signalled when an answer frees room under the outstanding limit.
+    room: Notify,
+    /// Signalled when a bind's answer has been seen.
+    bind_answered: Notify,
+    /// Set while the upstream pump holds answers it has noted (so they are
+    /// no longer outstanding) but not yet written to the client.
+    answers_unwritten: AtomicBool,
+    /// Signalled each time the upstream pump has written to the client.
+    answers_written: Notify,
+}
+
+/// Serves one accepted client connection until either side closes or
+/// `shutdown` fires and what is in flight has been answered.
+pub async fn serve(
+    cell: Arc<GateCell>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    implicit_tls: bool,
+    shutdown: Shutdown,
+) {
+    match run(cell, tcp, peer, implicit_tls, shutdown).await {
+        Ok(()) => debug!(client = %peer, "session closed"),
+        Err(e) => debug!(client = %peer, error = %e, "session ended"),
+    }
+}
+
+async fn run(
+    cell: Arc<GateCell>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    implicit_tls: bool,
+    mut shutdown: Shutdown,
+) -> Result<(), SessionError> {
+    let _ = tcp.set_nodelay(true);
+    let gate = cell.load();
+    let client = if implicit_tls {
+        // A reload may have removed the certificate while the LDAPS
+        // listener (kept until restart) still accepts: close cleanly.
+        let Some(acceptor) = gate.acceptor.clone() else {
+            warn!(client = %peer, "LDAPS connection closed: no certificate configured since the last reload");
+            return Ok(());
+        };
+        let handshake = tokio::time::timeout(
+            gate.config.limits.tls_handshake_timeout,
+            acceptor.accept(tcp),
+        )
+        .await
+        .map_err(|_| SessionError::Handshake("timed out".into()))?
+        .map_err(|e| SessionError::Handshake(e.to_string()))?;
+        Stream::Tls(Box::new(TlsStream::Server(handshake)))
+    } else {
+        Stream::Plain(tcp)
+    };
+    let client_tls = client.is_tls();
+    let (client_reader, client_writer) = stream::split(client);
+    // The connection to the directory is opened by the client pump when
+    // the first request needs it; its reading half then goes to the
+    // upstream pump. An idle client holds no directory connection.
+    let (reader_tx, reader_rx) = tokio::sync::oneshot::channel();
+    let session = Session {
+        gate,
+        cell,
+        peer,
+        client_tls: AtomicBool::new(client_tls),
+        client_writer: Mutex::new(Some(client_writer)),
+        tracking: std::sync::Mutex::new(Tracking {
+            outstanding: HashSet::new(),
+            last_activity: Instant::now(),
+            bound: None,
+            binds: HashMap::new(),
+            changes: HashMap::new(),
+            syncs: HashMap::new(),
+        }),
+        room: Notify::new(),
+        bind_answered: Notify::new(),
+        answers_unwritten: AtomicBool::new(false),
+        answers_written: Notify::new(),
+    };
+    let upstream = Upstream {
+        writer: None,
+        reader_tx: Some(reader_tx),
+    };
+    let client_pump = session.client_to_upstream(client_reader, upstream, &mut shutdown);
+    let upstream_pump = async {
+        match reader_rx.await {
+            Ok(reader) => session.upstream_to_client(reader).await,
+            // The client pump ended without ever needing the directory.
+            Err(_) => Ok(()),
+        }
+    };
+    tokio::pin!(client_pump, upstream_pump);
+    let result = tokio::select! {
+        r = &mut client_pump => match r {
+            // The client finished sending (half-close); the directory has
+            // been told the same and its remaining answers still go back.
+            Ok(ClientEnd::Eof) => tokio::time::timeout(DRAIN_AFTER_CLIENT_EOF, upstream_pump)
+                .await
+                .unwrap_or(Ok(())),
+            Ok(ClientEnd::ShuttingDown(upstream)) => {
+                let delivered = tokio::select! {
+                    // The directory closed, or the client stopped reading.
+                    r = &mut upstream_pump => r,
+                    () = session.answers_delivered() => Ok(()),
+                };
+                if delivered.is_ok() {
+                    debug!(client = %session.peer, "closing client: pwgate is shutting down");
+                    session.disconnect(ResultCode::Unavailable, SHUTTING_DOWN).await;
+                }
+                drop(upstream);
+                delivered
+            }
+            Ok(ClientEnd::Closed) | Err(SessionError::NoDirectory) => Ok(()),
+            Err(e) => Err(e),
+        },
+        r = &mut upstream_pump => r,
+    };
+    if let Some(mut w) = session.client_writer.lock().await.take() {
+        let _ = w.shutdown().await;
+    }
+    result
+}
+
+/// Reads more bytes into `buf`; `Ok(false)` at end of stream.
+///
+/// An empty `buf` holds no memory (see [`release_if_empty`]): the read
+/// buffer is taken only once the connection has something to read, so an
+/// idle connection costs no read buffers.
+async fn fill(reader: &mut ReadSide, buf: &mut BytesMut) -> std::io::Result<bool> {
+    if buf.capacity() == 0 {
+        reader.readable().await?;
+    }
+    if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+        buf.reserve(READ_CHUNK);
+    }
+    Ok(reader.read_buf(buf).await? > 0)
+}
+
+/// Gives back the memory of a buffer with nothing left in it, before the
+/// pump waits for more: between requests a connection keeps no buffer.
+fn release_if_empty(buf: &mut BytesMut) {
+    if buf.is_empty() && buf.capacity() > 0 {
+        *buf = BytesMut::new();
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.report_unanswered();
+    }
+}
+
+impl Session {
+    async fn write_client(&self, bytes: &[u8]) -> Result<(), SessionError> {
+        let mut guard = self.client_writer.lock().await;
+        let writer = guard
+            .as_mut()
+            .ok_or_else(|| SessionError::Client(std::io::ErrorKind::NotConnected.into()))?;
+        let timeout = self.gate.config.limits.write_timeout;
+        match tokio::time::timeout(timeout, writer.write_all(bytes)).await {
+            Ok(r) => r.map_err(SessionError::Client),
+            Err(_) => Err(SessionError::Client(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("client did not read its answers for {timeout:?}"),
+            ))),
+        }
+    }
+
+    /// Tells the client why it is disconnected (RFC 4511 section 4.4.1).
+    async fn disconnect(&self, code: ResultCode, why: &str) {
+        let notice = reply::notice_of_disconnection(code, why);
+        let _ = self.write_client(&notice).await;
+    }
+
+    fn lock_tracking(&self) -> std::sync::MutexGuard<'_, Tracking> {
+        // A panic while holding this lock cannot leave it inconsistent in a
+        // way that matters more than ending the session would.
+        self.tracking.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn outstanding(&self) -> usize {
+        self.lock_tracking().outstanding.len()
+    }
+
+    fn last_activity(&self) -> Instant {
+        self.lock_tracking().last_activity
+    }
+
+    /// Password operations that never got an answer: outcome unknown.
+    /// Runs when the session is dropped, so a session aborted at the end of
+    /// the shutdown grace period still audits them.
+    fn report_unanswered(&self) {
+        let (changes, syncs) = {
+            let mut t = self.lock_tracking();
+            (std::mem::take(&mut t.changes), std::mem::take(&mut t.syncs))
+        };
+        // Outcome unknown: never synchronized (the passwords are wiped here).
+        drop(syncs);
+        for record in changes.values() {
+            audit::outcome(record, None);
+        }
+    }
+}
