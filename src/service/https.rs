@@ -33,8 +33,8 @@ use super::protocol::{self, BadRequest, Op, MAX_REQUEST_BYTES};
 use crate::audit::Peer;
 use crate::config::{HttpsConfig, Token};
 use crate::decision::{self, Context};
-use crate::tls::{certificates, private_key, provider};
 use crate::proxy::GateCell;
+use crate::tls::{certificates, private_key, provider};
 
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
