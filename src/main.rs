@@ -327,6 +327,9 @@ fn serve(args: ServeArgs, core_dumps: Result<(), String>) -> ExitCode {
     }
     let metrics_listen = config.metrics_listen;
     let service = config.service.clone();
+    // The HTTPS API's decisions run on the control runtime: give it a
+    // second thread then.
+    let https_api = service.as_ref().is_some_and(|s| s.https.is_some());
     // Build the built-in dictionary now rather than during the first
     // password change (tens of milliseconds).
     pwgate::policy::rules::banned::BannedWords::builtin();
@@ -343,7 +346,7 @@ fn serve(args: ServeArgs, core_dumps: Result<(), String>) -> ExitCode {
     // (proxy::workers); this runtime accepts them and runs the control
     // plane: signals, reloads, metrics, sync and audit summaries.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(if https_api { 2 } else { 1 })
         .thread_name("pwgate-control")
         .enable_all()
         .build()
