@@ -65,6 +65,11 @@ pub enum Verdict {
     /// pwgate could not be asked or the input not read: the fail mode
     /// applies. The text says why.
     Error(String),
+    /// pwgate answered that it will not decide this request (this user
+    /// may not ask, the request is malformed or too large): refused
+    /// whatever the fail mode, since allowing it would let every password
+    /// of such accounts through unchecked. Exit 2.
+    Rejected(String),
 }
 
 /// Reads Samba's variables: a name or a UPN is needed; values that are
@@ -176,8 +181,12 @@ fn verdict_of(answer: &[u8]) -> Verdict {
     match (a.verdict.as_deref(), a.error) {
         (Some("accepted" | "would_refuse"), _) => Verdict::Accepted,
         (Some("refused"), _) => Verdict::Refused(clean(a.message)),
-        (_, Some(error)) => Verdict::Error(format!(
-            "pwgate did not decide ({}): {}",
+        (_, Some(error)) if error == "busy" => Verdict::Error(format!(
+            "pwgate did not decide (busy): {}",
+            clean(a.message)
+        )),
+        (_, Some(error)) => Verdict::Rejected(format!(
+            "pwgate will not decide this request ({}): {}",
             crate::audit::Clean(&error),
             clean(a.message)
         )),
@@ -299,6 +308,7 @@ pub fn evaluate(config: &Path, account: &Account, password: &str) -> Verdict {
         target,
         request_names,
         search_bases: Vec::new(),
+        account_keys: Vec::new(),
         kind: crate::policy::ChangeKind::Set,
         attribute: crate::policy::PasswordAttribute::Service,
         msgid: 0,
@@ -364,6 +374,10 @@ pub fn run(
     };
     match (verdict, settings.on_error, &read) {
         (Verdict::Accepted, ..) => (Verdict::Accepted, None),
+        (Verdict::Rejected(e), ..) => {
+            let line = format!("pwgate: error: {e}; password refused");
+            (Verdict::Rejected(e), Some(line))
+        }
         (Verdict::Refused(m), ..) => {
             let line = format!("pwgate: password refused: {m}");
             (Verdict::Refused(m), Some(line))
@@ -390,7 +404,7 @@ pub fn run(
                     let line = format!("pwgate: password refused: {m} (decided in the hook: {e})");
                     (Verdict::Refused(m), Some(line))
                 }
-                Verdict::Error(e2) => {
+                Verdict::Error(e2) | Verdict::Rejected(e2) => {
                     let line = format!("pwgate: error: {e}; {e2}; password refused");
                     (Verdict::Error(e2), Some(line))
                 }

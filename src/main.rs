@@ -470,6 +470,13 @@ fn reload_on_hangup(
                         {
                             tracing::warn!("[audit] file, chain and syslog change only on restart");
                         }
+                        if o.service != n.service {
+                            tracing::warn!(
+                                "[service] (socket, HTTPS address, certificate, client CA, tokens, \
+                                 allowed users, rate limit) changes only on restart; the running \
+                                 service stays as it started"
+                            );
+                        }
                         if describe(o) != describe(n) {
                             tracing::warn!(
                                 "[[sync]] targets change only on restart; the running ones stay"
@@ -537,7 +544,7 @@ fn hook_samba(args: SambaHookArgs) -> ExitCode {
     match verdict {
         Verdict::Accepted => ExitCode::SUCCESS,
         Verdict::Refused(_) => ExitCode::from(1),
-        Verdict::Error(_) => ExitCode::from(2),
+        Verdict::Error(_) | Verdict::Rejected(_) => ExitCode::from(2),
     }
 }
 

@@ -272,6 +272,20 @@ fn a_user_not_allowed_is_refused_by_the_service() {
     let out = hook(&socket, &alice(), STRONG.as_bytes(), &[]);
     assert_eq!(code(&out), 2, "{}", describe(&out));
     assert!(stderr(&out).contains("forbidden"), "{}", describe(&out));
+    // pwgate's own refusal to decide is not a failure to reach it: the
+    // fail mode does not let it through.
+    let out = hook(
+        &socket,
+        &alice(),
+        STRONG.as_bytes(),
+        &["--on-error", "allow"],
+    );
+    assert_eq!(code(&out), 2, "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("will not decide"),
+        "{}",
+        describe(&out)
+    );
 }
 
 #[test]
@@ -475,9 +489,16 @@ fn the_https_api_answers_authenticated_clients_only() {
         ),
         (vec![("Authorization", "Basic cG9ydGFsOng=")], 401),
     ] {
-        let (code, answer) = api.post("/v1/check", &headers, &body(STRONG)).unwrap();
+        // Each on its own connection: pwgate closes it after a 401.
+        let mut once = Api::connect(addr, false).expect("connect");
+        let (code, answer) = once.post("/v1/check", &headers, &body(STRONG)).unwrap();
         assert_eq!(code, expected, "{headers:?}: {answer}");
         assert!(answer.contains(r#""error":"unauthorized""#), "{answer}");
+        assert!(
+            once.post("/v1/check", &[("Authorization", BEARER)], &body(STRONG))
+                .is_err(),
+            "the connection stayed open after a 401"
+        );
     }
     let (code, _) = api
         .request("GET", "/v1/check", &[("Authorization", BEARER)], "")

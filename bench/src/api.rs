@@ -263,6 +263,7 @@ fn in_process(seconds: u64) -> (Histogram<u64>, f64) {
             target: TargetRef::Dn(format!("uid=user{},ou=people,dc=example,dc=com", i % 100)),
             request_names: Vec::new(),
             search_bases: Vec::new(),
+            account_keys: Vec::new(),
             kind: pwgate::policy::ChangeKind::Set,
             attribute: pwgate::policy::PasswordAttribute::Service,
             msgid: 0,

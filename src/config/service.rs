@@ -57,7 +57,7 @@ impl std::fmt::Debug for Token {
 
 impl PartialEq for Token {
     fn eq(&self, other: &Self) -> bool {
-        self.name == other.name
+        self.name == other.name && *self.secret == *other.secret
     }
 }
 

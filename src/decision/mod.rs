@@ -120,6 +120,9 @@ pub struct Request {
     /// Where a [`TargetRef::Name`] is searched; empty: the directory's
     /// naming contexts.
     pub search_bases: Vec<String>,
+    /// Names that identify the account (sAMAccountName, UPN; not a display
+    /// name), by which a hook's check is tied to the proxy's change.
+    pub account_keys: Vec<String>,
     pub kind: ChangeKind,
     pub attribute: PasswordAttribute,
     /// The LDAP message ID (0 elsewhere), for the audit trail.
@@ -328,6 +331,7 @@ pub async fn decide<A: Accounts>(ctx: &Context<'_, A>, request: Request) -> Outc
         target,
         request_names,
         search_bases,
+        account_keys,
         kind,
         attribute,
         msgid,
@@ -424,13 +428,6 @@ pub async fn decide<A: Accounts>(ctx: &Context<'_, A>, request: Request) -> Outc
         }
     }
 
-    // The names a hook gave, to tie its check to the proxy's change.
-    let hook_names: Vec<String> = match (&target, door) {
-        (TargetRef::Name(name), Door::SambaHook) => std::iter::once(name.clone())
-            .chain(who.names.iter().cloned())
-            .collect(),
-        _ => Vec::new(),
-    };
     // Whether anything but names depends on the account's entry.
     let needs_entry =
         !(config.scopes.is_empty() && config.protected.is_empty() && config.sync.is_empty());
@@ -628,7 +625,7 @@ pub async fn decide<A: Accounts>(ctx: &Context<'_, A>, request: Request) -> Outc
                 );
             }
             Door::SambaHook => {
-                keys.extend(hook_names.iter().map(|n| recent::key("name", n)));
+                keys.extend(account_keys.iter().map(|n| recent::key("name", n)));
                 record.confirms = recent.take(&keys);
             }
             _ => {}
@@ -782,6 +779,7 @@ mod tests {
             target,
             request_names: Vec::new(),
             search_bases: Vec::new(),
+            account_keys: Vec::new(),
             kind,
             attribute: PasswordAttribute::UserPassword,
             msgid: 7,

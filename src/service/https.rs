@@ -47,6 +47,10 @@ const MAX_CONNECTION_AGE: Duration = Duration::from_secs(300);
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(2);
 /// The most clients whose rate is tracked at once.
 const MAX_TRACKED_CLIENTS: usize = 10_000;
+/// The most connections open at once, authenticated or not; more wait in
+/// the kernel's accept queue. Taken before the TLS handshake, so that
+/// unauthenticated peers cannot exhaust the control runtime.
+const MAX_CONNECTIONS: usize = 256;
 
 /// A bound HTTPS endpoint, ready to serve.
 pub struct Endpoint {
@@ -129,7 +133,11 @@ impl Endpoint {
     /// Serves until the task is dropped.
     pub async fn serve(self, cell: Arc<GateCell>, max_concurrent: usize) {
         let slots = Arc::new(Semaphore::new(max_concurrent));
+        let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         loop {
+            let Ok(open) = connections.clone().acquire_owned().await else {
+                return;
+            };
             let (tcp, addr) = match self.listener.accept().await {
                 Ok(a) => a,
                 Err(e) => {
@@ -146,6 +154,8 @@ impl Endpoint {
                 slots.clone(),
             );
             tokio::spawn(async move {
+                // Held until the connection ends.
+                let _open = open;
                 let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
                 {
                     Ok(Ok(tls)) => tls,
@@ -280,6 +290,9 @@ async fn handle(
         );
         r.headers_mut()
             .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        // An unauthenticated peer does not keep the connection.
+        r.headers_mut()
+            .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
         return r;
     };
     if !auth.limiter.allow(&client) {
@@ -381,6 +394,16 @@ impl RateLimiter {
             b.retain(|_, (tokens, at)| {
                 *tokens + now.duration_since(*at).as_secs_f64() * rate < rate
             });
+            if b.len() >= MAX_TRACKED_CLIENTS {
+                // Still full: the client seen longest ago goes.
+                if let Some(oldest) = b
+                    .iter()
+                    .min_by_key(|(_, (_, at))| *at)
+                    .map(|(k, _)| k.clone())
+                {
+                    b.remove(&oldest);
+                }
+            }
         }
         let (tokens, at) = b.entry(client.to_owned()).or_insert((self.rate, now));
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.rate).min(self.rate);

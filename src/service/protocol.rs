@@ -152,8 +152,8 @@ pub fn parse_as(body: &[u8], client: Peer, path_op: Option<Op>) -> Result<Parsed
     }
     let wire: WireRequest<'_> = serde_json::from_slice(body).map_err(|e| {
         // serde_json's own text may quote a value (`invalid type: string
-        // "..."`): a misplaced password must not come back. Say what kind
-        // of error it is, and where.
+        // "..."`), and its column could say where a password ends: say
+        // only what kind of error it is.
         let what = match e.classify() {
             serde_json::error::Category::Io => "cannot be read",
             serde_json::error::Category::Syntax => "is not JSON",
@@ -163,11 +163,11 @@ pub fn parse_as(body: &[u8], client: Peer, path_op: Option<Op>) -> Result<Parsed
                  old_password, kind, actor) with their types"
             }
         };
-        BadRequest::bad(format!(
-            "not a version 1 request: it {what} (column {})",
-            e.column()
-        ))
+        BadRequest::bad(format!("not a version 1 request: it {what}"))
     })?;
+    // Into wiped buffers before anything else can return.
+    let new = password(wire.password);
+    let old = wire.old_password.map(password);
     let op = match (wire.op, path_op) {
         (Some(a), Some(b)) if a != b => {
             return Err(BadRequest::bad("the body's op does not match the path"))
@@ -181,7 +181,6 @@ pub fn parse_as(body: &[u8], client: Peer, path_op: Option<Op>) -> Result<Parsed
             wire.v
         )));
     }
-    let new = password(wire.password);
     if new.expose().is_empty() {
         return Err(BadRequest::bad("the password is empty"));
     }
@@ -193,9 +192,15 @@ pub fn parse_as(body: &[u8], client: Peer, path_op: Option<Op>) -> Result<Parsed
     if new.expose().contains('\0') {
         return Err(BadRequest::bad("the password contains a NUL character"));
     }
-    let old = wire.old_password.map(password);
     let door = match (op, wire.door) {
         (Op::Check, _) | (Op::Decide, Some(WireDoor::Api)) => Door::Api,
+        // Only a local hook speaks for Samba: over HTTPS it could claim
+        // to confirm the proxy's changes.
+        (Op::Decide, Some(WireDoor::SambaHook)) if path_op.is_some() => {
+            return Err(BadRequest::bad(
+                "door samba_hook is served on the Unix socket only",
+            ))
+        }
         (Op::Decide, Some(WireDoor::SambaHook)) => Door::SambaHook,
         (Op::Decide, None) => return Err(BadRequest::bad("a decide request names its door")),
     };
@@ -257,6 +262,7 @@ pub fn parse_as(body: &[u8], client: Peer, path_op: Option<Op>) -> Result<Parsed
             target,
             request_names,
             search_bases: Vec::new(),
+            account_keys: [&upn, &name].into_iter().flatten().cloned().collect(),
             kind,
             attribute: PasswordAttribute::Service,
             msgid: 0,

@@ -99,6 +99,7 @@ impl Session {
             target,
             request_names,
             search_bases: Vec::new(),
+            account_keys: Vec::new(),
             kind,
             attribute,
             msgid,
