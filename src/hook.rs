@@ -267,8 +267,7 @@ pub fn ask(socket: &Path, timeout: Duration, account: &Account, password: &str) 
 /// (its lookups too, when it has a `[directory]`). Not written to
 /// pwgate's audit trail.
 pub fn evaluate(config: &Path, account: &Account, password: &str) -> Verdict {
-    use crate::decision::{self, accounts::NoDirectory, Actor, Binds, Context, NewPassword};
-    use crate::decision::{Door, Peer, Purpose, Request, TargetRef};
+    use crate::decision::{self, Context, Peer};
 
     let mut config = match crate::config::Config::load_for_check(Some(config), true) {
         Ok(c) => c,
@@ -284,39 +283,18 @@ pub fn evaluate(config: &Path, account: &Account, password: &str) -> Verdict {
         },
         None => None,
     };
-    let target = match (&account.upn, &account.name) {
-        (Some(upn), _) => TargetRef::Name(upn.clone()),
-        (None, Some(name)) => TargetRef::Name(name.clone()),
-        (None, None) => return Verdict::Error("no account to evaluate for".into()),
+    // The very request pwgate would get, read by the service's own
+    // protocol: the account and its names are taken as pwgate takes them.
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let peer = Peer::Local {
+        uid: unsafe { libc::getuid() },
+        pid: i32::try_from(std::process::id()).ok(),
     };
-    let request_names = [&account.name, &account.full_name]
-        .into_iter()
-        .flatten()
-        .filter(|n| !matches!(&target, TargetRef::Name(t) if t == *n))
-        .cloned()
-        .collect();
-    let request = Request {
-        door: Door::SambaHook,
-        purpose: Purpose::Decide,
-        // SAFETY: getuid and getpid have no preconditions and cannot fail.
-        client: Peer::Local {
-            uid: unsafe { libc::getuid() },
-            pid: Some(std::process::id() as i32),
-        },
-        actor: Actor::Unknown,
-        binds: Binds::None,
-        target,
-        request_names,
-        search_bases: Vec::new(),
-        account_keys: Vec::new(),
-        kind: crate::policy::ChangeKind::Set,
-        attribute: crate::policy::PasswordAttribute::Service,
-        msgid: 0,
-        new_passwords: vec![NewPassword::Clear(crate::secret::Password::new(
-            password.to_owned(),
-        ))],
-        old_password: None,
-        encrypted: true,
+    let request = match crate::service::protocol::parse(&request_line(account, password), peer) {
+        Ok(parsed) => parsed.request,
+        Err(bad) => {
+            return Verdict::Rejected(format!("cannot evaluate in the hook: {}", bad.message))
+        }
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -327,28 +305,14 @@ pub fn evaluate(config: &Path, account: &Account, password: &str) -> Verdict {
     };
     let metrics = crate::metrics::Metrics::default();
     let outcome = runtime.block_on(async {
-        let outcome = match &directory {
-            Some(d) => {
-                let ctx = Context {
-                    config: &config,
-                    accounts: Some(d),
-                    sync: None,
-                    metrics: &metrics,
-                    recent: None,
-                };
-                decision::decide(&ctx, request).await
-            }
-            None => {
-                let ctx = Context::<NoDirectory> {
-                    config: &config,
-                    accounts: None,
-                    sync: None,
-                    metrics: &metrics,
-                    recent: None,
-                };
-                decision::decide(&ctx, request).await
-            }
+        let ctx = Context {
+            config: &config,
+            accounts: directory.as_ref(),
+            sync: None,
+            metrics: &metrics,
+            recent: None,
         };
+        let outcome = decision::decide(&ctx, request).await;
         if let Some(d) = &directory {
             d.close().await;
         }

@@ -470,26 +470,12 @@ pub async fn decide<A: Accounts>(ctx: &Context<'_, A>, request: Request) -> Outc
                 // request gives. With scopes, protected accounts or sync
                 // targets, pwgate cannot tell which rules apply: refuse.
                 None | Some(Ok(ByName::NoSingleEntry { .. })) | Some(Err(_)) if needs_entry => {
-                    let no_dn = matches!(found, Some(Ok(_)));
-                    return refuse_early(
-                        ctx.metrics,
-                        record,
-                        if no_dn {
-                            Reason::NoSuchAccount
-                        } else {
-                            Reason::UnknownTarget
-                        },
-                        if no_dn {
-                            "no_such_account"
-                        } else {
-                            "unknown_target"
-                        },
-                        if no_dn {
-                            NO_SUCH_ACCOUNT
-                        } else {
-                            UNKNOWN_TARGET
-                        },
-                    );
+                    let (reason, rule, message) = if matches!(found, Some(Ok(_))) {
+                        (Reason::NoSuchAccount, "no_such_account", NO_SUCH_ACCOUNT)
+                    } else {
+                        (Reason::UnknownTarget, "unknown_target", UNKNOWN_TARGET)
+                    };
+                    return refuse_early(ctx.metrics, record, reason, rule, message);
                 }
                 None | Some(Ok(ByName::NoSingleEntry { .. })) => None,
                 Some(Err((e, true))) => {

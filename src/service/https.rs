@@ -32,7 +32,6 @@ use tracing::{debug, info, warn};
 use super::protocol::{self, BadRequest, Op, MAX_REQUEST_BYTES};
 use crate::audit::Peer;
 use crate::config::{HttpsConfig, Token};
-use crate::decision::{self, Context};
 use crate::proxy::GateCell;
 use crate::tls::{certificates, private_key, provider};
 
@@ -355,16 +354,7 @@ async fn handle(
             "pwgate is answering as many requests as it may; try again",
         );
     };
-    let gate = cell.load();
-    let ctx = Context {
-        config: &gate.config,
-        accounts: gate.directory.as_deref(),
-        sync: None,
-        metrics: cell.metrics(),
-        recent: Some(cell.recent()),
-    };
-    let outcome = decision::decide(&ctx, parsed.request).await;
-    json(StatusCode::OK, protocol::answer(&outcome))
+    json(StatusCode::OK, super::decide(cell, parsed.request).await)
 }
 
 /// A token bucket per client: `rate` requests per second, bursts of up to

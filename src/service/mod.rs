@@ -42,6 +42,12 @@ pub async fn answer(cell: &GateCell, body: &[u8], client: Peer) -> String {
             return protocol::error(&bad);
         }
     };
+    decide(cell, parsed.request).await
+}
+
+/// The decision core's answer to a request read from the socket or HTTPS,
+/// with the gate in force.
+pub(crate) async fn decide(cell: &GateCell, request: decision::Request) -> String {
     let gate = cell.load();
     let ctx = Context {
         config: &gate.config,
@@ -52,7 +58,7 @@ pub async fn answer(cell: &GateCell, body: &[u8], client: Peer) -> String {
         metrics: cell.metrics(),
         recent: Some(cell.recent()),
     };
-    let outcome = decision::decide(&ctx, parsed.request).await;
+    let outcome = decision::decide(&ctx, request).await;
     protocol::answer(&outcome)
 }
 
