@@ -406,7 +406,7 @@ fn serve(args: ServeArgs, core_dumps: Result<(), String>) -> ExitCode {
             });
         }
         reload_on_hangup(server.gate_cell(), config_path, overrides, audit_trail);
-        server.run(shutdown_signal(), Duration::from_secs(10)).await;
+        server.run(shutdown_signal(), None).await;
         if let Some(socket) = service.as_ref().and_then(|s| s.socket.as_ref()) {
             pwgate::service::remove_socket(socket);
         }
@@ -521,7 +521,7 @@ async fn shutdown_signal() {
 }
 
 fn hook_samba(args: SambaHookArgs) -> ExitCode {
-    use pwgate::hook::{self, OnError, Settings, Verdict};
+    use pwgate::hook::{self, OnError, Settings};
     let on_error = match args.on_error.as_str() {
         "allow" => OnError::Allow,
         "evaluate" => OnError::Evaluate,
@@ -541,11 +541,7 @@ fn hook_samba(args: SambaHookArgs) -> ExitCode {
     if let Some(line) = line {
         eprintln!("{line}");
     }
-    match verdict {
-        Verdict::Accepted => ExitCode::SUCCESS,
-        Verdict::Refused(_) => ExitCode::from(1),
-        Verdict::Error(_) | Verdict::Rejected(_) => ExitCode::from(2),
-    }
+    ExitCode::from(hook::exit_status(&verdict))
 }
 
 fn check(args: CheckArgs) -> ExitCode {

@@ -32,14 +32,19 @@ const OPS: [(&str, u8); 10] = [
 /// Upper bounds (seconds) of the upstream connect latency histogram.
 const CONNECT_BUCKETS: [f64; 8] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0];
 
+/// A decision's labels: door, verdict, rule, scope.
+type DecisionKey = (&'static str, String, String, String);
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub connections_open: AtomicU64,
     pub connections_total: AtomicU64,
     pub connections_refused: AtomicU64,
     forwarded: [AtomicU64; OPS.len() + 1],
-    /// (verdict, rule, scope) -> count.
-    decisions: Mutex<BTreeMap<(String, String, String), u64>>,
+    /// (door, verdict, rule, scope) -> count.
+    decisions: Mutex<BTreeMap<DecisionKey, u64>>,
+    /// Checks (`/v1/check`: nothing is set): (verdict, rule, scope) -> count.
+    checks: Mutex<BTreeMap<(String, String, String), u64>>,
     /// upstream URL -> (connect errors, latency bucket counts, sum, count).
     upstream: Mutex<BTreeMap<String, UpstreamStats>>,
     pub reloads_ok: AtomicU64,
@@ -96,14 +101,23 @@ impl Metrics {
         self.forwarded[i].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// One password decision: `rules` are the failed rule ids (or a reason
-    /// id); an accepted change counts under rule `none`.
-    pub fn decision(&self, verdict: &str, rules: &RuleIds, scope: &str) {
+    /// One password decision at a door (`ldap`, `samba_hook`, `api`):
+    /// `rules` are the failed rule ids (or a reason id); an accepted change
+    /// counts under rule `none`.
+    pub fn decision(&self, door: &'static str, verdict: &str, rules: &RuleIds, scope: &str) {
         let mut d = self.decisions.lock().unwrap_or_else(|p| p.into_inner());
-        let none = RuleIds::one("none");
-        let rules = if rules.is_empty() { &none } else { rules };
-        for rule in rules.iter() {
-            *d.entry((verdict.to_owned(), rule.to_owned(), scope.to_owned()))
+        for rule in rule_labels(rules) {
+            *d.entry((door, verdict.to_owned(), rule.to_owned(), scope.to_owned()))
+                .or_default() += 1;
+        }
+    }
+
+    /// One check (would this password pass? nothing is set), counted apart
+    /// from decisions so that a portal's checks do not look like changes.
+    pub fn check(&self, verdict: &str, rules: &RuleIds, scope: &str) {
+        let mut c = self.checks.lock().unwrap_or_else(|p| p.into_inner());
+        for rule in rule_labels(rules) {
+            *c.entry((verdict.to_owned(), rule.to_owned(), scope.to_owned()))
                 .or_default() += 1;
         }
     }
@@ -230,14 +244,20 @@ impl Metrics {
                 self.forwarded[i].load(Ordering::Relaxed)
             );
         }
-        let _ = writeln!(out, "# HELP pwgate_password_decisions_total Password decisions, by verdict, rule and scope.\n# TYPE pwgate_password_decisions_total counter");
-        for ((verdict, rule, scope), n) in self
+        let _ = writeln!(out, "# HELP pwgate_password_decisions_total Password decisions, by door, verdict, rule and scope.\n# TYPE pwgate_password_decisions_total counter");
+        for ((door, verdict, rule, scope), n) in self
             .decisions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
         {
-            let _ = writeln!(out, "pwgate_password_decisions_total{{verdict=\"{verdict}\",rule=\"{rule}\",scope=\"{}\"}} {n}", escape(scope));
+            let _ = writeln!(out, "pwgate_password_decisions_total{{door=\"{door}\",verdict=\"{verdict}\",rule=\"{rule}\",scope=\"{}\"}} {n}", escape(scope));
+        }
+        let _ = writeln!(out, "# HELP pwgate_password_checks_total Password checks (would it pass? nothing set), by verdict, rule and scope.\n# TYPE pwgate_password_checks_total counter");
+        for ((verdict, rule, scope), n) in
+            self.checks.lock().unwrap_or_else(|p| p.into_inner()).iter()
+        {
+            let _ = writeln!(out, "pwgate_password_checks_total{{verdict=\"{verdict}\",rule=\"{rule}\",scope=\"{}\"}} {n}", escape(scope));
         }
         let upstream = self
             .upstream
@@ -291,6 +311,16 @@ impl Metrics {
     }
 }
 
+/// The rule labels of one decision: its rule ids, or `none` when it
+/// failed none.
+fn rule_labels(rules: &RuleIds) -> Vec<&'static str> {
+    if rules.is_empty() {
+        vec!["none"]
+    } else {
+        rules.iter().collect()
+    }
+}
+
 fn escape(value: &str) -> String {
     value
         .replace('\\', "\\\\")
@@ -340,6 +370,7 @@ mod tests {
         m.forwarded(0x4a);
         m.forwarded(0x99);
         m.decision(
+            "ldap",
             "refused",
             &crate::policy::Verdict::Reject(vec![
                 crate::policy::Violation::new(crate::policy::Rule::Length, String::new()),
@@ -348,7 +379,8 @@ mod tests {
             .rule_ids(),
             "default",
         );
-        m.decision("accepted", &RuleIds::default(), "admins");
+        m.decision("samba_hook", "accepted", &RuleIds::default(), "admins");
+        m.check("refused", &RuleIds::one("length"), "default");
         m.upstream_connect("ldap://127.0.0.1:389", Ok(Duration::from_micros(700)));
         m.upstream_connect("ldap://127.0.0.1:389", Err(()));
         let text = m.render();
@@ -356,9 +388,10 @@ mod tests {
             "pwgate_forwarded_requests_total{op=\"search\"} 2",
             "pwgate_forwarded_requests_total{op=\"delete\"} 1",
             "pwgate_forwarded_requests_total{op=\"other\"} 1",
-            "pwgate_password_decisions_total{verdict=\"refused\",rule=\"length\",scope=\"default\"} 1",
-            "pwgate_password_decisions_total{verdict=\"refused\",rule=\"banned_word\",scope=\"default\"} 1",
-            "pwgate_password_decisions_total{verdict=\"accepted\",rule=\"none\",scope=\"admins\"} 1",
+            "pwgate_password_decisions_total{door=\"ldap\",verdict=\"refused\",rule=\"length\",scope=\"default\"} 1",
+            "pwgate_password_decisions_total{door=\"ldap\",verdict=\"refused\",rule=\"banned_word\",scope=\"default\"} 1",
+            "pwgate_password_decisions_total{door=\"samba_hook\",verdict=\"accepted\",rule=\"none\",scope=\"admins\"} 1",
+            "pwgate_password_checks_total{verdict=\"refused\",rule=\"length\",scope=\"default\"} 1",
             "pwgate_upstream_connect_errors_total{upstream=\"ldap://127.0.0.1:389\"} 1",
             "pwgate_upstream_connect_seconds_bucket{upstream=\"ldap://127.0.0.1:389\",le=\"0.001\"} 1",
             "pwgate_upstream_connect_seconds_bucket{upstream=\"ldap://127.0.0.1:389\",le=\"0.0005\"} 0",

@@ -43,8 +43,8 @@ fn metrics_count_connections_requests_and_decisions() {
     let (status, body) = get(metrics_port, "/metrics");
     assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
     for line in [
-        "pwgate_password_decisions_total{verdict=\"refused\",rule=\"banned_word\",scope=\"default\"} 1",
-        "pwgate_password_decisions_total{verdict=\"accepted\",rule=\"none\",scope=\"default\"} 1",
+        "pwgate_password_decisions_total{door=\"ldap\",verdict=\"refused\",rule=\"banned_word\",scope=\"default\"} 1",
+        "pwgate_password_decisions_total{door=\"ldap\",verdict=\"accepted\",rule=\"none\",scope=\"default\"} 1",
         "pwgate_forwarded_requests_total{op=\"search\"} 1",
     ] {
         assert!(body.lines().any(|l| l == line), "missing `{line}` in:\n{body}");

@@ -1,5 +1,6 @@
 //! Every password path of a Samba AD DC meets pwgate's policy: the DC's
-//! `check password script` is `pwgate hook samba`, which asks a running
+//! `check password script` is `pwgate-samba-hook` (the lean form of
+//! `pwgate hook samba`, as the README's smb.conf line), which asks a running
 //! pwgate (its directory: the same DC) over the decision service socket.
 //!
 //! For each door — Kerberos `kpasswd`, SAMR `smbpasswd -r`, `samba-tool
@@ -21,7 +22,7 @@ use common::doors::{
     change_by_kpasswd, change_by_ldap, change_by_smbpasswd, kinit_works, set_by_samba_tool,
     DoorResult, SambaToolVia,
 };
-use common::process::{PwgateProcess, PWGATE};
+use common::process::PwgateProcess;
 use common::samba::{self, change_ldif, DcOptions, SambaDc, ADMIN_DN, ADMIN_PW, USERS_DN};
 
 /// Complex enough for the DC (it checks the length first), refused by
@@ -39,8 +40,8 @@ fn hook_dir() -> PathBuf {
 }
 
 /// The DC of this binary, its check password script a wrapper that runs
-/// `pwgate hook samba` with this binary's socket (Samba runs the line with
-/// `/bin/sh -c`, as it would run `pwgate hook samba --socket ...` itself).
+/// `pwgate-samba-hook` with this binary's socket (Samba runs the line with
+/// `/bin/sh -c`, as it would run `pwgate-samba-hook --socket ...` itself).
 fn hook_dc() -> Option<&'static SambaDc> {
     let dir = hook_dir();
     std::fs::create_dir_all(&dir).expect("create the hook dir");
@@ -48,7 +49,8 @@ fn hook_dc() -> Option<&'static SambaDc> {
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\nexec '{PWGATE}' hook samba --socket '{}'\n",
+            "#!/bin/sh\nexec '{}' --socket '{}'\n",
+            env!("CARGO_BIN_EXE_pwgate-samba-hook"),
             dir.join("decide.sock").display()
         ),
     )

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::process::{PwgateProcess, PWGATE};
 use common::slapd::{user_dn, Slapd, ADMIN_DN, ADMIN_PW};
-use common::tools::{describe, run_bounded, stderr};
+use common::tools::{describe, http_get, run_bounded, stderr, two_free_ports};
 
 const STRONG: &str = "tangerine-Otter-42-lamp";
 const WEAK: &str = "Summer2025!";
@@ -54,11 +54,41 @@ fn gate(slapd: &Slapd, dir: &Path, extra: &str) -> (PwgateProcess, PathBuf) {
     (gate, socket)
 }
 
-/// Runs `pwgate hook samba` with Samba's variables for `account` (None:
-/// unset), `input` on standard input and `args`.
+/// The lean hook binary (`pwgate-samba-hook`).
+const LEAN: &str = env!("CARGO_BIN_EXE_pwgate-samba-hook");
+
+/// The two forms of the hook: `pwgate hook samba` and the lean binary.
+#[derive(Debug, Clone, Copy)]
+enum Hook {
+    Pwgate,
+    Lean,
+}
+
+const BOTH: [Hook; 2] = [Hook::Pwgate, Hook::Lean];
+
+/// Runs `pwgate hook samba` with Samba's variables `vars`, `input` on
+/// standard input and `args`.
 fn hook(socket: &Path, vars: &[(&str, &str)], input: &[u8], args: &[&str]) -> Output {
-    let mut cmd = Command::new(PWGATE);
-    cmd.args(["hook", "samba", "--socket"])
+    hook_as(Hook::Pwgate, socket, vars, input, args)
+}
+
+/// Runs one form of the hook.
+fn hook_as(
+    form: Hook,
+    socket: &Path,
+    vars: &[(&str, &str)],
+    input: &[u8],
+    args: &[&str],
+) -> Output {
+    let mut cmd = match form {
+        Hook::Pwgate => {
+            let mut c = Command::new(PWGATE);
+            c.args(["hook", "samba"]);
+            c
+        }
+        Hook::Lean => Command::new(LEAN),
+    };
+    cmd.arg("--socket")
         .arg(socket)
         .args(args)
         .env_remove("SAMBA_CPS_ACCOUNT_NAME")
@@ -96,7 +126,12 @@ fn events(gate: &PwgateProcess, event: &str) -> Vec<serde_json::Value> {
 fn the_hook_gets_the_proxy_s_decision_for_the_account_samba_names() {
     let slapd = Slapd::start();
     let dir = tempfile::tempdir().expect("tempdir");
-    let (gate, socket) = gate(&slapd, dir.path(), "");
+    let (metrics_port, _) = two_free_ports();
+    let (gate, socket) = gate(
+        &slapd,
+        dir.path(),
+        &format!("\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n"),
+    );
 
     let out = hook(&socket, &alice(), WEAK.as_bytes(), &[]);
     assert_eq!(code(&out), 1, "{}", describe(&out));
@@ -175,6 +210,18 @@ fn the_hook_gets_the_proxy_s_decision_for_the_account_samba_names() {
     for secret in [WEAK, STRONG, "alice-tangerine"] {
         assert!(!log.contains(secret), "the log holds a password");
     }
+    // The metrics count them by their door.
+    let (status, body) = http_get(metrics_port, "/metrics");
+    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+    for line in [
+        "pwgate_password_decisions_total{door=\"samba_hook\",verdict=\"refused\",rule=\"banned_word\",scope=\"default\"} 1",
+        "pwgate_password_decisions_total{door=\"samba_hook\",verdict=\"refused\",rule=\"account_name\",scope=\"default\"} 2",
+        "pwgate_password_decisions_total{door=\"samba_hook\",verdict=\"accepted\",rule=\"none\",scope=\"default\"} 3",
+    ] {
+        assert!(body.lines().any(|l| l == line), "missing `{line}` in:\n{body}");
+    }
+    assert!(!body.contains("door=\"ldap\""), "{body}");
+    assert!(!body.contains("pwgate_password_checks_total{"), "{body}");
 }
 
 #[test]
@@ -219,10 +266,104 @@ fn with_scopes_the_hook_s_account_is_looked_up_in_the_directory() {
 }
 
 #[test]
-fn a_portal_asks_with_a_check_and_is_answered_in_json() {
+fn the_lean_hook_gets_the_same_answers_and_refuses_what_it_cannot_do() {
     let slapd = Slapd::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let (gate, socket) = gate(&slapd, dir.path(), "");
+    for (input, status, rule) in [
+        (WEAK, 1, Some("[banned_word]")),
+        ("alice-tangerine-Otter-42", 1, Some("[account_name]")),
+        (STRONG, 0, None),
+    ] {
+        let outs = BOTH.map(|form| hook_as(form, &socket, &alice(), input.as_bytes(), &[]));
+        for out in &outs {
+            assert_eq!(code(out), status, "{}", describe(out));
+            if let Some(rule) = rule {
+                assert!(stderr(out).contains(rule), "{}", describe(out));
+            }
+        }
+        assert_eq!(stderr(&outs[0]), stderr(&outs[1]), "the two forms differ");
+    }
+    assert!(gate.wait_for_log("\"door\":\"samba_hook\"", 6, Duration::from_secs(5)));
+    drop(gate);
+
+    // Stopped, slow: the same fail modes.
+    let out = hook_as(Hook::Lean, &socket, &alice(), STRONG.as_bytes(), &[]);
+    assert_eq!(code(&out), 2, "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("cannot reach pwgate at"),
+        "{}",
+        describe(&out)
+    );
+    let out = hook_as(
+        Hook::Lean,
+        &socket,
+        &alice(),
+        STRONG.as_bytes(),
+        &["--on-error=allow"],
+    );
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let slow = dir.path().join("slow.sock");
+    let listener = UnixListener::bind(&slow).expect("bind");
+    let held = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf);
+        std::thread::sleep(Duration::from_secs(2));
+    });
+    let out = hook_as(
+        Hook::Lean,
+        &slow,
+        &alice(),
+        STRONG.as_bytes(),
+        &["--timeout-ms", "300"],
+    );
+    assert_eq!(code(&out), 2, "{}", describe(&out));
+    assert!(stderr(&out).contains("within 300 ms"), "{}", describe(&out));
+    held.join().expect("the fake socket");
+
+    // What it cannot do is a usage error, not a silent fallback; the
+    // password is never read then.
+    for (args, why) in [
+        (
+            vec!["--on-error", "evaluate"],
+            "use `pwgate hook samba --on-error evaluate",
+        ),
+        (vec!["--timeout-ms", "9001"], "from 1 to 9000"),
+        (vec!["--timeout-ms"], "needs a value"),
+        (vec!["--socket", ""], "the value is empty"),
+        (
+            vec!["--bogus\u{1b}[2J"],
+            "unexpected argument \"--bogus\\u{1b}[2J\"",
+        ),
+    ] {
+        let out = hook_as(Hook::Lean, &socket, &alice(), STRONG.as_bytes(), &args);
+        assert_eq!(code(&out), 2, "{args:?}: {}", describe(&out));
+        let err = stderr(&out);
+        assert!(
+            err.starts_with("pwgate-samba-hook: error: ") && err.contains(why),
+            "{err}"
+        );
+        assert!(!err.contains('\u{1b}') && !err.contains(STRONG), "{err}");
+    }
+    let help = Command::new(LEAN)
+        .arg("--help")
+        .output()
+        .expect("run --help");
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("SAMBA_CPS_ACCOUNT_NAME"));
+}
+
+#[test]
+fn a_portal_asks_with_a_check_and_is_answered_in_json() {
+    let slapd = Slapd::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (metrics_port, _) = two_free_ports();
+    let (gate, socket) = gate(
+        &slapd,
+        dir.path(),
+        &format!("\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n"),
+    );
     let mut s = UnixStream::connect(&socket).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let dn = user_dn("carol");
@@ -262,6 +403,16 @@ fn a_portal_asks_with_a_check_and_is_answered_in_json() {
     assert!(gate.wait_for_log("password_check", 2, Duration::from_secs(5)));
     assert!(events(&gate, "password_decision").is_empty());
     assert!(!gate.log_text().contains(STRONG));
+    // Counted as checks, not as decisions.
+    let (status, body) = http_get(metrics_port, "/metrics");
+    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+    for line in [
+        "pwgate_password_checks_total{verdict=\"refused\",rule=\"banned_word\",scope=\"default\"} 1",
+        "pwgate_password_checks_total{verdict=\"accepted\",rule=\"none\",scope=\"default\"} 1",
+    ] {
+        assert!(body.lines().any(|l| l == line), "missing `{line}` in:\n{body}");
+    }
+    assert!(!body.contains("pwgate_password_decisions_total{"), "{body}");
 }
 
 #[test]
@@ -301,9 +452,12 @@ fn bad_input_ends_in_the_fail_mode_without_the_password() {
         (alice(), b"\xff\xfeSecret-1", "not valid UTF-8"),
         (vec![], b"Secret-Otter-1", "neither SAMBA_CPS_ACCOUNT_NAME"),
     ];
-    for (vars, input, why) in &cases {
+    for ((vars, input, why), form) in cases.iter().flat_map(|c| BOTH.map(|f| (c, f))) {
+        let hook = |socket: &Path, vars: &[(&str, &str)], input: &[u8], args: &[&str]| {
+            hook_as(form, socket, vars, input, args)
+        };
         let out = hook(&socket, vars, input, &[]);
-        assert_eq!(code(&out), 2, "{why}: {}", describe(&out));
+        assert_eq!(code(&out), 2, "{form:?} {why}: {}", describe(&out));
         let err = stderr(&out);
         assert!(
             err.starts_with("pwgate: error: ") && err.contains(why),
@@ -315,7 +469,7 @@ fn bad_input_ends_in_the_fail_mode_without_the_password() {
         );
         assert!(!err.contains("Secret") && !err.contains("xxxx"), "{err}");
         let out = hook(&socket, vars, input, &["--on-error", "allow"]);
-        assert_eq!(code(&out), 0, "{why}: {}", describe(&out));
+        assert_eq!(code(&out), 0, "{form:?} {why}: {}", describe(&out));
         assert!(stderr(&out).contains("password accepted (--on-error allow)"));
     }
 }

@@ -405,3 +405,55 @@ fn sessions_busy_after_the_grace_period_are_aborted_and_leave_the_gauge() {
     assert_eq!(results.len(), 1, "events:\n{events}");
     assert!(events.contains("grace period over"), "{events}");
 }
+
+#[test]
+fn the_binary_s_grace_period_comes_from_the_configuration() {
+    let slapd = Slapd::start();
+    let dir = temp_dir();
+    let (metrics_port, _) = two_free_ports();
+    let config = dir.path().join("pwgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[upstream]\nurls = [\"{}\"]\n\n[limits]\nshutdown_grace_secs = 1\n\n\
+             [metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n",
+            slapd.ldap_url()
+        ),
+    )
+    .expect("write the config");
+    let mut pwgate = PwgateProcess::start(
+        &[
+            "--config",
+            config.to_str().expect("UTF-8 path"),
+            "--log-format",
+            "json",
+        ],
+        dir.path(),
+    );
+    let mut stream = connect(pwgate.addr());
+    // slapd stops answering; the search waits in its socket.
+    let mut paused = Paused::new(&slapd);
+    stream.write_all(&bulk_search(2)).expect("write the search");
+    wait_until("the search forwarded", || {
+        has_line(
+            &http_get(metrics_port, "/metrics").1,
+            "pwgate_forwarded_requests_total{op=\"search\"} 1",
+        )
+    });
+    kill("-TERM", pwgate.pid());
+    assert!(
+        pwgate.wait_for_log("grace period over", 1, WAIT),
+        "the session was not cut off after the configured 1 s:\n{}",
+        pwgate.log_text()
+    );
+    paused.resume();
+    let status = pwgate.stop().expect("pwgate exits after SIGTERM");
+    assert!(status.success(), "{status}");
+    let log = pwgate.log_text();
+    let over: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("grace period over"))
+        .collect();
+    assert_eq!(over.len(), 1, "{log}");
+    assert!(over[0].contains("\"grace_secs\":1.0"), "{}", over[0]);
+}

@@ -249,14 +249,15 @@ impl Config {
         });
         let l = &self.limits;
         lines.push(format!(
-            "limits: message {} bytes, {} connections, {} outstanding per connection, idle {}, message {} s, write {} s, TLS handshake {} s",
+            "limits: message {} bytes, {} connections, {} outstanding per connection, idle {}, message {} s, write {} s, TLS handshake {} s, shutdown grace {} s",
             l.max_message_bytes,
             l.max_connections,
             l.max_outstanding_per_connection,
             l.idle_timeout.map_or("never".to_owned(), |d| format!("{} s", d.as_secs())),
             l.message_timeout.as_secs(),
             l.write_timeout.as_secs(),
-            l.tls_handshake_timeout.as_secs()
+            l.tls_handshake_timeout.as_secs(),
+            l.shutdown_grace.as_secs()
         ));
         let mut out = lines.join("\n");
         out.push('\n');

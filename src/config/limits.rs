@@ -17,6 +17,7 @@ pub struct LimitsSection {
     pub idle_timeout_secs: Option<u64>,
     pub message_timeout_secs: Option<u64>,
     pub write_timeout_secs: Option<u64>,
+    pub shutdown_grace_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -33,6 +34,9 @@ pub struct Limits {
     pub message_timeout: Duration,
     /// A client that does not take its answers for this long is disconnected.
     pub write_timeout: Duration,
+    /// On SIGTERM, how long sessions may take to finish what is in flight
+    /// before they are cut off.
+    pub shutdown_grace: Duration,
 }
 
 /// Defaults of the limits.
@@ -42,6 +46,10 @@ pub const DEFAULT_MAX_OUTSTANDING: usize = 256;
 pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 900;
 pub const DEFAULT_MESSAGE_TIMEOUT_SECS: u64 = 60;
 pub const DEFAULT_WRITE_TIMEOUT_SECS: u64 = 60;
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
+/// Longer than a supervisor would wait: systemd's default stop timeout is
+/// 90 s, after which it kills the process anyway.
+pub const MAX_SHUTDOWN_GRACE_SECS: u64 = 3600;
 
 /// Validates `[limits]`: every limit has a default and a range.
 pub(super) fn limits(l: &LimitsSection, src: &Source) -> Result<Limits, ConfigError> {
@@ -111,6 +119,15 @@ pub(super) fn limits(l: &LimitsSection, src: &Source) -> Result<Limits, ConfigEr
         10,
         false,
     )?;
+    let grace = l.shutdown_grace_secs.unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS);
+    if grace > MAX_SHUTDOWN_GRACE_SECS {
+        return Err(src.at(
+            "limits",
+            "shutdown_grace_secs",
+            true,
+            format!("must be between 0 (cut off at once) and {MAX_SHUTDOWN_GRACE_SECS} seconds"),
+        ));
+    }
     Ok(Limits {
         max_message_bytes,
         max_connections,
@@ -119,5 +136,6 @@ pub(super) fn limits(l: &LimitsSection, src: &Source) -> Result<Limits, ConfigEr
         idle_timeout: (!idle.is_zero()).then_some(idle),
         message_timeout,
         write_timeout,
+        shutdown_grace: Duration::from_secs(grace),
     })
 }

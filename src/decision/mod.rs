@@ -303,11 +303,18 @@ fn refuse_early(
     }
 }
 
-/// Writes the audit event and counts the decision (not a check).
+/// Writes the audit event and counts it: a decision by its door, a check
+/// apart.
 fn report(metrics: &Metrics, record: &ChangeRecord, decision: Decision, rules: &RuleIds) {
     crate::audit::decision(record, decision, rules);
-    if record.purpose == Purpose::Decide {
-        metrics.decision(decision.as_str(), rules, &record.scope);
+    match record.purpose {
+        Purpose::Decide => metrics.decision(
+            record.door.as_str(),
+            decision.as_str(),
+            rules,
+            &record.scope,
+        ),
+        Purpose::Check => metrics.check(decision.as_str(), rules, &record.scope),
     }
 }
 

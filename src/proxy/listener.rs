@@ -74,8 +74,10 @@ impl Server {
 
     /// Serves until `shutdown` completes, then stops accepting, tells every
     /// session to finish what is in flight and close, and waits up to
-    /// `grace` for them before aborting the rest.
-    pub async fn run(self, shutdown: impl Future<Output = ()>, grace: Duration) {
+    /// `grace` for them before aborting the rest (None: the
+    /// `shutdown_grace_secs` of the configuration in force then, reloads
+    /// included).
+    pub async fn run(self, shutdown: impl Future<Output = ()>, grace: Option<Duration>) {
         let gate = self.cell.load();
         let limit = Arc::new(Semaphore::new(gate.config.limits.max_connections));
         let mut sessions = JoinSet::new();
@@ -180,8 +182,10 @@ impl Server {
         drop(self.ldap);
         drop(self.ldaps);
         stopping.trigger();
+        let grace = grace.unwrap_or_else(|| self.cell.load().config.limits.shutdown_grace);
         info!(
             open = sessions.len(),
+            grace_secs = grace.as_secs_f64(),
             "shutting down: no longer accepting; open sessions finish what is in flight"
         );
         let drained = tokio::time::timeout(grace, async {

@@ -91,7 +91,7 @@ impl Pwgate {
                         async {
                             let _ = stop_rx.await;
                         },
-                        grace,
+                        Some(grace),
                     )
                     .await;
             });

@@ -120,9 +120,12 @@ impl Session {
             rule,
             reason: &u.reason,
         });
-        self.cell
-            .metrics()
-            .decision("refused", &RuleIds::one(rule), "default");
+        self.cell.metrics().decision(
+            audit::Door::Ldap.as_str(),
+            "refused",
+            &RuleIds::one(rule),
+            "default",
+        );
         Action::Reply {
             bytes: reply::result_message(u.msgid, u.response_op, code, &text, None, &[]),
             sensitive: true,
