@@ -348,3 +348,116 @@ fn random_sixteen_character_passwords_of_each_alphabet_are_accepted() {
         assert_accepted(name, &candidates);
     }
 }
+
+/// The ways of writing the same words that cracking rules try for almost
+/// nothing: joined by nothing (CamelCase or not), a hyphen, a dot, an
+/// underscore, a space, doubled or mixed joiners, joiners around the
+/// whole, in lower or upper case, and a joiner between every character.
+fn cosmetic_variants(words: &[&str], suffix: &str) -> Vec<(String, String)> {
+    let camel: Vec<String> = words.iter().map(|w| capitalise(w)).collect();
+    let lower: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
+    let mut out = vec![
+        (
+            "CamelCase".to_owned(),
+            format!("{}{suffix}", camel.concat()),
+        ),
+        ("lower".to_owned(), format!("{}{suffix}", lower.concat())),
+        (
+            "UPPER".to_owned(),
+            format!("{}{suffix}", lower.concat().to_uppercase()),
+        ),
+    ];
+    for joiner in ["-", ".", "_", " ", "--", " - ", "-."] {
+        out.push((
+            format!("joined by {joiner:?}"),
+            format!("{}{suffix}", camel.join(joiner)),
+        ));
+        out.push((
+            format!("lower, joined by {joiner:?}"),
+            format!("{}{joiner}{suffix}", lower.join(joiner)),
+        ));
+    }
+    out.push((
+        "joiners around".to_owned(),
+        format!(" -{}- {suffix}", lower.join("-")),
+    ));
+    let spaced: Vec<String> = camel.concat().chars().map(String::from).collect();
+    out.push((
+        "a hyphen between every character".to_owned(),
+        format!("{}-{suffix}", spaced.join("-")),
+    ));
+    out.push((
+        "a dot between every character".to_owned(),
+        format!("{}.{suffix}", spaced.join(".")),
+    ));
+    out
+}
+
+/// For phrases of 1 to 4 words of `list` with suffixes people add, the
+/// share whose cosmetic variants all get the verdict of the CamelCase
+/// form; panics below `floor`, printing the phrases that differ.
+fn assert_cosmetics_do_not_flip(name: &str, list: &[&str], seed: u64, count: usize, floor: f64) {
+    let policy = rules_only();
+    let mut rng = XorShift(seed);
+    let mut flipped = Vec::new();
+    for _ in 0..count {
+        let n = 1 + rng.below(4);
+        let words: Vec<&str> = (0..n).map(|_| pick(&mut rng, list)).collect();
+        let suffix = match rng.below(4) {
+            0 => String::new(),
+            1 => digits(&mut rng),
+            2 => format!("{}{}", pick(&mut rng, SYMBOLS), digits(&mut rng)),
+            _ => format!("{}{}", digits(&mut rng), pick(&mut rng, SYMBOLS)),
+        };
+        let variants = cosmetic_variants(&words, &suffix);
+        let verdict = |p: &str| accepts(&policy, p);
+        let first = verdict(&variants[0].1);
+        if let Some((how, p)) = variants.iter().find(|(_, p)| verdict(p) != first) {
+            flipped.push(format!(
+                "{:?} {} but {how} {p:?} {}",
+                variants[0].1,
+                if first { "accepted" } else { "refused" },
+                if first { "refused" } else { "accepted" }
+            ));
+        }
+    }
+    let same = 1.0 - flipped.len() as f64 / count as f64;
+    println!(
+        "{name}: {:.2}% of {count} phrases keep their verdict",
+        same * 100.0
+    );
+    assert!(
+        same >= floor,
+        "{name}: {:.2}% of {count} keep their verdict; e.g. {:#?}",
+        same * 100.0,
+        &flipped[..flipped.len().min(20)]
+    );
+}
+
+#[test]
+fn joiners_case_and_spacing_do_not_flip_verdicts() {
+    let dictionary: Vec<&str> = words(BASE_WORDS).into_iter().take(20_000).collect();
+    assert_cosmetics_do_not_flip(
+        "dictionary words",
+        &dictionary,
+        0x1015_0000_0000_0001,
+        1500,
+        1.0,
+    );
+    let english = words(ENGLISH_WORDS);
+    assert_cosmetics_do_not_flip("English words", &english, 0x1015_0000_0000_0002, 1500, 1.0);
+}
+
+#[test]
+fn human_shapes_with_a_joiner_between_every_character_are_refused() {
+    // `P-a-s-s-w-o-r-d-1`: the plain shapes, spelt out.
+    let mut rng = XorShift(0x5EE5_0000_0000_0001);
+    let spelt: Vec<String> = human_shapes(0x0DDB_1A5E_5BAD_5EED, 2000)
+        .into_iter()
+        .map(|p| {
+            let joiner = ["-", ".", " ", "_"][rng.below(4)];
+            p.chars().map(String::from).collect::<Vec<_>>().join(joiner)
+        })
+        .collect();
+    assert_refused("human shapes, a joiner between every character", &spelt);
+}

@@ -85,6 +85,19 @@ pub fn core_range(folded: &str) -> std::ops::Range<usize> {
     }
 }
 
+/// Whether `c` (case-folded) is a joiner: a character people put between
+/// words, or between every character, without it standing for a letter
+/// (`-`, `.`, `_`, a space...). Cracking rules add and remove these for
+/// almost nothing, so the policy also reads a password without them.
+/// Symbols that leetspeak reads as letters (`@`, `$`, `!`, `+`, `|`, `(`)
+/// are not joiners.
+pub fn is_joiner(c: char) -> bool {
+    matches!(
+        c,
+        '-' | '_' | '.' | ',' | '/' | '\\' | ':' | ';' | '~' | '*' | '=' | '\'' | '"' | '`'
+    ) || c.is_whitespace()
+}
+
 /// The case-folded password followed by its leetspeak readings. Leetspeak
 /// maps one character to one character, so character positions line up
 /// across all forms.
@@ -104,6 +117,18 @@ mod tests {
 
     fn strs(v: &[Zeroizing<String>]) -> Vec<&str> {
         v.iter().map(|s| s.as_str()).collect()
+    }
+
+    #[test]
+    fn joiners_are_the_characters_between_words_not_leetspeak() {
+        for c in ['-', '_', '.', ' ', '/', '\u{3000}'] {
+            assert!(is_joiner(c), "{c:?}");
+        }
+        for c in ['@', '$', '!', '+', '|', '(', 'a', '1'] {
+            assert!(!is_joiner(c), "{c:?}");
+        }
+        // A full-width hyphen is an ASCII one once folded.
+        assert_eq!(fold_case("\u{ff0d}").as_str(), "-");
     }
 
     #[test]

@@ -48,7 +48,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 use std::sync::OnceLock;
 
-use crate::policy::normalize::{core_range, fold_case, leet_forms, password_forms};
+use zeroize::Zeroizing;
+
+use crate::policy::normalize::{core_range, fold_case, is_joiner, leet_forms, password_forms};
 use crate::policy::rules::patterns::{find, Pattern, PatternOptions};
 use crate::policy::{Rule, Violation};
 use crate::secret::Password;
@@ -323,11 +325,22 @@ impl Kinds {
 /// capped at [`CHEAP_TOKENS`]). Two digits or symbols in a row cost 1 point
 /// together: a number or a symbol run typed between words (`Blink182Rocks`,
 /// `Dillon!@#Razz4`) is worth about as much as one random character.
+///
+/// `joints` (empty for a password read as typed) marks, in a reading
+/// without joiners, the positions where joiners were taken out before the
+/// character. A joint between tokens or characters, or inside a pattern,
+/// is free: `Blue-Sky` is read as `BlueSky`. A joint inside a word costs a
+/// point unless
+/// `uniform` (a joiner between every character of the core:
+/// `P-a-s-s-w-o-r-d`), since a joiner in an odd place inside a word is a
+/// choice an attacker has to guess, and one between every character is not.
 fn cheapest(
     n: usize,
     paid: &Range<usize>,
     spans: &[(Range<usize>, Token)],
     other: &[bool],
+    joints: &[bool],
+    uniform: bool,
 ) -> (usize, Kinds) {
     const STATES: usize = CHEAP_TOKENS + 1;
     let mut best: Vec<[(usize, Kinds); STATES]> =
@@ -363,6 +376,16 @@ fn cheapest(
                 } else {
                     (LATER_TOKEN_POINTS, used)
                 };
+                // Joiners inside patterns are what their generators try
+                // (`1-2-3-4`, `12.05.1990`, `ab-ab-ab`).
+                let inside = if uniform || *token != Token::Banned {
+                    0
+                } else {
+                    joints
+                        .get(i + 1..*end)
+                        .map_or(0, |j| j.iter().filter(|j| **j).count())
+                };
+                let cost = cost + inside;
                 relax(&mut best, *end, after, (points + cost, kinds.with(*token)));
             }
         }
@@ -376,6 +399,12 @@ fn cheapest(
 
 /// What the predictability rule found: the token kinds of the cheapest
 /// refused form, or nothing.
+///
+/// The password is read twice: as typed, and without its joiners
+/// ([`is_joiner`]: `-`, `.`, `_`, spaces...), the way cracking rules strip
+/// and insert them, so `Abroad-Origin-Improved$763`, `abroad origin
+/// improved $763` and `AbroadOriginImproved$763` score alike and
+/// `P-a-s-s-w-o-r-d-1` is `Password1`. Either reading refuses.
 pub fn predictable(
     password: &Password,
     lists: &[&BannedWords],
@@ -383,9 +412,62 @@ pub fn predictable(
     min_score: usize,
 ) -> Option<Kinds> {
     let forms = password_forms(password.expose());
+    let mut refused = cheapest_reading(&forms, &[], lists, patterns, min_score);
+    let joiner: Vec<bool> = forms[0].chars().map(is_joiner).collect();
+    if joiner.iter().any(|j| *j) && !joiner.iter().all(|j| *j) {
+        // Leetspeak maps one character to one, and no joiner to anything:
+        // the joiners sit at the same places in every form.
+        let squeezed: Vec<Zeroizing<String>> = forms
+            .iter()
+            .map(|f| {
+                Zeroizing::new(
+                    f.chars()
+                        .zip(&joiner)
+                        .filter(|(_, j)| !**j)
+                        .map(|(c, _)| c)
+                        .collect(),
+                )
+            })
+            .collect();
+        let mut joints = Vec::with_capacity(joiner.len());
+        let mut pending = false;
+        for j in &joiner {
+            if *j {
+                pending = true;
+            } else {
+                joints.push(pending && !joints.is_empty());
+                pending = false;
+            }
+        }
+        let without = cheapest_reading(&squeezed, &joints, lists, patterns, min_score);
+        if let Some((points, _)) = without {
+            if refused.is_none_or(|(p, _)| points < p) {
+                refused = without;
+            }
+        }
+    }
+    refused.map(|(_, kinds)| kinds)
+}
+
+/// The cheapest refused cut of one reading (the case-folded password and
+/// its leetspeak forms, character for character), with its joints (see
+/// [`cheapest`]): `(points, kinds)`, or None when every cut scores
+/// `min_score` or more.
+fn cheapest_reading(
+    forms: &[Zeroizing<String>],
+    joints: &[bool],
+    lists: &[&BannedWords],
+    patterns: &PatternOptions,
+    min_score: usize,
+) -> Option<(usize, Kinds)> {
     let raw: Vec<char> = forms[0].chars().collect();
     let core = core_range(&forms[0]);
     let other: Vec<bool> = raw.iter().map(|c| !c.is_alphabetic()).collect();
+    // A joiner between every character of the core, as in `p-a-s-s`.
+    let uniform = core.len() > 2
+        && joints
+            .get(core.start + 1..core.end)
+            .is_some_and(|j| j.iter().all(|j| *j));
     let pattern_spans: Vec<(Range<usize>, Token)> = find(&raw, patterns)
         .into_iter()
         .map(|(r, p)| (r, Token::Pattern(p)))
@@ -416,13 +498,13 @@ pub fn predictable(
         // and every character paid for (`Tq12/05/1990!` is two letters and
         // a date). Either one refuses.
         for paid in [core.clone(), 0..chars.len()] {
-            let (points, kinds) = cheapest(chars.len(), &paid, &spans, &other);
+            let (points, kinds) = cheapest(chars.len(), &paid, &spans, &other, joints, uniform);
             if !kinds.is_empty() && points < min_score && refused.is_none_or(|(p, _)| points < p) {
                 refused = Some((points, kinds));
             }
         }
     }
-    refused.map(|(_, kinds)| kinds)
+    refused
 }
 
 /// The violations for a predictable password, one per token kind.
@@ -531,6 +613,23 @@ mod tests {
     }
 
     #[test]
+    fn three_words_and_a_year_score_alike_whatever_joins_them() {
+        // 1 + 1 + 2 points for the words; the year is decoration. Refused
+        // with every joiner, as it is written without one.
+        for p in [
+            "PurpleElephantDances1984",
+            "purple elephant dances 1984",
+            "Purple-Elephant-Dances-1984",
+            "purple.elephant.dances.1984",
+            "Purple_Elephant_Dances_1984",
+            "purple--elephant..dances 1984",
+            "  purple elephant dances 1984  ",
+        ] {
+            assert_eq!(refusal(p), "banned_word", "{p}");
+        }
+    }
+
+    #[test]
     fn accepts_passphrases_and_random_passwords() {
         for p in [
             "correct horse battery staple",
@@ -539,7 +638,7 @@ mod tests {
             "Kv7#qLp2-Tz9!mWd",
             "Rx4$nHs8_Yb3%cJf",
             "tangerine-Otter-42-lamp",
-            "purple elephant dances 1984",
+            "purple elephant dances quietly",
             "J8r#qW2m!xK5pL9z",
             "correcthorsebatterystaple",
             "CorrectHorseBatteryStaple",
@@ -566,7 +665,27 @@ mod tests {
             !refused("AlphaBravoCharlieDelta"),
             "1 + 1 + 2 + 2 = 6 points"
         );
-        assert!(!refused("Alpha-Bravo-Charlie"), "4 points and 2 separators");
+        assert!(
+            refused("Alpha-Bravo-Charlie"),
+            "joiners between words are free: 4 points, as AlphaBravoCharlie"
+        );
+        assert!(refused("alpha bravo charlie"), "spaces too");
+        assert!(
+            refused("A-l-p-h-a-B-r-a-v-o-1"),
+            "a joiner between every character is free"
+        );
+        assert!(
+            refused("Al-pha1!"),
+            "a joiner inside a word costs a point: 2 points"
+        );
+        assert!(
+            !refused("Al-ph-aB-ra-vo1!"),
+            "four joiners inside words: 2 + 4 points"
+        );
+        assert!(
+            !refused("Alpha-Bravo-Charlie-Delta"),
+            "6 points with or without joiners"
+        );
         assert!(refused("Alpha82Bravo"), "two digits in a row: 1 point");
         assert!(!refused("Alpha8x2Bravo"), "three characters: 3 points");
     }
