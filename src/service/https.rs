@@ -1,7 +1,8 @@
 //! The decision service over HTTPS, for remote enforcement points (a DC
 //! agent, a self-service portal that shows the failed rule before it
 //! submits): `POST /v1/check` and `POST /v1/decide` with the JSON of
-//! [`super::protocol`].
+//! [`super::protocol`], and `POST /v1/notify`, where the Windows filter
+//! reports a change it let through.
 //!
 //! TLS only. Every request is authenticated: by a client certificate
 //! issued by `client_ca`, or by a bearer token from `token_file`; there is
@@ -259,14 +260,16 @@ async fn handle(
     cell: &GateCell,
     slots: &Semaphore,
 ) -> Answer {
+    // None: a notice (`/v1/notify`).
     let op = match req.uri().path() {
-        "/v1/check" => Op::Check,
-        "/v1/decide" => Op::Decide,
+        "/v1/check" => Some(Op::Check),
+        "/v1/decide" => Some(Op::Decide),
+        "/v1/notify" => None,
         _ => {
             return error(
                 StatusCode::NOT_FOUND,
                 "not_found",
-                "the API has /v1/check and /v1/decide",
+                "the API has /v1/check, /v1/decide and /v1/notify",
             )
         }
     };
@@ -339,6 +342,15 @@ async fn handle(
         }
     };
     let peer = Peer::Api { client, addr };
+    let Some(op) = op else {
+        return match protocol::parse_notice(&body) {
+            Ok(notice) => json(StatusCode::OK, super::notified(cell, peer, notice)),
+            Err(bad) => {
+                info!(client = %peer, error = bad.error, reason = %bad.message, "decision API: notice refused");
+                json(StatusCode::BAD_REQUEST, protocol::error(&bad))
+            }
+        };
+    };
     let parsed = match protocol::parse_as(&body, peer.clone(), Some(op)) {
         Ok(p) => p,
         Err(bad) => {
