@@ -686,9 +686,15 @@ static BOOL read_body(HINTERNET req, char *buf, DWORD cap, DWORD *len)
 static call_t probe(HINTERNET conn, const config_t *cfg, ULONGLONG deadline, DWORD *err)
 {
     char sink[512];
+    WCHAR path[MAX_URL + 32];
     DWORD got;
     call_t result = CALL_FAILED;
-    HINTERNET req = open_request(conn, L"GET", L"/v1/", cfg);
+    HINTERNET req;
+
+    /* pwgate answers 404 here, before it asks for credentials. */
+    _snwprintf(path, ARRAYSIZE(path) - 1, L"%ls/v1/", cfg->path);
+    path[ARRAYSIZE(path) - 1] = 0;
+    req = open_request(conn, L"GET", path, cfg);
 
     if (req == NULL || !set_deadline(req, deadline) ||
         !WinHttpSendRequest(req, WINHTTP_NO_ADDITIONAL_HEADERS, 0, WINHTTP_NO_REQUEST_DATA, 0,
