@@ -3,7 +3,10 @@
 # OpenLDAP's slapd (run privately by the tests, never as a system service),
 # ldap-utils, openssl, ca-certificates, haproxy, and Samba's Active Directory DC
 # (samba, samba-ad-dc, samba-ad-provision, winbind, krb5-user; also run
-# privately by tests/common/samba.rs, never as a system service).
+# privately by tests/common/samba.rs, never as a system service), and for
+# the Windows DC filter mingw-w64 (gcc-mingw-w64-x86-64, which cross-builds
+# it) and Wine (wine, wine64: tests/windows_filter.rs runs it there, in a
+# private prefix).
 # Debian/Ubuntu, needs root.
 #
 # --bench is accepted for compatibility (haproxy is always installed now).
@@ -25,15 +28,20 @@ set -euo pipefail
 # haproxy: the scale-out test runs two pwgates behind it (and the benchmarks
 # compare pwgate with it). ss (iproute2): tests count pwgate's connections
 # to the directory.
+# x86_64-w64-mingw32-gcc: scripts/build-windows-filter.sh; wine64 (the
+# 64-bit loader; Debian puts it in /usr/lib/wine) and wine (its regedit,
+# wineboot and wineserver): tests/windows_filter.rs.
 needed=(/usr/sbin/slapd slapadd slappasswd ldapsearch ldapmodify ldappasswd openssl
-  haproxy samba samba-tool ss smbpasswd net kinit kpasswd)
+  haproxy samba samba-tool ss smbpasswd net kinit kpasswd
+  x86_64-w64-mingw32-gcc wine /usr/lib/wine/wine64)
 # Files (not commands) that must exist: samba-ad-provision's templates are
 # only a Recommends of samba-ad-dc, and provisioning fails without them.
 # libnss_wrapper.so: its directory depends on the architecture.
 needed_files=(/usr/share/samba/setup/provision.ldif
   "/usr/lib/$(uname -m)-linux-gnu/libnss_wrapper.so")
 packages=(slapd ldap-utils openssl ca-certificates haproxy iproute2
-  samba samba-ad-dc samba-ad-provision winbind krb5-user libnss-wrapper)
+  samba samba-ad-dc samba-ad-provision winbind krb5-user libnss-wrapper
+  gcc-mingw-w64-x86-64 wine wine64)
 samba_services=(samba-ad-dc smbd nmbd winbind)
 
 present() {

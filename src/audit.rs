@@ -25,6 +25,9 @@ pub enum Door {
     SambaHook,
     /// The decision service's "decide" request from another enforcement point.
     Api,
+    /// The LSA password filter on a Windows DC (`windows/filter/`), over
+    /// HTTPS.
+    WindowsFilter,
 }
 
 impl Door {
@@ -33,6 +36,7 @@ impl Door {
             Door::Ldap => "ldap",
             Door::SambaHook => "samba_hook",
             Door::Api => "api",
+            Door::WindowsFilter => "windows_filter",
         }
     }
 }
@@ -221,6 +225,37 @@ pub fn refused_request(r: &RefusedRequest<'_>) {
         "{} request refused: {}",
         r.operation,
         Clean(r.reason)
+    );
+}
+
+/// A change an enforcement point reports as made (the Windows filter's
+/// `PasswordChangeNotify`), after pwgate decided on it.
+#[derive(Debug, Clone)]
+pub struct ChangeNotice {
+    pub door: Door,
+    pub client: Peer,
+    /// Whose password (`name:` and the account name).
+    pub target: String,
+    /// The account's relative ID, as the DC gives it.
+    pub rid: u32,
+    /// The decision of this door this change confirms (`windows_filter
+    /// <client> <kind>`), if one was made in the last
+    /// [`crate::decision::recent::WINDOW`].
+    pub confirms: Option<String>,
+}
+
+/// Records that a password was changed (a `password_changed` event).
+pub fn changed(n: &ChangeNotice) {
+    info!(
+        target: "pwgate::audit",
+        event = "password_changed",
+        door = n.door.as_str(),
+        client = %n.client,
+        target_dn = %Clean(&n.target),
+        rid = n.rid,
+        confirms = %Clean(n.confirms.as_deref().unwrap_or("none")),
+        "password changed, reported by {}",
+        n.door.as_str()
     );
 }
 

@@ -799,3 +799,112 @@ fn the_https_api_has_no_unauthenticated_mode() {
     );
     assert!(!stderr(&out).contains("short"), "{}", describe(&out));
 }
+
+#[test]
+fn the_windows_filter_decides_over_https_and_its_notice_confirms_the_decision() {
+    use common::https::Api;
+    let slapd = Slapd::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tokens = dir.path().join("api.tokens");
+    std::fs::write(&tokens, format!("{TOKEN}\n")).unwrap();
+    let (gate, addr) = api_gate(
+        &slapd,
+        dir.path(),
+        &format!("token_file = \"{}\"\n", tokens.display()),
+    );
+    let auth = [("Authorization", BEARER)];
+    let decide = |kind: &str, pw: &str| {
+        format!(
+            r#"{{"v":1,"door":"windows_filter","account":{{"name":"alice","full_name":"Alice Liddell"}},"password":"{pw}","kind":"{kind}"}}"#
+        )
+    };
+    let notice = |name: &str| {
+        format!(r#"{{"v":1,"door":"windows_filter","account":{{"name":"{name}"}},"rid":1104}}"#)
+    };
+    let mut api = Api::connect(addr, false).expect("connect");
+    let (code, answer) = api
+        .post("/v1/decide", &auth, &decide("change", WEAK))
+        .unwrap();
+    assert_eq!(code, 200, "{answer}");
+    assert!(answer.contains(r#""verdict":"refused""#), "{answer}");
+    let (code, answer) = api
+        .post("/v1/decide", &auth, &decide("reset", STRONG))
+        .unwrap();
+    assert!(
+        code == 200 && answer.contains(r#""verdict":"accepted""#),
+        "{answer}"
+    );
+    let (code, answer) = api.post("/v1/notify", &auth, &notice("ALICE")).unwrap();
+    assert_eq!((code, answer.as_str()), (200, r#"{"v":1,"recorded":true}"#));
+    // Confirmed once: a second notice confirms nothing.
+    let (code, _) = api.post("/v1/notify", &auth, &notice("alice")).unwrap();
+    assert_eq!(code, 200);
+    // Strict: no password, no unknown field, only this door.
+    for (body, why) in [
+        (
+            notice("alice").replace("\"rid\"", &format!("\"password\":\"{STRONG}\",\"rid\"")),
+            "fields of version 1",
+        ),
+        (
+            notice("alice").replace("windows_filter", "api"),
+            "only door windows_filter",
+        ),
+        (
+            notice("alice").replace(",\"rid\":1104", ""),
+            "fields of version 1",
+        ),
+    ] {
+        let (code, answer) = api.post("/v1/notify", &auth, &body).unwrap();
+        assert_eq!(code, 400, "{body}: {answer}");
+        assert!(answer.contains(why), "{answer}");
+        assert!(!answer.contains(STRONG), "{answer}");
+    }
+    // Without a token: 401, like the other paths.
+    let mut once = Api::connect(addr, false).expect("connect");
+    let (code, _) = once.post("/v1/notify", &[], &notice("alice")).unwrap();
+    assert_eq!(code, 401);
+    // The Windows filter asks over HTTPS only: not on the socket.
+    let mut s = UnixStream::connect(dir.path().join("decide.sock")).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    writeln!(
+        s,
+        "{}",
+        decide("change", STRONG).replace("\"v\":1,", "\"v\":1,\"op\":\"decide\",")
+    )
+    .unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.contains("served over HTTPS only"), "{answer}");
+
+    assert!(gate.wait_for_log("\"password_changed\"", 2, Duration::from_secs(5)));
+    let decided: Vec<_> = events(&gate, "password_decision")
+        .into_iter()
+        .filter(|e| e["door"] == "windows_filter")
+        .collect();
+    assert_eq!(decided.len(), 2, "{decided:?}");
+    assert_eq!(
+        (&decided[0]["kind"], &decided[0]["verdict"]),
+        (&"change".into(), &"refused".into())
+    );
+    assert_eq!(decided[1]["kind"], "reset");
+    let changed = events(&gate, "password_changed");
+    assert_eq!(changed.len(), 2, "{changed:?}");
+    assert_eq!(changed[0]["door"], "windows_filter");
+    assert_eq!(changed[0]["target_dn"], "name:ALICE");
+    assert_eq!(changed[0]["rid"], 1104);
+    assert_eq!(
+        changed[0]["confirms"],
+        format!(
+            "windows_filter {} reset",
+            decided[1]["client"].as_str().unwrap()
+        )
+        .as_str()
+    );
+    assert_eq!(changed[1]["confirms"], "none");
+    let log = gate.log_text();
+    assert!(
+        !log.contains(STRONG) && !log.contains(WEAK),
+        "the log holds a password"
+    );
+}

@@ -439,11 +439,11 @@ pub async fn decide<A: Accounts>(ctx: &Context<'_, A>, request: Request) -> Outc
     let needs_entry =
         !(config.scopes.is_empty() && config.protected.is_empty() && config.sync.is_empty());
     // An account named by name: its DN, from the directory. Not for
-    // Samba's hook when only names would come of it: Samba gives the
-    // account's names, and the DC is busy with this very change (a lookup
-    // sent to the LDAP worker that runs the hook waits until the hook
-    // gives up).
-    let skip_lookup = door == Door::SambaHook && !needs_entry;
+    // Samba's hook (or the Windows filter) when only names would come of
+    // it: the DC gives the account's names, and it is busy with this very
+    // change (a lookup sent to the Samba LDAP worker that runs the hook
+    // waits until the hook gives up).
+    let skip_lookup = matches!(door, Door::SambaHook | Door::WindowsFilter) && !needs_entry;
     let target_dn = match (&target, target_dn) {
         (TargetRef::Name(name), _) => {
             who.add_names([name.clone()]);
@@ -617,9 +617,22 @@ pub async fn decide<A: Accounts>(ctx: &Context<'_, A>, request: Request) -> Outc
                     &format!("ldap {} msgid {}", record.client, record.msgid),
                 );
             }
-            Door::SambaHook => {
+            // The DC's own check of the change: Samba's hook, or the
+            // filter on a Windows DC.
+            Door::SambaHook | Door::WindowsFilter => {
                 keys.extend(account_keys.iter().map(|n| recent::key("name", n)));
                 record.confirms = recent.take(&keys);
+                // The filter lets the change through: the DC's notice
+                // that it was made (/v1/notify) confirms this decision.
+                if door == Door::WindowsFilter && decision != Decision::Refused {
+                    recent.forwarded(
+                        &keys
+                            .iter()
+                            .map(|k| recent::notice_key(k))
+                            .collect::<Vec<_>>(),
+                        &format!("windows_filter {} {}", record.client, kind.as_str()),
+                    );
+                }
             }
             _ => {}
         }
@@ -885,6 +898,53 @@ mod tests {
             let o = decide_with::<NoDirectory>(&c, None, r).await;
             assert_eq!(reason(&o), Some(why));
         }
+    }
+
+    #[tokio::test]
+    async fn a_windows_filter_decision_waits_for_the_dc_s_notice() {
+        let c = config("");
+        let metrics = Metrics::default();
+        let recent = recent::RecentChanges::default();
+        let ctx = Context::<NoDirectory> {
+            config: &c,
+            accounts: None,
+            sync: None,
+            metrics: &metrics,
+            recent: Some(&recent),
+        };
+        // The proxy forwarded a change of alice a moment ago: the DC's
+        // filter check of it confirms it.
+        recent.forwarded(&[recent::key("name", "alice")], "ldap 10.0.0.5:1 msgid 3");
+        let filter = |new: &str| {
+            let mut r = request(
+                Actor::Unknown,
+                TargetRef::Name("alice".into()),
+                ChangeKind::Change,
+                new,
+            );
+            r.door = Door::WindowsFilter;
+            r.account_keys = vec!["alice".into()];
+            r
+        };
+        let notice = [recent::notice_key(&recent::key("name", "ALICE"))];
+        let o = decide(&ctx, filter("Qz9!")).await;
+        assert_eq!(o.decision, Decision::Refused);
+        assert_eq!(
+            o.record.confirms.as_deref(),
+            Some("ldap 10.0.0.5:1 msgid 3")
+        );
+        assert_eq!(recent.take(&notice), None, "a refusal is not set by the DC");
+        let o = decide(&ctx, filter(STRONG)).await;
+        assert_eq!(o.decision, Decision::Accepted);
+        assert_eq!(
+            o.record.confirms, None,
+            "the proxy's change was confirmed once"
+        );
+        assert_eq!(
+            recent.take(&notice).as_deref(),
+            Some("windows_filter local:uid=0 change")
+        );
+        assert_eq!(recent.take(&notice), None, "one notice confirms it");
     }
 
     #[tokio::test]

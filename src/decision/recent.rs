@@ -9,6 +9,9 @@
 //! entry lives [`WINDOW`] and is taken by the first hook decision that
 //! names it. Bounded: when full, expired entries go first, then the
 //! oldest.
+//!
+//! The Windows filter's decisions wait here too, under [`notice_key`]s,
+//! for the DC's notice that the change was made (`POST /v1/notify`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -76,6 +79,13 @@ pub fn key(kind: &str, value: &str) -> String {
             crate::policy::normalize::fold_case(value.trim()).as_str()
         ),
     }
+}
+
+/// The key under which a door's own decision waits for the DC's notice
+/// that the change was made (the Windows filter's `PasswordChangeNotify`),
+/// apart from the proxy's changes that wait for the DC's check.
+pub fn notice_key(key: &str) -> String {
+    format!("notice:{key}")
 }
 
 #[cfg(test)]

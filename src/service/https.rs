@@ -1,7 +1,8 @@
 //! The decision service over HTTPS, for remote enforcement points (a DC
 //! agent, a self-service portal that shows the failed rule before it
 //! submits): `POST /v1/check` and `POST /v1/decide` with the JSON of
-//! [`super::protocol`].
+//! [`super::protocol`], and `POST /v1/notify`, where the Windows filter
+//! reports a change it let through.
 //!
 //! TLS only. Every request is authenticated: by a client certificate
 //! issued by `client_ca`, or by a bearer token from `token_file`; there is
@@ -155,6 +156,7 @@ impl Endpoint {
             tokio::spawn(async move {
                 // Held until the connection ends.
                 let _open = open;
+                let tcp = QuickAck(tcp);
                 let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
                 {
                     Ok(Ok(tls)) => tls,
@@ -202,6 +204,74 @@ impl Endpoint {
                 }
             });
         }
+    }
+}
+
+/// A client's TCP stream that acknowledges what it reads at once.
+///
+/// Clients that write a request's headers and its body apart (Windows'
+/// WinHTTP does: `WinHttpSendRequest`, then `WinHttpWriteData`; Wine's
+/// sends even its optional data apart) hold the body back until the
+/// headers are acknowledged (Nagle's algorithm), and Linux, once a
+/// connection looks interactive, delays that acknowledgement by up to
+/// 40 ms. `TCP_QUICKACK` after each read sends it now; it is not sticky,
+/// so it is set again on every read.
+struct QuickAck(tokio::net::TcpStream);
+
+impl QuickAck {
+    fn ack_now(&self) {
+        use std::os::fd::AsRawFd;
+        let one: libc::c_int = 1;
+        // SAFETY: setsockopt on the stream's own descriptor with a valid
+        // pointer and length; a failure only loses the optimization.
+        unsafe {
+            libc::setsockopt(
+                self.0.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_QUICKACK,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for QuickAck {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.0).poll_read(cx, buf);
+        if matches!(polled, std::task::Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.ack_now();
+        }
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for QuickAck {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, data)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }
 
@@ -259,14 +329,16 @@ async fn handle(
     cell: &GateCell,
     slots: &Semaphore,
 ) -> Answer {
+    // None: a notice (`/v1/notify`).
     let op = match req.uri().path() {
-        "/v1/check" => Op::Check,
-        "/v1/decide" => Op::Decide,
+        "/v1/check" => Some(Op::Check),
+        "/v1/decide" => Some(Op::Decide),
+        "/v1/notify" => None,
         _ => {
             return error(
                 StatusCode::NOT_FOUND,
                 "not_found",
-                "the API has /v1/check and /v1/decide",
+                "the API has /v1/check, /v1/decide and /v1/notify",
             )
         }
     };
@@ -339,6 +411,15 @@ async fn handle(
         }
     };
     let peer = Peer::Api { client, addr };
+    let Some(op) = op else {
+        return match protocol::parse_notice(&body) {
+            Ok(notice) => json(StatusCode::OK, super::notified(cell, peer, notice)),
+            Err(bad) => {
+                info!(client = %peer, error = bad.error, reason = %bad.message, "decision API: notice refused");
+                json(StatusCode::BAD_REQUEST, protocol::error(&bad))
+            }
+        };
+    };
     let parsed = match protocol::parse_as(&body, peer.clone(), Some(op)) {
         Ok(p) => p,
         Err(bad) => {

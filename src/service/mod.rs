@@ -62,6 +62,20 @@ pub(crate) async fn decide(cell: &GateCell, request: decision::Request) -> Strin
     protocol::answer(&outcome)
 }
 
+/// Records a change an enforcement point reports as made, with the
+/// decision of that door it confirms (taken: it confirms one change).
+pub(crate) fn notified(cell: &GateCell, client: Peer, notice: protocol::Notice) -> String {
+    let key = decision::recent::notice_key(&decision::recent::key("name", &notice.name));
+    crate::audit::changed(&crate::audit::ChangeNotice {
+        door: notice.door,
+        client,
+        target: format!("name:{}", notice.name),
+        rid: notice.rid,
+        confirms: cell.recent().take(&[key]),
+    });
+    protocol::recorded()
+}
+
 /// Binds the socket: a stale socket file left by a pwgate that is gone is
 /// replaced; a live one, or a file that is not a socket, is an error.
 pub async fn bind(path: &Path, mode: u32) -> std::io::Result<UnixListener> {

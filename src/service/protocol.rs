@@ -35,6 +35,15 @@
 //! audit mode: let it through). A request that cannot be read gets
 //! `{"v": 1, "error": "bad_request", "message": "..."}`; `error` is
 //! `bad_request`, `too_large` or `busy`. No answer quotes a password.
+//!
+//! A notice (HTTPS only, `POST /v1/notify`): the Windows filter's
+//! `PasswordChangeNotify` says a password was changed, after its decision:
+//!
+//! ```json
+//! {"v": 1, "door": "windows_filter", "account": {"name": "alice"}, "rid": 1104}
+//! ```
+//!
+//! answered `{"v": 1, "recorded": true}`. It carries no password.
 
 use std::borrow::Cow;
 
@@ -63,6 +72,7 @@ pub enum Op {
 enum WireDoor {
     SambaHook,
     Api,
+    WindowsFilter,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -127,6 +137,21 @@ impl BadRequest {
     }
 }
 
+/// Why a body cannot be read, without what was there. serde_json's own
+/// text may quote a value (`invalid type: string "..."`), and its column
+/// could say where a password ends: say only what kind of error it is.
+fn unreadable(e: &serde_json::Error, what: &str, fields: &str) -> BadRequest {
+    let why = match e.classify() {
+        serde_json::error::Category::Io => "cannot be read".to_owned(),
+        serde_json::error::Category::Syntax => "is not JSON".to_owned(),
+        serde_json::error::Category::Eof => "ends early".to_owned(),
+        serde_json::error::Category::Data => {
+            format!("does not have the fields of version 1 ({fields}) with their types")
+        }
+    };
+    BadRequest::bad(format!("not a version 1 {what}: it {why}"))
+}
+
 /// A password from the request, without a copy left behind: a borrowed
 /// value is copied once into the wiped buffer, an unescaped one moved.
 fn password(value: Cow<'_, str>) -> Password {
@@ -151,19 +176,11 @@ pub fn parse_as(body: &[u8], client: Peer, path_op: Option<Op>) -> Result<Parsed
         });
     }
     let wire: WireRequest<'_> = serde_json::from_slice(body).map_err(|e| {
-        // serde_json's own text may quote a value (`invalid type: string
-        // "..."`), and its column could say where a password ends: say
-        // only what kind of error it is.
-        let what = match e.classify() {
-            serde_json::error::Category::Io => "cannot be read",
-            serde_json::error::Category::Syntax => "is not JSON",
-            serde_json::error::Category::Eof => "ends early",
-            serde_json::error::Category::Data => {
-                "does not have the fields of version 1 (v, op, door, account, password, \
-                 old_password, kind, actor) with their types"
-            }
-        };
-        BadRequest::bad(format!("not a version 1 request: it {what}"))
+        unreadable(
+            &e,
+            "request",
+            "v, op, door, account, password, old_password, kind, actor",
+        )
     })?;
     // Into wiped buffers before anything else can return.
     let new = password(wire.password);
@@ -202,6 +219,13 @@ pub fn parse_as(body: &[u8], client: Peer, path_op: Option<Op>) -> Result<Parsed
             ))
         }
         (Op::Decide, Some(WireDoor::SambaHook)) => Door::SambaHook,
+        // The Windows filter asks from another machine: HTTPS only.
+        (Op::Decide, Some(WireDoor::WindowsFilter)) if path_op.is_none() => {
+            return Err(BadRequest::bad(
+                "door windows_filter is served over HTTPS only",
+            ))
+        }
+        (Op::Decide, Some(WireDoor::WindowsFilter)) => Door::WindowsFilter,
         (Op::Decide, None) => return Err(BadRequest::bad("a decide request names its door")),
     };
     let a = wire.account;
@@ -274,6 +298,72 @@ pub fn parse_as(body: &[u8], client: Peer, path_op: Option<Op>) -> Result<Parsed
     })
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireNoticeAccount<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireNotice<'a> {
+    v: u32,
+    door: WireDoor,
+    #[serde(borrow)]
+    account: WireNoticeAccount<'a>,
+    rid: u32,
+}
+
+/// A change an enforcement point reports as made (`POST /v1/notify`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub door: Door,
+    /// The account name, as the DC gives it (sAMAccountName).
+    pub name: String,
+    pub rid: u32,
+}
+
+/// Reads one notice. Only the Windows filter sends them.
+pub fn parse_notice(body: &[u8]) -> Result<Notice, BadRequest> {
+    if body.len() > MAX_REQUEST_BYTES {
+        return Err(BadRequest {
+            error: "too_large",
+            message: format!("a request may be at most {MAX_REQUEST_BYTES} bytes"),
+        });
+    }
+    let wire: WireNotice<'_> = serde_json::from_slice(body)
+        .map_err(|e| unreadable(&e, "notice", "v, door, account with name, rid"))?;
+    if wire.v != 1 {
+        return Err(BadRequest::bad(format!(
+            "version {} is not served; this pwgate speaks version 1",
+            wire.v
+        )));
+    }
+    if wire.door != WireDoor::WindowsFilter {
+        return Err(BadRequest::bad("only door windows_filter sends notices"));
+    }
+    let name = wire.account.name.trim();
+    if name.is_empty() {
+        return Err(BadRequest::bad("the account has no name"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(BadRequest::bad(
+            "an account field contains a control character",
+        ));
+    }
+    Ok(Notice {
+        door: Door::WindowsFilter,
+        name: name.to_owned(),
+        rid: wire.rid,
+    })
+}
+
+/// The answer to a notice that was recorded.
+pub fn recorded() -> String {
+    "{\"v\":1,\"recorded\":true}".to_owned()
+}
+
 /// A JSON string literal.
 fn json(text: &str) -> String {
     serde_json::Value::String(text.to_owned()).to_string()
@@ -336,6 +426,78 @@ mod tests {
         assert_eq!(p.request.request_names, ["alice", "Alice Smith"]);
         assert_eq!(p.request.kind, ChangeKind::Set);
         assert_eq!(p.request.actor, Actor::Unknown);
+    }
+
+    #[test]
+    fn the_windows_filter_asks_over_https_only() {
+        let body = r#"{"v":1,"door":"windows_filter","account":{"name":"alice","full_name":"Alice Smith"},"password":"tangerine-Otter-42","kind":"reset"}"#;
+        let e =
+            parse_str(&body.replace("\"v\":1,", "\"v\":1,\"op\":\"decide\",")).expect_err("socket");
+        assert!(e.message.contains("HTTPS only"), "{}", e.message);
+        let p = parse_as(body.as_bytes(), PEER, Some(Op::Decide)).expect("HTTPS");
+        assert_eq!(p.request.door, Door::WindowsFilter);
+        assert_eq!(p.request.target, TargetRef::Name("alice".into()));
+        assert_eq!(p.request.kind, ChangeKind::Reset);
+        assert_eq!(p.request.account_keys, ["alice"]);
+        // A check names no door.
+        let p = parse_as(body.as_bytes(), PEER, Some(Op::Check)).expect("check");
+        assert_eq!(p.request.door, Door::Api);
+    }
+
+    #[test]
+    fn notices_come_from_the_windows_filter_and_carry_no_password() {
+        let n = parse_notice(
+            br#"{"v":1,"door":"windows_filter","account":{"name":" alice "},"rid":1104}"#,
+        )
+        .expect("valid");
+        assert_eq!(
+            n,
+            Notice {
+                door: Door::WindowsFilter,
+                name: "alice".into(),
+                rid: 1104
+            }
+        );
+        for (body, why) in [
+            (
+                r#"{"v":1,"door":"windows_filter","account":{"name":"a"},"rid":1,"password":"Secret-9"}"#,
+                "fields of version 1",
+            ),
+            (
+                r#"{"v":1,"door":"windows_filter","account":{"name":"a","upn":"a@x"},"rid":1}"#,
+                "fields of version 1",
+            ),
+            (
+                r#"{"v":1,"door":"windows_filter","account":{"name":"a"}}"#,
+                "fields of version 1",
+            ),
+            (
+                r#"{"v":1,"door":"windows_filter","account":{"name":"a"},"rid":-1}"#,
+                "fields of version 1",
+            ),
+            (
+                r#"{"v":1,"door":"api","account":{"name":"a"},"rid":1}"#,
+                "only door windows_filter",
+            ),
+            (
+                r#"{"v":2,"door":"windows_filter","account":{"name":"a"},"rid":1}"#,
+                "version 2",
+            ),
+            (
+                r#"{"v":1,"door":"windows_filter","account":{"name":" "},"rid":1}"#,
+                "no name",
+            ),
+            (
+                r#"{"v":1,"door":"windows_filter","account":{"name":"a\nb"},"rid":1}"#,
+                "control",
+            ),
+            ("{", "not a version 1 notice"),
+        ] {
+            let e = parse_notice(body.as_bytes()).expect_err(body);
+            assert!(e.message.contains(why), "{body}: {}", e.message);
+            assert!(!e.message.contains("Secret"), "{}", e.message);
+        }
+        assert_eq!(recorded(), r#"{"v":1,"recorded":true}"#);
     }
 
     #[test]

@@ -7,4 +7,5 @@ pub mod raw;
 pub mod samba;
 pub mod slapd;
 pub mod tools;
+pub mod wine;
 pub mod wire;
