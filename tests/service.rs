@@ -592,18 +592,24 @@ fn api_gate(slapd: &Slapd, dir: &Path, auth: &str) -> (PwgateProcess, std::net::
     (gate, addr)
 }
 
+/// [`api_gate`] with bearer tokens only: a token file in `dir` holding
+/// `tokens`.
+fn token_gate(slapd: &Slapd, dir: &Path, tokens: &str) -> (PwgateProcess, std::net::SocketAddr) {
+    let file = dir.join("api.tokens");
+    std::fs::write(&file, tokens).expect("write the token file");
+    api_gate(
+        slapd,
+        dir,
+        &format!("token_file = \"{}\"\n", file.display()),
+    )
+}
+
 #[test]
 fn the_https_api_answers_authenticated_clients_only() {
     use common::https::Api;
     let slapd = Slapd::start();
     let dir = tempfile::tempdir().expect("tempdir");
-    let tokens = dir.path().join("api.tokens");
-    std::fs::write(&tokens, format!("# portal\n{TOKEN}\n")).unwrap();
-    let (gate, addr) = api_gate(
-        &slapd,
-        dir.path(),
-        &format!("token_file = \"{}\"\n", tokens.display()),
-    );
+    let (gate, addr) = token_gate(&slapd, dir.path(), &format!("# portal\n{TOKEN}\n"));
     let dn = user_dn("carol");
     let body = |pw: &str| format!(r#"{{"v":1,"account":{{"dn":"{dn}"}},"password":"{pw}"}}"#);
     let mut api = Api::connect(addr, false).expect("connect");
@@ -805,13 +811,7 @@ fn the_windows_filter_decides_over_https_and_its_notice_confirms_the_decision() 
     use common::https::Api;
     let slapd = Slapd::start();
     let dir = tempfile::tempdir().expect("tempdir");
-    let tokens = dir.path().join("api.tokens");
-    std::fs::write(&tokens, format!("{TOKEN}\n")).unwrap();
-    let (gate, addr) = api_gate(
-        &slapd,
-        dir.path(),
-        &format!("token_file = \"{}\"\n", tokens.display()),
-    );
+    let (gate, addr) = token_gate(&slapd, dir.path(), &format!("{TOKEN}\n"));
     let auth = [("Authorization", BEARER)];
     let decide = |kind: &str, pw: &str| {
         format!(
