@@ -544,17 +544,45 @@ mod tests {
             .collect();
         let separators = [" ", "-", ".", "_"];
         let mut rng = XorShift(0xDEAD_BEEF_CAFE_F00D);
+        // Four different words: a word said twice in a row is one choice
+        // and a repetition (see the test below), so a passphrase of four
+        // choices has no word twice.
         let candidates: Vec<String> = (0..5000)
             .map(|_| {
-                let sep = separators[(rng.next() % 4) as usize];
-                (0..4)
-                    .map(|_| words[(rng.next() % words.len() as u64) as usize])
-                    .collect::<Vec<_>>()
-                    .join(sep)
+                let sep = separators[rng.below(separators.len())];
+                let mut picked: Vec<&str> = Vec::with_capacity(4);
+                while picked.len() < 4 {
+                    let w = words[rng.below(words.len())];
+                    if !picked.contains(&w) {
+                        picked.push(w);
+                    }
+                }
+                picked.join(sep)
             })
             .collect();
         let share = accepted_share(&Policy::default(), &candidates);
         assert!(share >= 0.99, "only {:.2}% accepted", share * 100.0);
+    }
+
+    #[test]
+    fn a_word_said_twice_in_a_row_is_one_choice_whatever_joins_it() {
+        // `pepperpepper` is a repetition, one token: with two more words
+        // that is three tokens (1 + 1 + 2 = 4 points), refused like any
+        // three words; a separator between the two does not change that.
+        for candidate in [
+            "pepperpeppervioletbramble",
+            "pepper pepper violet bramble",
+            "pepper-pepper-violet-bramble",
+            "violet.pepper.pepper.bramble",
+        ] {
+            let verdict = evaluate(candidate, &[]);
+            assert!(!verdict.is_accept(), "{candidate} accepted");
+            assert!(
+                verdict.rule_ids().iter().any(|id| id == "repetition"),
+                "{candidate}"
+            );
+        }
+        assert!(evaluate("pepper violet pepper bramble", &[]).is_accept());
     }
 
     #[test]
