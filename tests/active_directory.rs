@@ -711,7 +711,7 @@ fn names_from_the_directory_are_refused() {
     let dc = dc_or_skip!();
     // sn is "Tester": only the entry knows it, the DN says CN=ctx-user.
     let dn = dc.create_user("ctx-user", STRONG, USERS_DN);
-    let with_surname = "Tester-orchard-Harp-93";
+    let with_surname = "Tester-orchard-Harp-velvet-93";
     let with_lookup = gate(dc, &lookup_section());
     let change = |url: &str| ldapmodify(url, &dn, STRONG, &change_ldif(&dn, STRONG, with_surname));
     assert_refused_by_pwgate(&change(&with_lookup.ldaps_url()), "account_name");
@@ -837,7 +837,7 @@ fn pwgate_check_looks_accounts_up_on_the_dc() {
         "{out}"
     );
     // sn Tester: a name only the entry knows.
-    let (code, out) = check(&plain, "Tester-orchard-Harp-93");
+    let (code, out) = check(&plain, "Tester-orchard-Harp-velvet-93");
     assert_eq!(code, Some(1), "{out}");
     assert!(out.starts_with("line 1: refused [account_name]"), "{out}");
     let (code, out) = check(&plain, STRONG_2);

@@ -18,7 +18,7 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Strong for the default policy, but containing alice's surname, which
 /// only her entry's displayName knows.
-const WITH_SURNAME: &str = "Liddell-orchard-Harp-93";
+const WITH_SURNAME: &str = "Liddell-orchard-Harp-velvet-93";
 /// 16 characters: enough for the default policy, not for a 20-character scope.
 const SIXTEEN: &str = "Kv7#qLp2-Tz9!mWd";
 

@@ -434,8 +434,8 @@ fn a_rebuilt_breached_store_is_picked_up_on_sighup() {
     let slapd = Slapd::start();
     let dir = temp_dir();
     let store = dir.path().join("breached.store");
-    let first = "Quartz-Meadow-Lantern-71";
-    let second = "Copper-Harbor-Violet-58";
+    let first = "Quartz-Meadow-Lantern-Pebble-71";
+    let second = "Copper-Harbor-Violet-Walnut-58";
     build_store(&store, &[first]);
     let config = dir.path().join("pwgate.toml");
     let policy = format!(

@@ -29,7 +29,7 @@ use sha2::Digest;
 const STRONG: &str = "tangerine-Otter-42-lamp";
 const STRONG2: &str = "violet-Heron-77-kettle";
 const WEAK: &str = "Summer2025!";
-const NAMED: &str = "alice-tangerine-Otter-42";
+const NAMED: &str = "alice-tangerine-Otter-42-lamp";
 /// What filter_test passes to PasswordChangeNotify as NewPassword.
 const NOTIFY_MARKER: &str = "NEVER-SENT-notify-password-4242";
 const SECRET: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f0-dc1";
