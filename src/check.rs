@@ -20,6 +20,7 @@ use crate::audit::Clean;
 use crate::config::{Config, Mode};
 use crate::decision::{find_by_name, scope, ByName, NewPassword, Subject};
 use crate::directory::{bind_name, Account, Directory, LookupError};
+use crate::policy::rules::banned::{Part, PartKind, Reading};
 use crate::policy::{ChangeKind, Verdict};
 use crate::secret::Password;
 
@@ -181,7 +182,15 @@ enum LineVerdict {
     Unreadable(&'static str),
 }
 
-fn report(out: &mut impl Write, line: usize, verdict: &LineVerdict, json: bool) -> io::Result<()> {
+/// One verdict line; in JSON, `explain` is the value of an `explain`
+/// member (with `--explain`).
+fn report(
+    out: &mut impl Write,
+    line: usize,
+    verdict: &LineVerdict,
+    json: bool,
+    explain: Option<&str>,
+) -> io::Result<()> {
     let (accepted, rules, message): (bool, Vec<&str>, String) = match verdict {
         LineVerdict::Verdict(v) => (
             v.is_accept(),
@@ -194,16 +203,139 @@ fn report(out: &mut impl Write, line: usize, verdict: &LineVerdict, json: bool) 
         let rules: Vec<String> = rules.iter().map(|r| json_string(r)).collect();
         writeln!(
             out,
-            "{{\"line\":{line},\"verdict\":\"{}\",\"rules\":[{}],\"message\":{}}}",
+            "{{\"line\":{line},\"verdict\":\"{}\",\"rules\":[{}],\"message\":{}{}}}",
             if accepted { "accepted" } else { "refused" },
             rules.join(","),
-            json_string(&message)
+            json_string(&message),
+            explain.map_or(String::new(), |e| format!(",\"explain\":{e}"))
         )
     } else if accepted {
         writeln!(out, "line {line}: accepted")
     } else {
         writeln!(out, "line {line}: refused [{}] {message}", rules.join(","))
     }
+}
+
+/// How `pwgate check` writes its verdicts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Format {
+    /// One JSON object per line, and a JSON summary.
+    pub json: bool,
+    /// After each verdict, how the banned-word and pattern rule read the
+    /// password ([`crate::policy::Policy::explain_words`]): pieces of the password, for a
+    /// person at a terminal.
+    pub explain: bool,
+}
+
+/// `1 point`, `4 points`.
+fn points(n: usize) -> String {
+    if n == 1 {
+        "1 point".to_owned()
+    } else {
+        format!("{n} points")
+    }
+}
+
+/// `"abroad" word 1 point`: one part, the text quoted and escaped.
+fn part_text(part: &Part) -> String {
+    let read_as = part
+        .read_as
+        .as_ref()
+        .map_or(String::new(), |r| format!(" (read {:?})", r.as_str()));
+    format!(
+        "{:?}{read_as} {} {}",
+        part.text.as_str(),
+        part.kind.describe(),
+        points(part.points)
+    )
+}
+
+fn part_json(part: &Part) -> String {
+    format!(
+        "{{\"text\":{},\"read_as\":{},\"kind\":{},\"points\":{}}}",
+        json_string(&part.text),
+        part.read_as
+            .as_ref()
+            .map_or("null".to_owned(), |r| json_string(r)),
+        json_string(part.kind.describe()),
+        part.points
+    )
+}
+
+/// The reading's name in the `--explain` output.
+fn reading_name(r: &Reading) -> &'static str {
+    if r.without_joiners {
+        "without joiners"
+    } else {
+        "as typed"
+    }
+}
+
+/// The value of the JSON `explain` member for one password: its readings,
+/// or null when the password was not read (longer than the maximum).
+fn explain_json(readings: Option<&[Reading]>, threshold: usize) -> String {
+    let Some(readings) = readings else {
+        return "null".to_owned();
+    };
+    let items: Vec<String> = readings
+        .iter()
+        .map(|r| {
+            let parts: Vec<String> = r.parts.iter().map(part_json).collect();
+            format!(
+                "{{\"reading\":\"{}\",\"points\":{},\"threshold\":{threshold},\
+                 \"refuses\":{},\"decoration_paid\":{},\"parts\":[{}]}}",
+                reading_name(r),
+                r.points,
+                r.refuses,
+                r.decoration_paid,
+                parts.join(",")
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(","))
+}
+
+/// The `--explain` lines under one verdict.
+fn explain_text(
+    out: &mut impl Write,
+    readings: Option<&[Reading]>,
+    threshold: usize,
+) -> io::Result<()> {
+    let Some(readings) = readings else {
+        return writeln!(
+            out,
+            "  not read for words and patterns: longer than the maximum"
+        );
+    };
+    for r in readings {
+        let verdict = if r.refuses {
+            "refuses"
+        } else if r
+            .parts
+            .iter()
+            .any(|p| !matches!(p.kind, PartKind::Characters | PartKind::Decoration))
+        {
+            "passes"
+        } else {
+            "passes (no word or pattern)"
+        };
+        writeln!(
+            out,
+            "  {}: {}, {threshold} needed: {verdict}{}",
+            reading_name(r),
+            points(r.points),
+            if r.decoration_paid {
+                ", decoration paid for"
+            } else {
+                ""
+            }
+        )?;
+        let parts: Vec<String> = r.parts.iter().map(part_text).collect();
+        if !parts.is_empty() {
+            writeln!(out, "    {}", parts.join(" + "))?;
+        }
+    }
+    Ok(())
 }
 
 /// Checks every non-empty line of `input` and writes a verdict per line and
@@ -214,8 +346,9 @@ pub fn run(
     decided: &Decided,
     input: &mut impl BufRead,
     out: &mut impl Write,
-    json: bool,
+    format: Format,
 ) -> io::Result<Summary> {
+    let json = format.json;
     let mut summary = Summary::default();
     let mut line_no = 0;
     let mut buf = Zeroizing::new(Vec::with_capacity(256));
@@ -239,18 +372,24 @@ pub fn run(
         if text.is_empty() {
             continue;
         }
+        let mut readings = None;
         let verdict = if too_long {
             LineVerdict::Unreadable("line too long")
         } else {
             match Password::from_utf8(text) {
                 None => LineVerdict::Unreadable("not valid UTF-8"),
-                Some(password) => LineVerdict::Verdict(subject.evaluate(
-                    ChangeKind::Reset,
-                    &NewPassword::Clear(password),
-                    None,
-                    false,
-                    false,
-                )),
+                Some(password) => LineVerdict::Verdict({
+                    if format.explain {
+                        readings = Some(subject.scope.policy.explain_words(&password));
+                    }
+                    subject.evaluate(
+                        ChangeKind::Reset,
+                        &NewPassword::Clear(password),
+                        None,
+                        false,
+                        false,
+                    )
+                }),
             }
         };
         summary.checked += 1;
@@ -270,7 +409,15 @@ pub fn run(
                 *summary.rules.entry("unreadable".to_owned()).or_default() += 1;
             }
         }
-        report(out, line_no, &verdict, json)?;
+        let threshold = subject.scope.policy.min_score;
+        let explained = match (&readings, json) {
+            (Some(r), true) => Some(explain_json(r.as_deref(), threshold)),
+            _ => None,
+        };
+        report(out, line_no, &verdict, json, explained.as_deref())?;
+        if let (Some(r), false) = (&readings, json) {
+            explain_text(out, r.as_deref(), threshold)?;
+        }
     }
     let mut top: Vec<(&String, &usize)> = summary.rules.iter().collect();
     top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
@@ -355,13 +502,23 @@ mod tests {
     }
 
     fn check(input: &str, json: bool) -> (Summary, String) {
+        check_with(
+            input,
+            Format {
+                json,
+                explain: false,
+            },
+        )
+    }
+
+    fn check_with(input: &str, format: Format) -> (Summary, String) {
         let mut out = Vec::new();
         let summary = run(
             &subject(&Policy::default(), &["alice"]),
             &Decided::default(),
             &mut input.as_bytes(),
             &mut out,
-            json,
+            format,
         )
         .expect("in-memory I/O");
         (summary, String::from_utf8(out).expect("UTF-8 output"))
@@ -426,7 +583,10 @@ mod tests {
             &Decided::default(),
             &mut input.as_slice(),
             &mut out,
-            false,
+            Format {
+                json: false,
+                explain: true,
+            },
         )
         .expect("I/O");
         let out = String::from_utf8(out).expect("UTF-8");
@@ -441,6 +601,47 @@ mod tests {
         );
         assert!(out.contains("line 3: accepted"), "{out}");
         assert!(!out.contains("xxxx"));
+        // --explain reads only what was checked: the accepted line.
+        assert_eq!(out.matches("  as typed: ").count(), 1, "{out}");
+    }
+
+    #[test]
+    fn explain_shows_the_parts_after_each_verdict_and_in_json() {
+        let format = |json| Format {
+            json,
+            explain: true,
+        };
+        let (_, out) = check_with("Abroad-Origin-Improved$763\n", format(false));
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(
+            lines[0].starts_with("line 1: refused [banned_word]"),
+            "{out}"
+        );
+        assert_eq!(lines[1], "  as typed: 6 points, 5 needed: passes", "{out}");
+        assert_eq!(
+            lines[4],
+            "    \"abroad\" word 1 point + \"origin\" word 1 point + \"improved\" word 2 points + \
+             \"$763\" decoration 0 points",
+            "{out}"
+        );
+        assert_eq!(
+            lines[3], "  without joiners: 4 points, 5 needed: refuses",
+            "{out}"
+        );
+        let (_, out) = check_with("P@ssw0rd2024!\n", format(true));
+        let first = out.lines().next().expect("a line");
+        assert!(
+            first.ends_with(
+                ",\"explain\":[{\"reading\":\"as typed\",\"points\":1,\"threshold\":5,\
+                 \"refuses\":true,\"decoration_paid\":false,\"parts\":[{\"text\":\"p@ssw0rd\",\
+                 \"read_as\":\"password\",\"kind\":\"word\",\"points\":1},{\"text\":\"2024!\",\
+                 \"read_as\":null,\"kind\":\"decoration\",\"points\":0}]}]}"
+            ),
+            "{out}"
+        );
+        // Without --explain, no piece of a password is shown.
+        let (_, out) = check("Abroad-Origin-Improved$763\n", false);
+        assert!(!out.to_lowercase().contains("abroad"), "{out}");
     }
 
     #[test]
@@ -458,7 +659,10 @@ mod tests {
                 d,
                 &mut "tangerine-Otter-42-lamp\n".as_bytes(),
                 &mut out,
-                json,
+                Format {
+                    json,
+                    explain: false,
+                },
             )
             .expect("I/O");
             String::from_utf8(out).expect("UTF-8")

@@ -232,6 +232,13 @@ struct CheckArgs {
     /// One JSON object per line, and a JSON summary.
     #[arg(long)]
     json: bool,
+    /// After each verdict, show how the banned-word and pattern rule read
+    /// the password: which parts counted as words, patterns, years and
+    /// decoration, what each cost, and the threshold. For tuning a policy
+    /// at a terminal: the output holds pieces of the passwords, so do not
+    /// keep it (pwgate never shows this on the wire or in the audit trail).
+    #[arg(long)]
+    explain: bool,
 }
 
 fn main() -> ExitCode {
@@ -634,7 +641,10 @@ fn check(args: CheckArgs) -> ExitCode {
         &decided,
         &mut stdin.lock(),
         &mut stdout.lock(),
-        args.json,
+        pwgate::check::Format {
+            json: args.json,
+            explain: args.explain,
+        },
     );
     match summary {
         Err(e) => usage_error(format!("cannot read standard input: {e}")),

@@ -361,6 +361,26 @@ impl Policy {
     }
 
     /// Runs every rule and reports every failure, in a fixed order.
+    /// How the banned-word and pattern rule read `password`: its
+    /// readings (see [`rules::banned::explain`]), for `pwgate check
+    /// --explain` only, since the parts are pieces of the password. None
+    /// when the rule does not run: the password is longer than the maximum.
+    pub fn explain_words(&self, password: &Password) -> Option<Vec<rules::banned::Reading>> {
+        if rules::length::normalized_len(password) > self.max_length {
+            return None;
+        }
+        let mut lists: Vec<&BannedWords> = vec![&self.banned_words];
+        if self.builtin_banned_words {
+            lists.push(BannedWords::builtin());
+        }
+        Some(rules::banned::explain(
+            password,
+            &lists,
+            &self.patterns,
+            self.min_score,
+        ))
+    }
+
     pub fn evaluate(&self, change: &PasswordChange<'_>) -> Verdict {
         let password = change.new_password;
         let mut violations = Vec::new();
@@ -501,6 +521,67 @@ mod tests {
             evaluate("Summer2025!", &[]).rule_ids(),
             "length,banned_word"
         );
+    }
+
+    /// The examples of the issue on cosmetic choices, with the verdicts
+    /// decided: each group is the same guesses for an attacker, so it
+    /// gets one verdict whatever joins, cases or spaces it.
+    #[test]
+    fn the_same_words_get_one_verdict_whatever_joins_them() {
+        let groups: [(&[&str], &str, &str); 4] = [
+            (
+                &[
+                    "AbroadOriginImproved$763",
+                    "Abroad-Origin-Improved$763",
+                    "abroad origin improved $763",
+                    "Abroad.Origin.Improved$763",
+                    "Abroad_Origin_Improved$763",
+                    "abroadoriginimproved$763",
+                    "AbroadOriginImproved763",
+                ],
+                "banned_word",
+                "three dictionary words (1 + 1 + 2 points) and a decoration",
+            ),
+            (
+                &["P-a-s-s-w-o-r-d-1", "Password1", "p.a.s.s.w.o.r.d.1"],
+                "banned_word",
+                "one common word: a joiner between every character is free",
+            ),
+            (
+                &[
+                    "ChangeMe-Now-2025",
+                    "ChangeMeNow2025",
+                    "change me now 2025",
+                    "Winter-Is-Coming-2025",
+                    "WinterIsComing2025",
+                ],
+                "banned_word",
+                "two or three words and a year",
+            ),
+            (
+                &["ChangeMe2025!", "Change-Me-2025!", "change.me.2025!"],
+                "banned_word",
+                "a common password and a year",
+            ),
+        ];
+        for (members, rule, why) in groups {
+            for p in members {
+                let v = evaluate(p, &[]);
+                assert!(
+                    !v.is_accept() && v.rule_ids().iter().any(|id| id == rule),
+                    "{p} ({why}): {:?}",
+                    v.rule_ids()
+                );
+            }
+        }
+        // Four words are a passphrase in every spelling.
+        for p in [
+            "AbroadOriginImprovedHarbor$763",
+            "abroad origin improved harbor $763",
+            "Abroad-Origin-Improved-Harbor$763",
+        ] {
+            assert!(evaluate(p, &[]).is_accept(), "{p}");
+        }
     }
 
     #[test]

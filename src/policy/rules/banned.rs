@@ -314,8 +314,37 @@ impl Kinds {
     }
 }
 
+/// One step of a cut: what a run of characters of a reading was read as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// One character.
+    Char,
+    /// Two digits or symbols in a row, paid together.
+    Pair,
+    /// A word or a pattern.
+    Token(Token),
+}
+
+/// A step of a traced cut: the characters it covers (indices into the
+/// reading) and the points it cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Traced {
+    range: Range<usize>,
+    step: Step,
+    points: usize,
+}
+
+/// The best cut of one form: `points`, the token `kinds` used and, when
+/// traced, its steps in order.
+#[derive(Debug, Clone, Default)]
+struct Cut {
+    points: usize,
+    kinds: Kinds,
+    steps: Vec<Traced>,
+}
+
 /// The cheapest cut of one form into tokens and characters:
-/// `(points, kinds of the tokens used)`. `paid` is the part of the form
+/// its points, token kinds and (traced) steps. `paid` is the part of the form
 /// whose characters cost a point; `other` marks the positions that hold a
 /// digit or a symbol (not a letter) in the password as typed.
 ///
@@ -326,37 +355,46 @@ impl Kinds {
 /// together: a number or a symbol run typed between words (`Blink182Rocks`,
 /// `Dillon!@#Razz4`) is worth about as much as one random character.
 ///
-/// `joints` (empty for a password read as typed) marks, in a reading
-/// without joiners, the positions where joiners were taken out before the
-/// character. A joint between tokens or characters, or inside a pattern,
-/// is free: `Blue-Sky` is read as `BlueSky`. A joint inside a word costs a
-/// point unless
-/// `uniform` (a joiner between every character of the core:
-/// `P-a-s-s-w-o-r-d`), since a joiner in an odd place inside a word is a
-/// choice an attacker has to guess, and one between every character is not.
+/// `inside[k]` is what the span `spans[k]` costs on top of its token
+/// points: the joints inside a word that are not free (see
+/// [`inside_costs`]; all zero for a password read as typed).
+///
+/// With `trace`, the cut's steps are kept (for `pwgate check --explain`);
+/// without, none are, and nothing is allocated for them.
 fn cheapest(
     n: usize,
     paid: &Range<usize>,
     spans: &[(Range<usize>, Token)],
+    inside: &[usize],
     other: &[bool],
-    joints: &[bool],
-    uniform: bool,
-) -> (usize, Kinds) {
+    trace: bool,
+) -> Cut {
     const STATES: usize = CHEAP_TOKENS + 1;
-    let mut best: Vec<[(usize, Kinds); STATES]> =
-        vec![[(usize::MAX, Kinds::default()); STATES]; n + 1];
+    // For each position and number of tokens used: (points, kinds), and
+    // where the best way there came from (position, tokens used, step).
+    type Cell = (usize, Kinds);
+    type From = (usize, usize, Step);
+    let mut best: Vec<[Cell; STATES]> = vec![[(usize::MAX, Kinds::default()); STATES]; n + 1];
+    let mut came: Vec<[From; STATES]> = if trace {
+        vec![[(0, 0, Step::Char); STATES]; n + 1]
+    } else {
+        Vec::new()
+    };
     best[0][0] = (0, Kinds::default());
-    let relax = |best: &mut Vec<[(usize, Kinds); STATES]>,
-                 at: usize,
-                 used: usize,
-                 candidate: (usize, Kinds)| {
+    let mut relax = |best: &mut Vec<[Cell; STATES]>,
+                     (at, used): (usize, usize),
+                     candidate: Cell,
+                     from: From| {
         if candidate.0 < best[at][used].0 {
             best[at][used] = candidate;
+            if trace {
+                came[at][used] = from;
+            }
         }
     };
-    let mut by_start: Vec<Vec<(usize, Token)>> = vec![Vec::new(); n];
-    for (r, t) in spans {
-        by_start[r.start].push((r.end, *t));
+    let mut by_start: Vec<Vec<(usize, Token, usize)>> = vec![Vec::new(); n];
+    for (k, (r, t)) in spans.iter().enumerate() {
+        by_start[r.start].push((r.end, *t, inside.get(k).copied().unwrap_or(0)));
     }
     for i in 0..n {
         for used in 0..STATES {
@@ -365,36 +403,165 @@ fn cheapest(
                 continue;
             }
             let cost = usize::from(paid.contains(&i));
-            relax(&mut best, i + 1, used, (points + cost, kinds));
+            relax(
+                &mut best,
+                (i + 1, used),
+                (points + cost, kinds),
+                (i, used, Step::Char),
+            );
             if i + 1 < n && other[i] && other[i + 1] {
                 let cost = usize::from(paid.contains(&i) || paid.contains(&(i + 1)));
-                relax(&mut best, i + 2, used, (points + cost, kinds));
+                relax(
+                    &mut best,
+                    (i + 2, used),
+                    (points + cost, kinds),
+                    (i, used, Step::Pair),
+                );
             }
-            for (end, token) in &by_start[i] {
+            for (end, token, inside) in &by_start[i] {
                 let (cost, after) = if used < CHEAP_TOKENS {
                     (1, used + 1)
                 } else {
                     (LATER_TOKEN_POINTS, used)
                 };
-                // Joiners inside patterns are what their generators try
-                // (`1-2-3-4`, `12.05.1990`, `ab-ab-ab`).
-                let inside = if uniform || *token != Token::Banned {
-                    0
-                } else {
-                    joints
-                        .get(i + 1..*end)
-                        .map_or(0, |j| j.iter().filter(|j| **j).count())
-                };
                 let cost = cost + inside;
-                relax(&mut best, *end, after, (points + cost, kinds.with(*token)));
+                relax(
+                    &mut best,
+                    (*end, after),
+                    (points + cost, kinds.with(*token)),
+                    (i, used, Step::Token(*token)),
+                );
             }
         }
     }
-    best[n]
+    let Some(last) = (0..STATES).min_by_key(|used| best[n][*used].0) else {
+        return Cut::default();
+    };
+    let (points, kinds) = best[n][last];
+    if points == usize::MAX {
+        return Cut::default();
+    }
+    let mut steps = Vec::new();
+    if trace {
+        let (mut at, mut used) = (n, last);
+        while at > 0 {
+            let (from, from_used, step) = came[at][used];
+            steps.push(Traced {
+                range: from..at,
+                step,
+                points: best[at][used].0 - best[from][from_used].0,
+            });
+            (at, used) = (from, from_used);
+        }
+        steps.reverse();
+    }
+    Cut {
+        points,
+        kinds,
+        steps,
+    }
+}
+
+/// What each span costs for the joints inside it, in a reading without
+/// joiners (`joints` marks where joiners were taken out before a
+/// character; empty for a password read as typed).
+///
+/// A joint between tokens or characters, or inside a pattern, is free:
+/// `Blue-Sky` is read as `BlueSky`, and joiners inside patterns are what
+/// their generators try (`1-2-3-4`, `12.05.1990`, `ab-ab-ab`). So is one
+/// inside a word where the word splits into a word and the rest
+/// (`Change Me` as `changeme`, `pass-word`), and every joint when
+/// `uniform` (a joiner between every character of the core:
+/// `P-a-s-s-w-o-r-d`). Any other joint inside a word (`Al-pha`) costs a
+/// point: a joiner in an odd place is a choice an attacker has to guess.
+fn inside_costs(
+    chars: &[(usize, char)],
+    spans: &[(Range<usize>, Token)],
+    joints: &[bool],
+    uniform: bool,
+    lists: &[&BannedWords],
+) -> Vec<usize> {
+    if joints.is_empty() || uniform {
+        return Vec::new();
+    }
+    let is_term = |r: Range<usize>| {
+        let h = chars
+            .get(r)
+            .unwrap_or_default()
+            .iter()
+            .fold(Fnv::START, |h, (_, c)| h.push(*c))
+            .0;
+        lists.iter().any(|l| l.terms.contains(&h))
+    };
+    spans
         .iter()
-        .copied()
-        .min_by_key(|(points, _)| *points)
-        .unwrap_or_default()
+        .map(|(r, t)| {
+            if *t != Token::Banned {
+                return 0;
+            }
+            (r.start + 1..r.end)
+                .filter(|k| joints.get(*k).copied().unwrap_or(false))
+                .filter(|k| !is_term(r.start..*k) && !is_term(*k..r.end))
+                .count()
+        })
+        .collect()
+}
+
+/// The best cut of a reading (one of its forms): refused cuts first, then
+/// fewer points. `form` is the index of the form it was found in.
+#[derive(Debug, Clone, Default)]
+struct Best {
+    cut: Cut,
+    form: usize,
+    decoration_paid: bool,
+    refuses: bool,
+}
+
+impl Best {
+    fn beats(&self, other: &Option<Best>) -> bool {
+        match other {
+            None => true,
+            Some(o) => {
+                (self.refuses, std::cmp::Reverse(self.cut.points))
+                    > (o.refuses, std::cmp::Reverse(o.cut.points))
+            }
+        }
+    }
+}
+
+/// The password without its joiners, in every form, and the joints of
+/// that reading (see [`cheapest`]); None when the password has no joiner
+/// or nothing else.
+fn squeeze(forms: &[Zeroizing<String>]) -> Option<(Vec<Zeroizing<String>>, Vec<bool>)> {
+    let joiner: Vec<bool> = forms[0].chars().map(is_joiner).collect();
+    if !joiner.iter().any(|j| *j) || joiner.iter().all(|j| *j) {
+        return None;
+    }
+    // Leetspeak maps one character to one, and no joiner to anything: the
+    // joiners sit at the same places in every form.
+    let squeezed: Vec<Zeroizing<String>> = forms
+        .iter()
+        .map(|f| {
+            Zeroizing::new(
+                f.chars()
+                    .zip(&joiner)
+                    .filter(|(_, j)| !**j)
+                    .map(|(c, _)| c)
+                    .collect(),
+            )
+        })
+        .collect();
+    let mut joints = Vec::with_capacity(joiner.len());
+    let mut pending = false;
+    for j in &joiner {
+        if *j {
+            pending = true;
+        } else {
+            joints.push(pending && !joints.is_empty());
+            pending = false;
+        }
+    }
+    Some((squeezed, joints))
 }
 
 /// What the predictability rule found: the token kinds of the cheapest
@@ -412,54 +579,30 @@ pub fn predictable(
     min_score: usize,
 ) -> Option<Kinds> {
     let forms = password_forms(password.expose());
-    let mut refused = cheapest_reading(&forms, &[], lists, patterns, min_score);
-    let joiner: Vec<bool> = forms[0].chars().map(is_joiner).collect();
-    if joiner.iter().any(|j| *j) && !joiner.iter().all(|j| *j) {
-        // Leetspeak maps one character to one, and no joiner to anything:
-        // the joiners sit at the same places in every form.
-        let squeezed: Vec<Zeroizing<String>> = forms
-            .iter()
-            .map(|f| {
-                Zeroizing::new(
-                    f.chars()
-                        .zip(&joiner)
-                        .filter(|(_, j)| !**j)
-                        .map(|(c, _)| c)
-                        .collect(),
-                )
-            })
-            .collect();
-        let mut joints = Vec::with_capacity(joiner.len());
-        let mut pending = false;
-        for j in &joiner {
-            if *j {
-                pending = true;
-            } else {
-                joints.push(pending && !joints.is_empty());
-                pending = false;
-            }
-        }
-        let without = cheapest_reading(&squeezed, &joints, lists, patterns, min_score);
-        if let Some((points, _)) = without {
-            if refused.is_none_or(|(p, _)| points < p) {
-                refused = without;
-            }
-        }
-    }
-    refused.map(|(_, kinds)| kinds)
+    let typed = best_cut(&forms, &[], lists, patterns, min_score, false);
+    let without = squeeze(&forms)
+        .and_then(|(s, joints)| best_cut(&s, &joints, lists, patterns, min_score, false));
+    [typed, without]
+        .into_iter()
+        .flatten()
+        .filter(|b| b.refuses)
+        .min_by_key(|b| b.cut.points)
+        .map(|b| b.cut.kinds)
 }
 
-/// The cheapest refused cut of one reading (the case-folded password and
-/// its leetspeak forms, character for character), with its joints (see
-/// [`cheapest`]): `(points, kinds)`, or None when every cut scores
-/// `min_score` or more.
-fn cheapest_reading(
+/// The best cut of one reading (the case-folded password and its
+/// leetspeak forms, character for character), with its joints (see
+/// [`cheapest`]). Without `trace`, only a refused cut (token kinds used,
+/// under `min_score`) is returned; with it, the cheapest cut when none is
+/// refused, and its steps.
+fn best_cut(
     forms: &[Zeroizing<String>],
     joints: &[bool],
     lists: &[&BannedWords],
     patterns: &PatternOptions,
     min_score: usize,
-) -> Option<(usize, Kinds)> {
+    trace: bool,
+) -> Option<Best> {
     let raw: Vec<char> = forms[0].chars().collect();
     let core = core_range(&forms[0]);
     let other: Vec<bool> = raw.iter().map(|c| !c.is_alphabetic()).collect();
@@ -472,7 +615,7 @@ fn cheapest_reading(
         .into_iter()
         .map(|(r, p)| (r, Token::Pattern(p)))
         .collect();
-    let mut refused: Option<(usize, Kinds)> = None;
+    let mut best: Option<Best> = None;
     for (n, form) in forms.iter().enumerate() {
         let leet = n > 0;
         let chars: Vec<(usize, char)> = form.char_indices().collect();
@@ -494,17 +637,171 @@ fn cheapest_reading(
                 spans.push((core.clone(), Token::Banned));
             }
         }
+        let inside = inside_costs(&chars, &spans, joints, uniform, lists);
         // Two readings: decoration free (`Password2024!#$` is `password`),
         // and every character paid for (`Tq12/05/1990!` is two letters and
         // a date). Either one refuses.
-        for paid in [core.clone(), 0..chars.len()] {
-            let (points, kinds) = cheapest(chars.len(), &paid, &spans, &other, joints, uniform);
-            if !kinds.is_empty() && points < min_score && refused.is_none_or(|(p, _)| points < p) {
-                refused = Some((points, kinds));
+        for (decoration_paid, paid) in [(false, core.clone()), (true, 0..chars.len())] {
+            let cut = cheapest(chars.len(), &paid, &spans, &inside, &other, trace);
+            let refuses = !cut.kinds.is_empty() && cut.points < min_score;
+            if !refuses && !trace {
+                continue;
+            }
+            let candidate = Best {
+                cut,
+                form: n,
+                decoration_paid,
+                refuses,
+            };
+            if candidate.beats(&best) {
+                best = Some(candidate);
             }
         }
     }
-    refused
+    best
+}
+
+/// How `pwgate check --explain` shows one part of a cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartKind {
+    /// A word of a list, exactly (after case folding and leetspeak).
+    Word,
+    /// The whole core, within one edit of a word.
+    NearWord,
+    Pattern(Pattern),
+    /// Letters, digits or symbols paid one point each (a digit or symbol
+    /// pair one point together).
+    Characters,
+    /// Leading and trailing digits and symbols, free in this reading.
+    Decoration,
+}
+
+impl PartKind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            PartKind::Word => "word",
+            PartKind::NearWord => "one edit from a word",
+            PartKind::Pattern(Pattern::KeyboardWalk) => "keyboard walk",
+            PartKind::Pattern(Pattern::Sequence) => "sequence",
+            PartKind::Pattern(Pattern::Repetition) => "repetition",
+            PartKind::Pattern(Pattern::Date) => "date or year",
+            PartKind::Characters => "characters",
+            PartKind::Decoration => "decoration",
+        }
+    }
+}
+
+/// One part of an explained cut: the characters as read (case-folded; in
+/// the reading without joiners, without them), what they were read as
+/// when leetspeak changed them, and the points they cost.
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub text: Zeroizing<String>,
+    pub read_as: Option<Zeroizing<String>>,
+    pub kind: PartKind,
+    pub points: usize,
+}
+
+/// The deciding cut of one reading of a password.
+#[derive(Debug, Clone)]
+pub struct Reading {
+    /// The reading without joiners (else: as typed).
+    pub without_joiners: bool,
+    /// Leading and trailing digits and symbols paid for in this cut.
+    pub decoration_paid: bool,
+    pub points: usize,
+    /// Whether this cut refuses: it used a word or pattern and scored
+    /// under the threshold.
+    pub refuses: bool,
+    pub parts: Vec<Part>,
+}
+
+/// How the predictability rule read `password`, for the people tuning a
+/// policy (`pwgate check --explain`, offline only: the parts are pieces of
+/// the password). One reading as typed and, when it has joiners, one
+/// without them; each the cut that decides: the cheapest refused one, else
+/// the cheapest.
+pub fn explain(
+    password: &Password,
+    lists: &[&BannedWords],
+    patterns: &PatternOptions,
+    min_score: usize,
+) -> Vec<Reading> {
+    let forms = password_forms(password.expose());
+    let mut readings = Vec::new();
+    if let Some(best) = best_cut(&forms, &[], lists, patterns, min_score, true) {
+        readings.push(describe(&forms, best, false, lists));
+    }
+    if let Some((squeezed, joints)) = squeeze(&forms) {
+        if let Some(best) = best_cut(&squeezed, &joints, lists, patterns, min_score, true) {
+            readings.push(describe(&squeezed, best, true, lists));
+        }
+    }
+    readings
+}
+
+/// The parts of a traced cut, consecutive characters and decoration
+/// merged. A word is shown in the form where it is a term exactly, when
+/// there is one (`p@ssw0rd` read as `password`).
+fn describe(
+    forms: &[Zeroizing<String>],
+    best: Best,
+    without_joiners: bool,
+    lists: &[&BannedWords],
+) -> Reading {
+    let forms: Vec<Vec<char>> = forms.iter().map(|f| f.chars().collect()).collect();
+    let slice = |form: usize, r: &Range<usize>| -> Zeroizing<String> {
+        Zeroizing::new(
+            forms
+                .get(form)
+                .and_then(|f| f.get(r.clone()))
+                .unwrap_or_default()
+                .iter()
+                .collect(),
+        )
+    };
+    let mut parts: Vec<Part> = Vec::new();
+    for traced in &best.cut.steps {
+        let piece = slice(0, &traced.range);
+        let (kind, read_as) = match traced.step {
+            Step::Token(Token::Pattern(p)) => (PartKind::Pattern(p), None),
+            Step::Token(Token::Banned) => {
+                let exact = std::iter::once(best.form)
+                    .chain(0..forms.len())
+                    .map(|f| slice(f, &traced.range))
+                    .find(|w| lists.iter().any(|l| l.terms.contains(&Fnv::of(w))));
+                match exact {
+                    Some(word) => (PartKind::Word, Some(word)),
+                    None => (PartKind::NearWord, Some(slice(best.form, &traced.range))),
+                }
+            }
+            Step::Char | Step::Pair if traced.points == 0 => (PartKind::Decoration, None),
+            Step::Char | Step::Pair => (PartKind::Characters, None),
+        };
+        let read_as = read_as.filter(|r| r.as_str() != piece.as_str());
+        match parts.last_mut() {
+            Some(last)
+                if last.kind == kind
+                    && matches!(kind, PartKind::Characters | PartKind::Decoration) =>
+            {
+                last.text.push_str(&piece);
+                last.points += traced.points;
+            }
+            _ => parts.push(Part {
+                text: piece,
+                read_as,
+                kind,
+                points: traced.points,
+            }),
+        }
+    }
+    Reading {
+        without_joiners,
+        decoration_paid: best.decoration_paid,
+        points: best.cut.points,
+        refuses: best.refuses,
+        parts,
+    }
 }
 
 /// The violations for a predictable password, one per token kind.
@@ -744,5 +1041,137 @@ mod tests {
             let s = rng.string(&alphabet, 29);
             let _ = refusal(&s);
         }
+    }
+
+    /// The parts of the reading `which` of `password`, as
+    /// `(text, kind, points)`.
+    fn parts(
+        password: &str,
+        without_joiners: bool,
+    ) -> (usize, bool, Vec<(String, PartKind, usize)>) {
+        let readings = explain(
+            &Password::new(password.to_owned()),
+            &[BannedWords::builtin()],
+            &PatternOptions::default(),
+            5,
+        );
+        let r = readings
+            .iter()
+            .find(|r| r.without_joiners == without_joiners)
+            .unwrap_or_else(|| panic!("no such reading of {password}"));
+        let parts = r
+            .parts
+            .iter()
+            .map(|p| (p.text.to_string(), p.kind, p.points))
+            .collect();
+        (r.points, r.refuses, parts)
+    }
+
+    #[test]
+    fn the_explanation_names_each_part_and_its_cost() {
+        use PartKind::*;
+        let p = |t: &str, k, n| (t.to_owned(), k, n);
+        assert_eq!(
+            parts("Abroad-Origin-Improved$763", true),
+            (
+                4,
+                true,
+                vec![
+                    p("abroad", Word, 1),
+                    p("origin", Word, 1),
+                    p("improved", Word, 2),
+                    p("$763", Decoration, 0)
+                ]
+            )
+        );
+        // As typed, each hyphen is a character: 6 points, not refused;
+        // the reading without them decides.
+        let (points, refuses, _) = parts("Abroad-Origin-Improved$763", false);
+        assert_eq!((points, refuses), (6, false));
+        assert_eq!(
+            parts("Al-pha1!", true),
+            (2, true, vec![p("alpha", Word, 2), p("1!", Decoration, 0)]),
+            "a joiner inside a word costs a point"
+        );
+        assert_eq!(
+            parts("Tq12/05/1990!", false),
+            (
+                4,
+                true,
+                vec![
+                    p("tq", Characters, 2),
+                    p("12/05/1990", Pattern(super::Pattern::Date), 1),
+                    p("!", Characters, 1)
+                ]
+            )
+        );
+        let readings = explain(
+            &Password::new("P@ssw0rd2024!".to_owned()),
+            &[BannedWords::builtin()],
+            &PatternOptions::default(),
+            5,
+        );
+        assert_eq!(readings.len(), 1, "no joiner: one reading");
+        let word = &readings[0].parts[0];
+        assert_eq!(
+            (
+                word.text.as_str(),
+                word.read_as.as_deref().map(String::as_str)
+            ),
+            ("p@ssw0rd", Some("password"))
+        );
+    }
+
+    #[test]
+    fn the_explanation_agrees_with_the_verdict() {
+        // Points add up, and a reading refuses exactly when the rule does,
+        // on shapes of every kind.
+        let mut rng = crate::policy::test_support::XorShift(0x5EED_0FE7_A100_0001);
+        let pieces = [
+            "Summer",
+            "password",
+            "P@ss",
+            "dragon",
+            "-",
+            ".",
+            " ",
+            "_",
+            "2024",
+            "12/05/1990",
+            "qwerty",
+            "abcd",
+            "1234",
+            "!!",
+            "$",
+            "x",
+            "Kv7#",
+            "orchard",
+            "velvet",
+            "aaaa",
+            "ab",
+        ];
+        let lists = [BannedWords::builtin()];
+        let opts = PatternOptions::default();
+        let mut refused = 0;
+        for _ in 0..1500 {
+            let n = 1 + rng.below(5);
+            let candidate: String = (0..n).map(|_| pieces[rng.below(pieces.len())]).collect();
+            let pw = Password::new(candidate.clone());
+            let readings = explain(&pw, &lists, &opts, 5);
+            assert!(!readings.is_empty(), "{candidate:?}");
+            for r in &readings {
+                let sum: usize = r.parts.iter().map(|p| p.points).sum();
+                assert_eq!(sum, r.points, "{candidate:?}");
+            }
+            let verdict = predictable(&pw, &lists, &opts, 5).is_some();
+            refused += usize::from(verdict);
+            assert_eq!(
+                readings.iter().any(|r| r.refuses),
+                verdict,
+                "{candidate:?}: {readings:?}"
+            );
+        }
+        // Both verdicts are well represented.
+        assert!((150..1350).contains(&refused), "{refused} of 1500 refused");
     }
 }
