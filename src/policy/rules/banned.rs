@@ -32,10 +32,19 @@
 //!   1 = 4, `Dillon!@#Razz4`) is worth about one random character, not
 //!   three.
 //!
+//! - joiners (`-`, `.`, `_`, spaces...; [`is_joiner`]) do not change the
+//!   score: the password is also read without them, and in that reading a
+//!   joint between tokens is free, so `Purple-Elephant-Dances-1984` scores
+//!   as `PurpleElephantDances1984` (4) and `P-a-s-s-w-o-r-d-1` as
+//!   `Password1` (1). A joint inside a word costs a point unless it splits
+//!   the word into a word and the rest, or there is one between every
+//!   character (`inside_costs`).
+//!
 //! Random passwords stay far above the threshold (a 16-character one scores
-//! around 15), and so do passphrases with separators, since each separator
-//! costs a point. The refusals still name the kinds: `P@ssw0rd2024!`
+//! around 13). The refusals still name the kinds: `P@ssw0rd2024!`
 //! (`password`) is a banned word, `Qwerty123456` a walk and a sequence.
+//! [`explain`] shows the cut that decides, part by part (`pwgate check
+//! --explain`).
 //!
 //! The word sets hold 64-bit hashes (FNV-1a) of the terms and of all their
 //! prefixes, so the dictionary costs a few megabytes and a scan of the
