@@ -186,6 +186,7 @@ fn check_help_mentions_its_flags() {
         "--user",
         "--no-lookup",
         "--search-base",
+        "--explain",
     ] {
         assert!(text.contains(flag), "check --help lacks {flag}:\n{text}");
     }
@@ -507,6 +508,21 @@ fn check_refuses_a_common_password() {
     assert!(out.contains("banned_word"), "{out}");
     assert!(verdict(&out).starts_with("line 1: refused"), "{out}");
     assert!(out.contains("checked 1: 0 accepted, 1 refused"), "{out}");
+}
+
+#[test]
+fn check_explain_shows_how_the_words_were_read() {
+    let out = check(&["--explain"], "P-a-s-s-w-o-r-d-1", 1);
+    assert!(
+        out.contains("  without joiners: 1 point, 5 needed: refuses"),
+        "{out}"
+    );
+    assert!(
+        out.contains("    \"password\" word 1 point + \"1\" decoration 0 points"),
+        "{out}"
+    );
+    let out = check(&["--explain", "--json"], "tangerine-Otter-42-lamp", 0);
+    assert!(out.contains(r#""explain":[{"reading":"as typed""#), "{out}");
 }
 
 #[test]
