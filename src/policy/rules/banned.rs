@@ -159,10 +159,17 @@ impl std::fmt::Debug for BannedWords {
     }
 }
 
-/// The strings made by deleting one character of `s`.
-fn one_deleted(s: &str) -> impl Iterator<Item = String> + '_ {
-    s.char_indices()
-        .map(move |(i, c)| format!("{}{}", &s[..i], &s[i + c.len_utf8()..]))
+/// The hashes of the strings made by deleting one character of `s`,
+/// computed without building the strings (no allocation: this runs for
+/// every password).
+fn one_deleted(s: &str) -> impl Iterator<Item = u64> + '_ {
+    (0..s.chars().count()).map(move |skip| {
+        s.chars()
+            .enumerate()
+            .filter(|(i, _)| *i != skip)
+            .fold(Fnv::START, |h, (_, c)| h.push(c))
+            .0
+    })
 }
 
 /// The terms of a word list file: one a line, `#` starts a comment line.
@@ -213,7 +220,7 @@ impl BannedWords {
             if fuzzy && chars >= FUZZY_MIN_CHARS {
                 self.longest_fuzzy = self.longest_fuzzy.max(chars);
                 self.fuzzy.insert(Fnv::of(&form));
-                self.deletes.extend(one_deleted(&form).map(|d| Fnv::of(&d)));
+                self.deletes.extend(one_deleted(&form));
             }
             self.longest = self.longest.max(chars);
             let mut h = Fnv::START;
@@ -255,10 +262,7 @@ impl BannedWords {
             return true;
         }
         // `s` is a term with one character added, or with one changed.
-        one_deleted(s).any(|d| {
-            let h = Fnv::of(&d);
-            self.fuzzy.contains(&h) || self.deletes.contains(&h)
-        })
+        one_deleted(s).any(|h| self.fuzzy.contains(&h) || self.deletes.contains(&h))
     }
 
     /// Spans of banned terms in `form`, as character index ranges.

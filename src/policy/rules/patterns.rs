@@ -184,9 +184,15 @@ fn runs(
     touches: impl Fn(char, char) -> bool,
     found: &mut Vec<Range<usize>>,
 ) {
+    runs_at(chars.len(), min, |i| touches(chars[i - 1], chars[i]), found);
+}
+
+/// Maximal runs of at least `min` of `n` positions where `touches(i)`
+/// holds for every position `i` and the one before it.
+fn runs_at(n: usize, min: usize, touches: impl Fn(usize) -> bool, found: &mut Vec<Range<usize>>) {
     let mut start = 0;
-    for i in 1..=chars.len() {
-        if i == chars.len() || !touches(chars[i - 1], chars[i]) {
+    for i in 1..=n {
+        if i == n || !touches(i) {
             if i - start >= min {
                 found.push(start..i);
             }
@@ -200,12 +206,16 @@ fn runs(
 /// the numeric keypad (`78963214`).
 pub fn keyboard_walks(chars: &[char], min: usize) -> Vec<Range<usize>> {
     let mut found: Vec<Range<usize>> = Vec::new();
+    // Each character unshifted and looked up once per layout.
+    let keys: Vec<char> = chars.iter().map(|c| unshift(*c)).collect();
+    let mut pos: Vec<Option<(i32, i32)>> = Vec::with_capacity(chars.len());
     for layout in key_positions() {
-        let pos = |c: char| layout.get(&unshift(c)).copied();
-        runs(
-            chars,
+        pos.clear();
+        pos.extend(keys.iter().map(|k| layout.get(k).copied()));
+        runs_at(
+            chars.len(),
             min,
-            |a, b| matches!((pos(a), pos(b)), (Some(a), Some(b)) if adjacent(a, b)),
+            |i| matches!((pos[i - 1], pos[i]), (Some(a), Some(b)) if adjacent(a, b)),
             &mut found,
         );
     }
