@@ -6,7 +6,9 @@
 # privately by tests/common/samba.rs, never as a system service), and for
 # the Windows DC filter mingw-w64 (gcc-mingw-w64-x86-64, which cross-builds
 # it) and Wine (wine, wine64: tests/windows_filter.rs runs it there, in a
-# private prefix).
+# private prefix), and Prometheus's promtool (package prometheus:
+# scripts/check-monitoring.sh checks and unit-tests the alerting rules; the
+# Prometheus server the package brings is disabled, never started).
 # Debian/Ubuntu, needs root.
 #
 # --bench is accepted for compatibility (haproxy is always installed now).
@@ -33,7 +35,7 @@ set -euo pipefail
 # wineboot and wineserver): tests/windows_filter.rs.
 needed=(/usr/sbin/slapd slapadd slappasswd ldapsearch ldapmodify ldappasswd openssl
   haproxy samba samba-tool ss smbpasswd net kinit kpasswd
-  x86_64-w64-mingw32-gcc wine /usr/lib/wine/wine64)
+  x86_64-w64-mingw32-gcc wine /usr/lib/wine/wine64 promtool)
 # Files (not commands) that must exist: samba-ad-provision's templates are
 # only a Recommends of samba-ad-dc, and provisioning fails without them.
 # libnss_wrapper.so: its directory depends on the architecture.
@@ -41,8 +43,10 @@ needed_files=(/usr/share/samba/setup/provision.ldif
   "/usr/lib/$(uname -m)-linux-gnu/libnss_wrapper.so")
 packages=(slapd ldap-utils openssl ca-certificates haproxy iproute2
   samba samba-ad-dc samba-ad-provision winbind krb5-user libnss-wrapper
-  gcc-mingw-w64-x86-64 wine wine64)
+  gcc-mingw-w64-x86-64 wine wine64 prometheus)
 samba_services=(samba-ad-dc smbd nmbd winbind)
+# Services of other packages installed here that must not run either.
+other_services=(prometheus)
 
 present() {
   # slapadd/slappasswd/samba live in /usr/sbin, which a non-root PATH may lack.
@@ -93,6 +97,8 @@ system_samba_pids() {
 }
 samba_was_installed=0
 present samba && samba_was_installed=1
+prometheus_was_installed=0
+present promtool && prometheus_was_installed=1
 declare -A before=()
 for pid in $(system_samba_pids); do before[$pid]=1; done
 
@@ -130,6 +136,15 @@ if ((samba_was_installed == 0)); then
     fi
   done
 fi
+for unit in "${other_services[@]}"; do
+  ((prometheus_was_installed == 0)) || break
+  if command -v systemctl >/dev/null 2>&1; then
+    systemctl disable "$unit.service" >/dev/null 2>&1 || true
+  fi
+  if command -v update-rc.d >/dev/null 2>&1 && [[ -e "/etc/init.d/$unit" ]]; then
+    update-rc.d "$unit" disable >/dev/null 2>&1 || true
+  fi
+done
 # Stop whatever Samba service the install started anyway (none when
 # policy-rc.d did its job). Daemons that ran before the install are left alone.
 started=()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # pwgate's whole test suite, as CI runs it: installs the system packages the
 # tests need (slapd, ldap-utils, openssl, Samba's AD DC; as root on Debian),
-# then checks formatting and lints, then runs unit and integration tests.
+# then checks formatting and lints and the Prometheus alerting rules
+# (promtool), then runs unit and integration tests.
 # Integration tests start their own private slapd instances on free 127.0.0.1
 # ports, and tests/active_directory.rs one private Samba AD DC on a free
 # 127.0.0.x address.
@@ -13,4 +14,5 @@ cd "$ROOT"
 "$ROOT/scripts/install-deps.sh"
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
+"$ROOT/scripts/check-monitoring.sh"
 cargo test --locked

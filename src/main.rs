@@ -490,12 +490,16 @@ fn reload_on_hangup(
                             );
                         }
                         cell.store(gate);
+                        cell.metrics().reloaded(true);
                         tracing::info!("configuration reloaded");
                     }
-                    Err(e) => tracing::error!(
-                        error = %e,
-                        "configuration reload refused; the running configuration stays"
-                    ),
+                    Err(e) => {
+                        cell.metrics().reloaded(false);
+                        tracing::error!(
+                            error = %e,
+                            "configuration reload refused; the running configuration stays"
+                        )
+                    }
                 }
             }
         });

@@ -8,11 +8,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::ldap_op as op;
+use crate::policy::rules::breached::{self, BreachedCorpus};
 use crate::policy::RuleIds;
 
 /// LDAP request types counted separately; everything else is `other`.
@@ -32,6 +33,21 @@ const OPS: [(&str, u8); 10] = [
 /// Upper bounds (seconds) of the upstream connect latency histogram.
 const CONNECT_BUCKETS: [f64; 8] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0];
 
+/// LDAP result codes named in `pwgate_directory_answers_total`; any other
+/// code counts as `other`, no answer as `none`.
+const RESULT_CODES: [(i64, &str); 10] = [
+    (0, "success"),
+    (1, "operationsError"),
+    (16, "noSuchAttribute"),
+    (19, "constraintViolation"),
+    (21, "invalidAttributeSyntax"),
+    (32, "noSuchObject"),
+    (49, "invalidCredentials"),
+    (50, "insufficientAccessRights"),
+    (53, "unwillingToPerform"),
+    (80, "other"),
+];
+
 /// A decision's labels: door, verdict, rule, scope.
 type DecisionKey = (&'static str, String, String, String);
 
@@ -47,10 +63,18 @@ pub struct Metrics {
     checks: Mutex<BTreeMap<(String, String, String), u64>>,
     /// upstream URL -> (connect errors, latency bucket counts, sum, count).
     upstream: Mutex<BTreeMap<String, UpstreamStats>>,
-    pub reloads_ok: AtomicU64,
-    pub reloads_failed: AtomicU64,
+    reloads_ok: AtomicU64,
+    reloads_failed: AtomicU64,
+    /// The last reload was refused (the running configuration is older
+    /// than the file).
+    last_reload_failed: AtomicBool,
     /// sync target name -> counters.
     sync: Mutex<BTreeMap<String, SyncStats>>,
+    /// The directory's answers to password operations pwgate forwarded:
+    /// (kind, result) -> count.
+    directory_answers: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// The breached-password store of the configuration in force, if any.
+    breached_store: Mutex<Option<Arc<dyn BreachedCorpus>>>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -66,6 +90,8 @@ struct SyncStats {
 
 #[derive(Debug, Default, Clone)]
 struct UpstreamStats {
+    /// Whether the last attempt to connect succeeded.
+    up: bool,
     errors: u64,
     buckets: [u64; CONNECT_BUCKETS.len()],
     sum_seconds: f64,
@@ -126,6 +152,7 @@ impl Metrics {
     pub fn upstream_connect(&self, url: &str, outcome: Result<Duration, ()>) {
         let mut u = self.upstream.lock().unwrap_or_else(|p| p.into_inner());
         let stats = u.entry(url.to_owned()).or_default();
+        stats.up = outcome.is_ok();
         match outcome {
             Err(()) => stats.errors += 1,
             Ok(latency) => {
@@ -139,6 +166,44 @@ impl Metrics {
                 stats.count += 1;
             }
         }
+    }
+
+    /// One reload of the configuration (SIGHUP): taken, or refused.
+    pub fn reloaded(&self, ok: bool) {
+        let counter = if ok {
+            &self.reloads_ok
+        } else {
+            &self.reloads_failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.last_reload_failed.store(!ok, Ordering::Relaxed);
+    }
+
+    /// The directory's answer to a password operation pwgate forwarded
+    /// (`kind`: change, reset, create); `None` when none came (the
+    /// connection ended first).
+    pub fn directory_answer(&self, kind: &'static str, code: Option<i64>) {
+        let result = match code {
+            None => "none",
+            Some(c) => RESULT_CODES
+                .iter()
+                .find(|(n, _)| *n == c)
+                .map_or("other", |(_, name)| name),
+        };
+        let mut m = self
+            .directory_answers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *m.entry((kind, result)).or_default() += 1;
+    }
+
+    /// The breached-password store in force (set at start and on reload),
+    /// whose state `pwgate_breached_store_up` shows.
+    pub fn set_breached_store(&self, store: Option<Arc<dyn BreachedCorpus>>) {
+        *self
+            .breached_store
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = store;
     }
 
     /// A change queued for a sync target; `depth` is its queue length now.
@@ -166,10 +231,9 @@ impl Metrics {
     }
 
     fn render_sync(&self, out: &mut String) {
+        // The headers are there without sync targets too, so a dashboard
+        // or an alert that names these metrics always finds them.
         let m = self.sync.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        if m.is_empty() {
-            return;
-        }
         let _ = writeln!(out, "# HELP pwgate_sync_queued_total Accepted changes queued for a sync target.\n# TYPE pwgate_sync_queued_total counter");
         for (t, s) in &m {
             let _ = writeln!(
@@ -306,6 +370,67 @@ impl Metrics {
             "pwgate_config_reloads_total{{result=\"error\"}} {}",
             self.reloads_failed.load(Ordering::Relaxed)
         );
+        gauge(
+            &mut out,
+            "pwgate_config_last_reload_successful",
+            "Whether the last configuration reload was taken (1; also before any reload) or refused (0).",
+            "gauge",
+            u64::from(!self.last_reload_failed.load(Ordering::Relaxed)),
+        );
+        let _ = writeln!(out, "# HELP pwgate_upstream_up Whether the last connection attempt to a directory succeeded (1) or failed (0).\n# TYPE pwgate_upstream_up gauge");
+        for (url, s) in &upstream {
+            let _ = writeln!(
+                out,
+                "pwgate_upstream_up{{upstream=\"{}\"}} {}",
+                escape(url),
+                u8::from(s.up)
+            );
+        }
+        let _ = writeln!(out, "# HELP pwgate_directory_answers_total The directory's answers to password operations pwgate forwarded, by kind and result.\n# TYPE pwgate_directory_answers_total counter");
+        for ((kind, result), n) in self
+            .directory_answers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "pwgate_directory_answers_total{{kind=\"{kind}\",result=\"{result}\"}} {n}"
+            );
+        }
+        let store = self
+            .breached_store
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        gauge(
+            &mut out,
+            "pwgate_breached_store_configured",
+            "Whether a breached-password store is configured (1) or not (0).",
+            "gauge",
+            u64::from(store.is_some()),
+        );
+        gauge(
+            &mut out,
+            "pwgate_breached_store_up",
+            "Whether the configured breached-password store can answer (1) or not (0: missing, unreadable or failed its checksum; 0 also when none is configured).",
+            "gauge",
+            u64::from(store.is_some_and(|s| s.available())),
+        );
+        gauge(
+            &mut out,
+            "pwgate_breached_lookup_errors_total",
+            "Password checks the breached-password store could not answer.",
+            "counter",
+            breached::lookup_errors(),
+        );
+        gauge(
+            &mut out,
+            "pwgate_audit_write_errors_total",
+            "Audit records that could not be written (file, standard output or syslog).",
+            "counter",
+            crate::audit::trail::write_errors(),
+        );
         self.render_sync(&mut out);
         out
     }
@@ -383,6 +508,14 @@ mod tests {
         m.check("refused", &RuleIds::one("length"), "default");
         m.upstream_connect("ldap://127.0.0.1:389", Ok(Duration::from_micros(700)));
         m.upstream_connect("ldap://127.0.0.1:389", Err(()));
+        m.upstream_connect("ldap://127.0.0.2:389", Ok(Duration::from_micros(300)));
+        m.reloaded(false);
+        m.reloaded(true);
+        m.reloaded(false);
+        m.directory_answer("change", Some(0));
+        m.directory_answer("change", Some(19));
+        m.directory_answer("reset", Some(4711));
+        m.directory_answer("reset", None);
         let text = m.render();
         for line in [
             "pwgate_forwarded_requests_total{op=\"search\"} 2",
@@ -395,8 +528,74 @@ mod tests {
             "pwgate_upstream_connect_errors_total{upstream=\"ldap://127.0.0.1:389\"} 1",
             "pwgate_upstream_connect_seconds_bucket{upstream=\"ldap://127.0.0.1:389\",le=\"0.001\"} 1",
             "pwgate_upstream_connect_seconds_bucket{upstream=\"ldap://127.0.0.1:389\",le=\"0.0005\"} 0",
+            "pwgate_upstream_up{upstream=\"ldap://127.0.0.1:389\"} 0",
+            "pwgate_upstream_up{upstream=\"ldap://127.0.0.2:389\"} 1",
+            "pwgate_directory_answers_total{kind=\"change\",result=\"success\"} 1",
+            "pwgate_directory_answers_total{kind=\"change\",result=\"constraintViolation\"} 1",
+            "pwgate_directory_answers_total{kind=\"reset\",result=\"other\"} 1",
+            "pwgate_directory_answers_total{kind=\"reset\",result=\"none\"} 1",
+            "pwgate_breached_store_configured 0",
+            "pwgate_breached_store_up 0",
+            "pwgate_config_reloads_total{result=\"ok\"} 1",
+            "pwgate_config_reloads_total{result=\"error\"} 2",
+            "pwgate_config_last_reload_successful 0",
         ] {
             assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
+        }
+    }
+
+    #[derive(Debug)]
+    struct Store(bool);
+
+    impl BreachedCorpus for Store {
+        fn contains(&self, _: &crate::secret::Password) -> Result<bool, String> {
+            Ok(false)
+        }
+
+        fn available(&self) -> bool {
+            self.0
+        }
+    }
+
+    #[test]
+    fn the_breached_store_state_follows_the_store_in_force() {
+        let m = Metrics::default();
+        let has = |text: &str, line: &str| text.lines().any(|l| l == line);
+        m.set_breached_store(Some(Arc::new(Store(true))));
+        let text = m.render();
+        assert!(has(&text, "pwgate_breached_store_configured 1"), "{text}");
+        assert!(has(&text, "pwgate_breached_store_up 1"), "{text}");
+        m.set_breached_store(Some(Arc::new(Store(false))));
+        let text = m.render();
+        assert!(has(&text, "pwgate_breached_store_configured 1"), "{text}");
+        assert!(has(&text, "pwgate_breached_store_up 0"), "{text}");
+    }
+
+    #[test]
+    fn every_metric_is_declared_before_anything_happened() {
+        // Dashboards and alerts name these: each has its TYPE line from
+        // the start, so a query finds the metric (empty) rather than a
+        // name that does not exist.
+        let text = Metrics::default().render();
+        for name in [
+            "pwgate_connections_open",
+            "pwgate_password_decisions_total",
+            "pwgate_password_checks_total",
+            "pwgate_upstream_up",
+            "pwgate_upstream_connect_errors_total",
+            "pwgate_directory_answers_total",
+            "pwgate_breached_store_up",
+            "pwgate_breached_lookup_errors_total",
+            "pwgate_audit_write_errors_total",
+            "pwgate_config_reloads_total",
+            "pwgate_sync_queue_depth",
+            "pwgate_sync_outcomes_total",
+        ] {
+            assert!(
+                text.lines()
+                    .any(|l| l.starts_with(&format!("# TYPE {name} "))),
+                "no TYPE for {name}:\n{text}"
+            );
         }
     }
 }

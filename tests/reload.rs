@@ -26,6 +26,7 @@ use tokio::runtime::Runtime;
 use common::process::PwgateProcess;
 use common::slapd::{test_certs, user_dn, user_password, Slapd, BASE_DN};
 use common::tools::{describe, run_bounded, stdout};
+use common::tools::{http_get, two_free_ports};
 
 /// Bound on every LDAP operation of the ldap3 client.
 const OP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -192,11 +193,35 @@ fn bad_config_on_sighup_is_refused_and_the_old_one_stays() {
     let slapd = Slapd::start();
     let dir = temp_dir();
     let config = dir.path().join("pwgate.toml");
-    write_config(
-        &config,
-        &config_text(&slapd.ldap_url(), "min_length = 20", ""),
+    let good = config_text(&slapd.ldap_url(), "min_length = 20", "");
+    write_config(&config, &good);
+    let (metrics_port, _) = two_free_ports();
+    let metrics_listen = format!("127.0.0.1:{metrics_port}");
+    let pwgate = PwgateProcess::start(
+        &[
+            "--config",
+            &config.to_string_lossy(),
+            "--metrics-listen",
+            &metrics_listen,
+        ],
+        dir.path(),
     );
-    let pwgate = PwgateProcess::start(&["--config", &config.to_string_lossy()], dir.path());
+    // What the reload metrics say, as the alert and the dashboard read them.
+    let reloads = || {
+        let (_, body) = http_get(metrics_port, "/metrics");
+        let value = |name: &str| {
+            body.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("no {name} in:\n{body}"))
+        };
+        (
+            value("pwgate_config_reloads_total{result=\"ok\"}"),
+            value("pwgate_config_reloads_total{result=\"error\"}"),
+            value("pwgate_config_last_reload_successful"),
+        )
+    };
+    assert_eq!(reloads(), (0, 0, 1));
 
     let rt = runtime();
     let alice = user_dn("alice");
@@ -225,6 +250,11 @@ fn bad_config_on_sighup_is_refused_and_the_old_one_stays() {
         "the refusal does not name `{location}`: {event}"
     );
     assert!(!log.contains(RELOADED), "the bad file was loaded");
+    assert_eq!(
+        reloads(),
+        (0, 1, 0),
+        "a refused reload is counted and shown"
+    );
 
     // The open connection still has the running policy...
     let result = password_modify(&rt, &mut ldap, &alice, old, STRONG_16);
@@ -237,6 +267,11 @@ fn bad_config_on_sighup_is_refused_and_the_old_one_stays() {
     assert_accepted(&result);
     within(&rt, "unbind", fresh.unbind()).expect("unbind");
     within(&rt, "unbind", ldap.unbind()).expect("unbind");
+
+    // The file fixed: the next reload is taken, and the gauge says so.
+    write_config(&config, &good);
+    reload(&pwgate, RELOADED, 1);
+    assert_eq!(reloads(), (1, 1, 1));
 }
 
 // ---------------------------------------------------------------------------

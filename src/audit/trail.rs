@@ -16,6 +16,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use serde_json::{Map, Value};
@@ -23,6 +24,15 @@ use sha2::{Digest, Sha256};
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::Layer;
+
+/// Audit records that could not be written (to the file, standard output
+/// or syslog) since the process started: `pwgate_audit_write_errors_total`.
+static WRITE_ERRORS: AtomicU64 = AtomicU64::new(0);
+
+/// How many audit records could not be written since the process started.
+pub fn write_errors() -> u64 {
+    WRITE_ERRORS.load(Ordering::Relaxed)
+}
 
 /// `prev` of the first record of a chain.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -104,6 +114,7 @@ impl Syslog {
                 }
             });
             if let Err(e) = retried {
+                WRITE_ERRORS.fetch_add(1, Ordering::Relaxed);
                 eprintln!("pwgate: cannot write the audit record to syslog: {e}");
             }
         }
@@ -180,6 +191,7 @@ impl AuditTrail {
             (None, _) => Ok(()),
         };
         if let Err(e) = written {
+            WRITE_ERRORS.fetch_add(1, Ordering::Relaxed);
             // Not through tracing: this runs inside the subscriber.
             eprintln!("pwgate: cannot write the audit trail: {e}");
         }

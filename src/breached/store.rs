@@ -319,6 +319,10 @@ impl BreachedCorpus for BreachedStore {
         }
         Ok(self.contains_password(password))
     }
+
+    fn available(&self) -> bool {
+        !self.is_marked_bad()
+    }
 }
 
 impl fmt::Debug for BreachedStore {

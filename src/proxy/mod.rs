@@ -107,6 +107,7 @@ impl GateCell {
     /// targets (their workers start here).
     pub fn new(gate: Gate) -> Self {
         let metrics = Arc::new(Metrics::default());
+        metrics.set_breached_store(gate.config.policy.breached.clone());
         let sync = if gate.config.sync.is_empty() {
             None
         } else {
@@ -151,6 +152,8 @@ impl GateCell {
     }
 
     pub fn store(&self, gate: Gate) {
+        self.metrics
+            .set_breached_store(gate.config.policy.breached.clone());
         *self.gate.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(gate);
     }
 }
@@ -164,6 +167,10 @@ struct UnavailableStore(String);
 impl BreachedCorpus for UnavailableStore {
     fn contains(&self, _: &Password) -> Result<bool, String> {
         Err(self.0.clone())
+    }
+
+    fn available(&self) -> bool {
+        false
     }
 }
 

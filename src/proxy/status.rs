@@ -63,7 +63,14 @@ async fn answer(mut stream: TcpStream, cell: Arc<GateCell>) -> std::io::Result<(
         ("GET", "/healthz") => ("200 OK", "text/plain", "ok\n".to_owned()),
         ("GET", "/readyz") => {
             let gate = cell.load();
-            match gate.upstream.connect(|_, _| {}).await {
+            // Counted like a client's attempt, so that a probe of /readyz
+            // keeps pwgate_upstream_up current while no client connects.
+            let metrics = cell.metrics();
+            match gate
+                .upstream
+                .connect(|url, outcome| metrics.upstream_connect(&url.to_string(), outcome))
+                .await
+            {
                 Ok(_) => ("200 OK", "text/plain", "ready\n".to_owned()),
                 Err(e) => (
                     "503 Service Unavailable",

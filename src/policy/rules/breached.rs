@@ -7,6 +7,7 @@
 //! refused too (fail closed), unless the policy says to let it through.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::policy::{Rule, Violation};
 use crate::secret::Password;
@@ -16,6 +17,22 @@ pub trait BreachedCorpus: Send + Sync + fmt::Debug {
     /// `Ok(true)` when the password is known from breaches. The error text
     /// must not contain the password.
     fn contains(&self, password: &Password) -> Result<bool, String>;
+
+    /// Whether the corpus can answer now: false for a store that could not
+    /// be opened or failed its checksum. For monitoring only: the rule
+    /// itself goes by what [`contains`](Self::contains) answers.
+    fn available(&self) -> bool {
+        true
+    }
+}
+
+/// Questions the corpus could not answer since the process started
+/// (`pwgate_breached_lookup_errors_total`), whatever the fail mode.
+static LOOKUP_ERRORS: AtomicU64 = AtomicU64::new(0);
+
+/// How many lookups failed since the process started.
+pub fn lookup_errors() -> u64 {
+    LOOKUP_ERRORS.load(Ordering::Relaxed)
 }
 
 pub fn check(
@@ -30,10 +47,12 @@ pub fn check(
             "appears in a list of breached passwords".to_owned(),
         )),
         Err(e) if fail_open => {
+            LOOKUP_ERRORS.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(error = %e, "breached-password list unavailable; allowed by configuration");
             None
         }
         Err(e) => {
+            LOOKUP_ERRORS.fetch_add(1, Ordering::Relaxed);
             tracing::error!(error = %e, "breached-password list unavailable; refusing the change");
             Some(Violation::new(
                 Rule::Breached,
@@ -75,6 +94,8 @@ mod tests {
             check(&fresh, &broken, false).map(|v| v.rule),
             Some(Rule::Breached)
         );
+        let errors = lookup_errors();
         assert_eq!(check(&fresh, &broken, true), None);
+        assert!(lookup_errors() > errors, "a failed lookup is counted");
     }
 }

@@ -308,6 +308,9 @@ impl Session {
         drop(syncs);
         for record in changes.values() {
             audit::outcome(record, None);
+            self.cell
+                .metrics()
+                .directory_answer(record.kind.as_str(), None);
         }
     }
 }

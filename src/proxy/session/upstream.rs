@@ -96,6 +96,9 @@ impl Session {
         if let Some(record) = record {
             let code = result_code(frame);
             audit::outcome(&record, code);
+            self.cell
+                .metrics()
+                .directory_answer(record.kind.as_str(), code);
             // Only a success of this very message is synchronized.
             if let (Some(pending), Some(0), Some(service)) = (sync, code, self.cell.sync()) {
                 for index in pending.targets {
