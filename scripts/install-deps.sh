@@ -8,7 +8,9 @@
 # it) and Wine (wine, wine64: tests/windows_filter.rs runs it there, in a
 # private prefix), and Prometheus's promtool (package prometheus:
 # scripts/check-monitoring.sh checks and unit-tests the alerting rules; the
-# Prometheus server the package brings is disabled, never started).
+# Prometheus server the package brings is disabled, never started), and for
+# the Debian package (packaging/debian/build-deb.sh and test-deb.sh)
+# dpkg-dev's dpkg-shlibdeps, lintian and man-db's man.
 # Debian/Ubuntu, needs root.
 #
 # --bench is accepted for compatibility (haproxy is always installed now).
@@ -35,7 +37,8 @@ set -euo pipefail
 # wineboot and wineserver): tests/windows_filter.rs.
 needed=(/usr/sbin/slapd slapadd slappasswd ldapsearch ldapmodify ldappasswd openssl
   haproxy samba samba-tool ss smbpasswd net kinit kpasswd
-  x86_64-w64-mingw32-gcc wine /usr/lib/wine/wine64 promtool)
+  x86_64-w64-mingw32-gcc wine /usr/lib/wine/wine64 promtool
+  dpkg-shlibdeps lintian man systemd-analyze)
 # Files (not commands) that must exist: samba-ad-provision's templates are
 # only a Recommends of samba-ad-dc, and provisioning fails without them.
 # libnss_wrapper.so: its directory depends on the architecture.
@@ -43,7 +46,7 @@ needed_files=(/usr/share/samba/setup/provision.ldif
   "/usr/lib/$(uname -m)-linux-gnu/libnss_wrapper.so")
 packages=(slapd ldap-utils openssl ca-certificates haproxy iproute2
   samba samba-ad-dc samba-ad-provision winbind krb5-user libnss-wrapper
-  gcc-mingw-w64-x86-64 wine wine64 prometheus)
+  gcc-mingw-w64-x86-64 wine wine64 prometheus dpkg-dev lintian man-db systemd)
 samba_services=(samba-ad-dc smbd nmbd winbind)
 # Services of other packages installed here that must not run either.
 other_services=(prometheus)

@@ -2,7 +2,9 @@
 # pwgate's whole test suite, as CI runs it: installs the system packages the
 # tests need (slapd, ldap-utils, openssl, Samba's AD DC; as root on Debian),
 # then checks formatting and lints and the Prometheus alerting rules
-# (promtool), then runs unit and integration tests.
+# (promtool), then runs unit and integration tests, then builds the Debian
+# package and checks it on this machine (install, run, man, unit, lintian,
+# upgrade, purge: packaging/debian/test-deb.sh; as root only).
 # Integration tests start their own private slapd instances on free 127.0.0.1
 # ports, and tests/active_directory.rs one private Samba AD DC on a free
 # 127.0.0.x address.
@@ -16,3 +18,8 @@ cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 "$ROOT/scripts/check-monitoring.sh"
 cargo test --locked
+if [[ "$(id -u)" == 0 ]]; then
+  "$ROOT/packaging/debian/test-deb.sh"
+else
+  echo "test.sh: SKIPPED packaging/debian/test-deb.sh: installing the package needs root" >&2
+fi

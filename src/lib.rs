@@ -77,6 +77,7 @@ pub mod ldap_op;
 pub mod ldapclient;
 pub mod logging;
 pub mod metrics;
+pub mod notify;
 pub mod policy;
 pub mod proxy;
 pub mod secret;

@@ -49,6 +49,19 @@ enum Command {
     /// Enforcement points outside the proxy that ask the running pwgate.
     #[command(subcommand)]
     Hook(HookCommand),
+    /// Print the completion script for a shell on standard output (e.g.
+    /// `pwgate completions bash > /etc/bash_completion.d/pwgate`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages, pwgate.1 and one per subcommand
+    /// (pwgate-serve.1...), into DIR (for packaging).
+    #[command(hide = true)]
+    Manpages {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -252,6 +265,42 @@ fn main() -> ExitCode {
         Command::Store(command) => store(command),
         Command::Audit(AuditCommand::Verify { files }) => audit_verify(&files),
         Command::Hook(HookCommand::Samba(args)) => hook_samba(args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            // Into a buffer first: clap_complete panics on a write error
+            // (a closed pipe), and pwgate does not.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "pwgate", &mut script);
+            use std::io::Write as _;
+            match std::io::stdout().lock().write_all(&script) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("pwgate: cannot write the completion script: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Manpages { dir } => manpages(&dir),
+    }
+}
+
+/// The man pages of every command, generated from the same definitions
+/// as `--help`.
+fn manpages(dir: &std::path::Path) -> ExitCode {
+    use clap::CommandFactory;
+    if !dir.is_dir() {
+        return usage_error(format!("{}: not a directory", dir.display()));
+    }
+    match clap_mangen::generate_to(Cli::command(), dir) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!(
+                "pwgate: cannot write the man pages to {}: {e}",
+                dir.display()
+            );
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -703,11 +752,15 @@ fn config_check(file: &std::path::Path) -> ExitCode {
         Err(e) => return usage_error(e),
     };
     let description = config.describe();
+    let notes = config.notes();
     if let Err(e) = Gate::new(config) {
         return usage_error(format!("{}: {e}", file.display()));
     }
     println!("{}: valid", file.display());
     print!("{description}");
+    for note in notes {
+        println!("{note}");
+    }
     ExitCode::SUCCESS
 }
 

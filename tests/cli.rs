@@ -153,6 +153,50 @@ fn top_level_help_lists_the_commands() {
     }
 }
 
+/// Completion scripts and man pages come from the same definitions as
+/// `--help` (the Debian package ships them).
+#[test]
+fn completions_and_man_pages_are_generated_from_the_commands() {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef pwgate"),
+        ("fish", "complete -c pwgate"),
+    ] {
+        let out = run(&["completions", shell], None);
+        assert_exit(&["completions", shell], &out, 0);
+        let text = stdout(&out);
+        assert!(text.contains(marker), "{shell}: no `{marker}`:\n{text}");
+        for sub in ["serve", "check", "hook"] {
+            assert!(text.contains(sub), "{shell} completion lacks {sub}");
+        }
+    }
+    let out = run(&["completions", "tcsh"], None);
+    assert_exit(&["completions", "tcsh"], &out, 2);
+    assert!(
+        stderr(&out).contains("invalid value 'tcsh'"),
+        "{}",
+        stderr(&out)
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = run(&["manpages", path_str(dir.path())], None);
+    assert_exit(&["manpages"], &out, 0);
+    for page in [
+        "pwgate.1",
+        "pwgate-serve.1",
+        "pwgate-check.1",
+        "pwgate-hook-samba.1",
+    ] {
+        let text =
+            fs::read_to_string(dir.path().join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.contains(".TH"), "{page} is not a man page");
+    }
+    let serve = fs::read_to_string(dir.path().join("pwgate-serve.1")).expect("pwgate-serve.1");
+    assert!(serve.contains("config"), "pwgate-serve.1 lacks --config");
+    // Not a directory: a usage error, not a panic.
+    let file = dir.path().join("pwgate.1");
+    usage_error(&["manpages", path_str(&file)]);
+}
+
 #[test]
 fn serve_help_mentions_every_flag() {
     for args in [&["serve", "--help"][..], &["help", "serve"][..]] {
@@ -931,4 +975,60 @@ fn config_check_prints_the_effective_policy_or_the_error() {
     );
     let line = usage_error(&["config", "check", path_str(&bad)]);
     assert!(line.contains(&format!("{}:4: ", bad.display())), "{line}");
+}
+
+/// Under systemd (`Type=notify`, as the packaged unit runs it), `serve`
+/// says READY=1 once it listens and STOPPING=1 when SIGTERM comes, on the
+/// socket in NOTIFY_SOCKET.
+#[test]
+fn serve_tells_systemd_when_it_is_ready_and_when_it_stops() {
+    use std::os::unix::net::UnixDatagram;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).expect("bind the notify socket");
+    socket
+        .set_read_timeout(Some(RUN_TIMEOUT))
+        .expect("read timeout");
+    let (port, dead) = common::tools::two_free_ports();
+    let log = fs::File::create(dir.path().join("pwgate.log")).expect("log file");
+    let mut child = Command::new(PWGATE)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--upstream", &format!("ldap://127.0.0.1:{dead}")])
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("run pwgate");
+    let mut buf = [0u8; 256];
+    let mut next = || -> String {
+        match socket.recv(&mut buf) {
+            Ok(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+            Err(e) => format!("nothing within {RUN_TIMEOUT:?}: {e}"),
+        }
+    };
+    let ready = next();
+    // Ready means listening: the port takes a connection now.
+    let listening = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+    let pid = child.id().to_string();
+    let term = Command::new("kill").args(["-TERM", &pid]).status();
+    let stopping = next();
+    let status = common::tools::terminate(&mut child, RUN_TIMEOUT);
+    let log = fs::read_to_string(dir.path().join("pwgate.log")).unwrap_or_default();
+    assert!(
+        ready.lines().any(|l| l == "READY=1"),
+        "{ready}\nlog:\n{log}"
+    );
+    assert!(listening, "READY=1 came before the port listened");
+    assert!(term.is_ok_and(|s| s.success()), "kill -TERM failed");
+    assert!(
+        stopping.lines().any(|l| l == "STOPPING=1"),
+        "{stopping}\nlog:\n{log}"
+    );
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}\nlog:\n{log}"
+    );
 }

@@ -8,7 +8,34 @@ use crate::audit::trail::Sink;
 use crate::directory::Membership;
 use crate::policy::rules::strength::Estimator;
 
+/// Whether `host` is a reserved name that never resolves (RFC 2606 and
+/// RFC 6761: the `.invalid` and `.example` top-level domains), as the
+/// packaged configuration's placeholder directory is.
+fn is_placeholder(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    ["invalid", "example"]
+        .iter()
+        .any(|tld| host == *tld || host.ends_with(&format!(".{tld}")))
+}
+
 impl Config {
+    /// What is valid but cannot work as written: directory addresses that
+    /// are placeholders. `pwgate config check` prints these as notes.
+    pub fn notes(&self) -> Vec<String> {
+        self.upstream
+            .urls
+            .iter()
+            .filter(|u| is_placeholder(&u.host))
+            .map(|u| {
+                format!(
+                    "note: [upstream] urls: {u} is a placeholder (a reserved name that never \
+                     resolves): set the address of your directory (a domain controller or \
+                     slapd) before starting pwgate"
+                )
+            })
+            .collect()
+    }
+
     /// The effective settings in plain words, one per line, for
     /// `pwgate config check`. Contains no secret.
     pub fn describe(&self) -> String {
@@ -262,5 +289,28 @@ impl Config {
         let mut out = lines.join("\n");
         out.push('\n');
         out
+    }
+}
+
+#[cfg(test)]
+mod placeholder_tests {
+    #[test]
+    fn reserved_names_are_placeholders_and_real_ones_are_not() {
+        for host in [
+            "dc1.example.invalid",
+            "DC.EXAMPLE",
+            "invalid",
+            "ldap.corp.example.",
+        ] {
+            assert!(super::is_placeholder(host), "{host}");
+        }
+        for host in [
+            "dc1.corp.example.com",
+            "127.0.0.1",
+            "invalidator.net",
+            "example",
+        ] {
+            assert_eq!(super::is_placeholder(host), host == "example", "{host}");
+        }
     }
 }

@@ -99,6 +99,7 @@ impl Server {
         }
         let urls: Vec<String> = gate.upstream.urls().iter().map(|u| u.to_string()).collect();
         info!(upstream = %urls.join(","), mode = ?gate.config.mode, workers = workers.len(), "pwgate ready");
+        crate::notify::ready();
         tokio::pin!(shutdown);
         // Most connections open since memory was last given back.
         let mut peak_open = 0usize;
@@ -181,6 +182,7 @@ impl Server {
         }
         drop(self.ldap);
         drop(self.ldaps);
+        crate::notify::stopping();
         stopping.trigger();
         let grace = grace.unwrap_or_else(|| self.cell.load().config.limits.shutdown_grace);
         info!(
