@@ -6,6 +6,7 @@
 //! whose password, what kind of change, the verdict and the failed rule ids;
 //! never a password, a hash of one, or any part of one.
 
+pub mod report;
 pub mod trail;
 
 use std::collections::BTreeMap;

@@ -106,6 +106,33 @@ enum AuditCommand {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// What the policy did, from the audit trail: one self-contained HTML
+    /// page (no network, charts inline) or, with --json, the figures:
+    /// decisions per day accepted and refused, refusals by rule and scope,
+    /// what audit mode would have refused, the directory's refusals after
+    /// pwgate accepted, protected-account attempts, decisions by door,
+    /// sync outcomes, and whether the hash chain verifies. Give rotated
+    /// files oldest first. A record that cannot be read or was changed is
+    /// reported with its file and line, and the rest still counted. Exit
+    /// status 0 when the trail is intact, 1 when not (the report is
+    /// written either way), 2 when a file cannot be read.
+    Report {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Count records from this UTC date or time on (YYYY-MM-DD or
+        /// YYYY-MM-DDTHH:MM:SS).
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// Count records before this UTC date or time.
+        #[arg(long, value_name = "WHEN")]
+        until: Option<String>,
+        /// Write the report here (default: standard output).
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// The figures as JSON instead of the HTML page.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -264,6 +291,13 @@ fn main() -> ExitCode {
         Command::Config(ConfigCommand::Check { file }) => config_check(&file),
         Command::Store(command) => store(command),
         Command::Audit(AuditCommand::Verify { files }) => audit_verify(&files),
+        Command::Audit(AuditCommand::Report {
+            files,
+            since,
+            until,
+            output,
+            json,
+        }) => audit_report(&files, since, until, output, json),
         Command::Hook(HookCommand::Samba(args)) => hook_samba(args),
         Command::Completions { shell } => {
             use clap::CommandFactory;
@@ -327,6 +361,85 @@ fn audit_verify(files: &[PathBuf]) -> ExitCode {
             println!("NOT intact: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+fn audit_report(
+    files: &[PathBuf],
+    since: Option<String>,
+    until: Option<String>,
+    output: Option<PathBuf>,
+    json: bool,
+) -> ExitCode {
+    use pwgate::audit::report;
+    let bound = |b: Option<String>| b.as_deref().map(report::parse_bound).transpose();
+    let (since, until) = match (bound(since), bound(until)) {
+        (Ok(s), Ok(u)) => (s, u),
+        (Err(e), _) | (_, Err(e)) => return usage_error(e),
+    };
+    if let (Some(s), Some(u)) = (&since, &until) {
+        if s >= u {
+            return usage_error(format!("--since {s} is not before --until {u}"));
+        }
+    }
+    let figures = match report::read(files, since.as_deref(), until.as_deref()) {
+        Ok(f) => f,
+        Err(e) => return usage_error(e),
+    };
+    let text = if json {
+        match serde_json::to_string_pretty(&figures) {
+            Ok(t) => t + "\n",
+            Err(e) => {
+                eprintln!("pwgate: cannot write the figures as JSON: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        report::html(&figures)
+    };
+    let written = match &output {
+        Some(path) => {
+            std::fs::write(path, &text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        }
+        None => {
+            use std::io::Write as _;
+            match std::io::stdout().lock().write_all(text.as_bytes()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    Err(format!("cannot write the report: {e}"))
+                }
+                _ => Ok(()),
+            }
+        }
+    };
+    if let Err(e) = written {
+        eprintln!("pwgate: {e}");
+        return ExitCode::from(2);
+    }
+    if figures.chain.intact {
+        if let Some(path) = &output {
+            eprintln!(
+                "pwgate: wrote {}: {} records, {} decisions; {}",
+                path.display(),
+                figures.records,
+                figures.decisions.total(),
+                if figures.chain.chained_records > 0 {
+                    "chain intact"
+                } else {
+                    "chain off (not verified)"
+                }
+            );
+        }
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "pwgate: the audit trail is NOT intact: {} problem(s), the first at {}",
+            figures.problems_total,
+            figures
+                .problems
+                .first()
+                .map_or("?".to_owned(), |p| format!("{}: {}", p.at, p.what))
+        );
+        ExitCode::from(1)
     }
 }
 

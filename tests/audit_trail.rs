@@ -28,6 +28,23 @@ fn verify(files: &[&std::path::Path]) -> (i32, String) {
     )
 }
 
+/// `pwgate audit report --json` on `files`: exit status and the figures.
+fn report_json(files: &[&std::path::Path]) -> (i32, serde_json::Value, String) {
+    let out = Command::new(PWGATE)
+        .args(["audit", "report", "--json"])
+        .args(files)
+        .output()
+        .expect("run pwgate audit report");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let figures = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    (out.status.code().unwrap_or(-1), figures, stderr)
+}
+
 #[test]
 fn decisions_are_chained_in_the_audit_file_and_tampering_is_found() {
     let slapd = Slapd::start();
@@ -130,6 +147,51 @@ fn decisions_are_chained_in_the_audit_file_and_tampering_is_found() {
         "{out}"
     );
 
+    // The report counts what this trail holds.
+    let (code, f, err) = report_json(&[&audit]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(f["records"], 4, "{f}");
+    assert_eq!(f["chain"]["intact"], true, "{f}");
+    assert_eq!(f["chain"]["chained_records"], 4, "{f}");
+    assert_eq!(f["decisions"]["accepted"], 1, "{f}");
+    assert_eq!(f["decisions"]["refused"], 1, "{f}");
+    assert_eq!(f["decisions"]["would_refuse"], 0, "{f}");
+    assert_eq!(f["refused_by_rule"]["banned_word"], 1, "{f}");
+    assert_eq!(f["by_door"]["ldap"]["refused"], 1, "{f}");
+    assert_eq!(f["by_scope"]["default"]["accepted"], 1, "{f}");
+    assert_eq!(f["directory_answers"]["success"], 1, "{f}");
+    assert_eq!(f["would_refuse_share"], 0.0, "{f}");
+    let today = lines[0]
+        .split("\"ts\":\"")
+        .nth(1)
+        .and_then(|t| t.get(..10))
+        .expect("a ts");
+    assert_eq!(f["by_day"][today]["refused"], 1, "{f}");
+    // The page: one file, nothing fetched, the figures in it.
+    let page_path = dir.path().join("report.html");
+    let out = Command::new(PWGATE)
+        .args(["audit", "report", "-o"])
+        .arg(&page_path)
+        .arg(&audit)
+        .output()
+        .expect("run pwgate audit report -o");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = std::fs::read_to_string(&page_path).expect("the report");
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    assert!(page.contains("Hash chain intact"), "{page}");
+    assert!(page.contains(">banned_word<"), "{page}");
+    assert!(
+        !page.contains("https://") && !page.contains(" src="),
+        "not self-contained"
+    );
+    for secret in [WEAK, STRONG, old, "alice"] {
+        assert!(!page.contains(secret), "{secret} is in the report");
+    }
+
     // Someone turns the refusal into an acceptance.
     std::fs::write(
         &audit,
@@ -142,6 +204,42 @@ fn decisions_are_chained_in_the_audit_file_and_tampering_is_found() {
         out.contains("audit.jsonl:1: the record was changed"),
         "{out}"
     );
+    // The report says where, leaves that record out and counts the rest.
+    let (code, f, err) = report_json(&[&audit]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("NOT intact"), "{err}");
+    assert_eq!(f["chain"]["intact"], false, "{f}");
+    assert!(
+        f["problems"][0]["at"]
+            .as_str()
+            .is_some_and(|a| a.ends_with("audit.jsonl:1"))
+            && f["problems"][0]["what"]
+                .as_str()
+                .is_some_and(|w| w.starts_with("changed")),
+        "{f}"
+    );
+    assert_eq!(
+        f["decisions"]["accepted"], 1,
+        "the changed record is not counted: {f}"
+    );
+    assert_eq!(f["decisions"]["refused"], 0, "{f}");
+    assert_eq!(f["records"], 3, "{f}");
+    // A trail cut off mid-record (a full disk): the cut record is named.
+    let cut = &text[..text.len() - 20];
+    std::fs::write(&audit, cut).expect("truncate");
+    let (code, f, _) = report_json(&[&audit]);
+    assert_eq!(code, 1);
+    assert!(
+        f["problems"][0]["what"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("truncated"))
+            && f["problems"][0]["at"]
+                .as_str()
+                .is_some_and(|a| a.ends_with("audit.jsonl:4")),
+        "{f}"
+    );
+    assert_eq!(f["decisions"]["refused"], 1, "{f}");
+    assert_eq!(f["decisions"]["accepted"], 1, "{f}");
 
     // Someone deletes the refusal.
     std::fs::write(&audit, lines[1..].join("\n")).expect("tamper");
