@@ -163,6 +163,62 @@ enum StoreCommand {
         #[arg(long)]
         quiet: bool,
     },
+    /// Download the Pwned Passwords corpus from its range API (1,048,576
+    /// ranges) into a state directory and build the store from it. Run it
+    /// again to refresh: ranges that did not change are not downloaded
+    /// again (their ETags), and an interrupted run continues where it
+    /// stopped. The new store replaces the old one only when complete and
+    /// verified; send SIGHUP to a running pwgate to pick it up. Exit status
+    /// 0 when the store is in place, 1 when the run stopped (what it
+    /// finished is kept), 2 on a usage error.
+    Update {
+        /// The store file to write.
+        #[arg(short = 'o', long, value_name = "STORE")]
+        output: PathBuf,
+        /// The state directory: downloaded ranges, ETags, progress (about
+        /// 40 GB for the whole SHA-1 corpus, 30 GB for NTLM).
+        #[arg(long, value_name = "DIR")]
+        state: PathBuf,
+        /// sha1 or ntlm (`?mode=ntlm`: Active Directory's hash).
+        #[arg(long, value_name = "sha1|ntlm", default_value = "sha1")]
+        hash: String,
+        /// Requests in flight at once, each on its own keep-alive connection.
+        #[arg(long, value_name = "N", default_value_t = 32,
+              value_parser = clap::value_parser!(u64).range(1..=256))]
+        parallel: u64,
+        /// Further attempts per range after the first (5xx, 429, timeouts,
+        /// dropped connections, answers cut short).
+        #[arg(long, value_name = "N", default_value_t = 8,
+              value_parser = clap::value_parser!(u32).range(0..=100))]
+        retries: u32,
+        /// Seconds a request (and its answer) may take.
+        #[arg(long, value_name = "SECS", default_value_t = 30,
+              value_parser = clap::value_parser!(u64).range(1..=600))]
+        timeout: u64,
+        /// Keep only hashes seen at least this many times.
+        #[arg(long, default_value_t = 1)]
+        min_count: u64,
+        /// The range API (https:// only).
+        #[arg(long, value_name = "URL", default_value = pwgate::breached::update::DEFAULT_URL)]
+        url: String,
+        /// The CA certificates trusted for the API.
+        #[arg(long, value_name = "FILE", default_value = pwgate::breached::update::DEFAULT_CA)]
+        ca: PathBuf,
+        /// An HTTP proxy to CONNECT through (http://host:port; also read
+        /// from HTTPS_PROXY / https_proxy when not given).
+        #[arg(long, value_name = "URL")]
+        proxy: Option<String>,
+        /// Only the ranges under this hex prefix (one to four digits): for
+        /// tests and trials, the store then holds those ranges only.
+        #[arg(long, value_name = "HEX", hide = true)]
+        only_prefix: Option<String>,
+        /// The first wait before a retry, in milliseconds (it doubles).
+        #[arg(long, value_name = "MS", default_value_t = 500, hide = true)]
+        backoff_ms: u64,
+        /// No progress line on standard error.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Print a store's format, size and false-positive rate.
     Info { store: PathBuf },
     /// Say whether the password on standard input (first line) is in the
@@ -670,25 +726,37 @@ fn reload_on_hangup(
     let _ = (cell, path, overrides, audit_trail);
 }
 
-/// Completes on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
+/// Completes on SIGTERM or Ctrl-C. The handlers are installed when this
+/// is called, not when the future is first polled: the server says it is
+/// ready (and tells systemd) before it polls it, and a SIGTERM in between
+/// must stop it gracefully rather than kill it (the default action).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {},
-                    _ = tokio::signal::ctrl_c() => {},
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async move {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
                 }
-            }
-            Err(_) => {
+            };
+            if term.is_none() && int.is_none() {
                 let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+            tokio::select! {
+                _ = wait(term) => {},
+                _ = wait(int) => {},
             }
         }
     }
     #[cfg(not(unix))]
-    {
+    async {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
@@ -929,6 +997,79 @@ fn store(command: StoreCommand) -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => usage_error(e),
+            }
+        }
+        StoreCommand::Update {
+            output,
+            state,
+            hash,
+            parallel,
+            retries,
+            timeout,
+            min_count,
+            url,
+            ca,
+            proxy,
+            only_prefix,
+            backoff_ms,
+            quiet,
+        } => {
+            use pwgate::breached::update::{self, ApiUrl, ProxyUrl, Ranges, UpdateOptions};
+            let mut o = UpdateOptions::new(state, output);
+            o.kind = match hash.parse::<HashKind>() {
+                Ok(k) => k,
+                Err(e) => return usage_error(e),
+            };
+            o.url = match ApiUrl::parse(&url) {
+                Ok(u) => u,
+                Err(e) => return usage_error(e),
+            };
+            let proxy = proxy.or_else(|| {
+                std::env::var("HTTPS_PROXY")
+                    .or_else(|_| std::env::var("https_proxy"))
+                    .ok()
+                    .filter(|p| !p.is_empty())
+            });
+            o.proxy = match proxy.as_deref().map(ProxyUrl::parse).transpose() {
+                Ok(p) => p,
+                Err(e) => return usage_error(e),
+            };
+            if let Some(prefix) = only_prefix {
+                o.ranges = match Ranges::under(&prefix) {
+                    Ok(r) => r,
+                    Err(e) => return usage_error(e),
+                };
+            }
+            o.parallel = parallel as usize;
+            o.retries = retries;
+            o.timeout = Duration::from_secs(timeout);
+            o.backoff = Duration::from_millis(backoff_ms.clamp(1, 60_000));
+            o.min_count = min_count;
+            o.ca = ca;
+            o.progress = !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let output = o.output.clone();
+            match update::update(o) {
+                Ok(s) => {
+                    let b = s.build.as_ref();
+                    println!(
+                        "{}: {} ranges ({} downloaded, {} unchanged, {} done before), {} retries, {} bytes in {:.1} s; {} hashes",
+                        output.display(),
+                        s.ranges,
+                        s.downloaded,
+                        s.not_modified,
+                        s.already_done,
+                        s.retries,
+                        s.bytes,
+                        s.seconds,
+                        b.map_or(0, |b| b.hashes_kept)
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e @ update::UpdateError::Options(_)) => usage_error(e),
+                Err(e) => {
+                    eprintln!("pwgate: store update: {e}");
+                    ExitCode::from(1)
+                }
             }
         }
         StoreCommand::Info { store } => match BreachedStore::open(&store) {

@@ -24,6 +24,7 @@
 //! - `build.rs`: [`build`] and [`build_from_keys`].
 //! - `store.rs`: [`BreachedStore`], the mapped store and the policy hook.
 //! - `error.rs`: [`StoreError`].
+//! - `update.rs`: `pwgate store update`, the corpus from the range API.
 //!
 //! # Resources
 //!
@@ -47,6 +48,7 @@ mod format;
 mod hash;
 mod input;
 mod store;
+pub mod update;
 
 pub use build::{
     build, build_from_keys, BuildOptions, BuildSummary, DEFAULT_BAD_LINES_FLOOR, MAX_SHARD_KEYS,

@@ -1,5 +1,6 @@
 #![allow(dead_code)]
 pub mod doors;
+pub mod hibp;
 pub mod https;
 pub mod process;
 pub mod pwgate;
