@@ -176,7 +176,7 @@ enum StoreCommand {
         #[arg(short = 'o', long, value_name = "STORE")]
         output: PathBuf,
         /// The state directory: downloaded ranges, ETags, progress (about
-        /// 40 GB for the whole SHA-1 corpus, 30 GB for NTLM).
+        /// 40 GB for the whole SHA-1 corpus, 33 GB for NTLM).
         #[arg(long, value_name = "DIR")]
         state: PathBuf,
         /// sha1 or ntlm (`?mode=ntlm`: Active Directory's hash).

@@ -358,28 +358,30 @@ impl State {
         }
     }
 
-    /// Writes `etags` then `progress`, each beside and renamed.
-    fn checkpoint(
-        &self,
-        etags: &HashMap<u32, String>,
-        done: &[AtomicU64],
-    ) -> Result<(), UpdateError> {
-        let mut sorted: Vec<(&u32, &String)> = etags.iter().collect();
-        sorted.sort();
-        let mut text = String::with_capacity(sorted.len() * 48);
-        for (p, tag) in sorted {
-            text.push_str(&prefix_hex(*p));
-            text.push(' ');
-            text.push_str(tag);
-            text.push('\n');
-        }
-        replace(&self.etags_path, text.as_bytes())?;
+    /// Writes `etags` (as made by [`etags_text`]) then `progress`, each
+    /// beside and renamed.
+    fn checkpoint(&self, etags: &str, done: &[AtomicU64]) -> Result<(), UpdateError> {
+        replace(&self.etags_path, etags.as_bytes())?;
         let bytes: Vec<u8> = done
             .iter()
             .flat_map(|w| w.load(Ordering::Relaxed).to_le_bytes())
             .collect();
         replace(&self.progress_path, &bytes)
     }
+}
+
+/// The `etags` file: `ABCDE ETAG` lines in prefix order.
+fn etags_text(etags: &HashMap<u32, String>) -> String {
+    let mut sorted: Vec<(&u32, &String)> = etags.iter().collect();
+    sorted.sort_unstable();
+    let mut text = String::with_capacity(sorted.len() * 32);
+    for (p, tag) in sorted {
+        text.push_str(&prefix_hex(*p));
+        text.push(' ');
+        text.push_str(tag);
+        text.push('\n');
+    }
+    text
 }
 
 /// Writes `path` beside (`.tmp`), syncs and renames it.
@@ -470,9 +472,11 @@ impl Shared {
         self.done_count.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The ETags are turned into text under the lock (no copy of the map)
+    /// and written once it is released.
     fn checkpoint(&self) -> Result<(), UpdateError> {
-        let etags = self.etags.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        self.state.checkpoint(&etags, &self.done)
+        let text = etags_text(&self.etags.lock().unwrap_or_else(|p| p.into_inner()));
+        self.state.checkpoint(&text, &self.done)
     }
 }
 
