@@ -108,7 +108,12 @@ async fn serve(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor) {
 
 /// The baseline: GET every range over `parallel` keep-alive connections,
 /// reading each answer by its length.
-async fn bare(addr: std::net::SocketAddr, ca: &Path, prefixes: Arc<Vec<u32>>, parallel: usize) -> Duration {
+async fn bare(
+    addr: std::net::SocketAddr,
+    ca: &Path,
+    prefixes: Arc<Vec<u32>>,
+    parallel: usize,
+) -> Duration {
     let config = pwgate::tls::client_config(ca).expect("the CA");
     let connector = tokio_rustls::TlsConnector::from(config);
     let next = Arc::new(AtomicUsize::new(0));
@@ -127,7 +132,9 @@ async fn bare(addr: std::net::SocketAddr, ca: &Path, prefixes: Arc<Vec<u32>>, pa
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(p) = prefixes.get(i) else { return };
-                let req = format!("GET /range/{p:05X} HTTP/1.1\r\nhost: 127.0.0.1\r\nadd-padding: true\r\n\r\n");
+                let req = format!(
+                    "GET /range/{p:05X} HTTP/1.1\r\nhost: 127.0.0.1\r\nadd-padding: true\r\n\r\n"
+                );
                 w.write_all(req.as_bytes()).await.expect("write");
                 let mut len = 0usize;
                 loop {
@@ -172,7 +179,10 @@ fn main() {
     });
     if !certs.join("server.crt").exists() {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../certs/generate.sh");
-        let ok = Command::new(script).arg(&certs).status().is_ok_and(|s| s.success());
+        let ok = Command::new(script)
+            .arg(&certs)
+            .status()
+            .is_ok_and(|s| s.success());
         assert!(ok, "certs/generate.sh failed");
     }
     let certs = certs.canonicalize().expect("the certs directory");
@@ -185,8 +195,9 @@ fn main() {
         .block_on(TcpListener::bind("127.0.0.1:0"))
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let server = pwgate::tls::server_config(&certs.join("server.crt"), &certs.join("server.key"), 0)
-        .expect("server certificate");
+    let server =
+        pwgate::tls::server_config(&certs.join("server.crt"), &certs.join("server.key"), 0)
+            .expect("server certificate");
     runtime.spawn(serve(listener, tokio_rustls::TlsAcceptor::from(server)));
     let first = u32::from_str_radix(&format!("{prefix:0<5}"), 16).expect("hex");
     let prefixes: Arc<Vec<u32>> = Arc::new((first..first + ranges.len()).collect());
@@ -195,7 +206,12 @@ fn main() {
         "rangebench: {} ranges of {ENTRIES} entries (+4 padding), {parallel} connections, on 127.0.0.1",
         prefixes.len()
     );
-    let base = runtime.block_on(bare(addr, &certs.join("ca.crt"), prefixes.clone(), parallel));
+    let base = runtime.block_on(bare(
+        addr,
+        &certs.join("ca.crt"),
+        prefixes.clone(),
+        parallel,
+    ));
     let state = tempdir();
     let mut o = UpdateOptions::new(state.join("state"), state.join("bench.store"));
     o.url = ApiUrl::parse(&format!("https://127.0.0.1:{}", addr.port())).expect("url");
