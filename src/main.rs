@@ -114,8 +114,9 @@ enum AuditCommand {
     /// sync outcomes, and whether the hash chain verifies. Give rotated
     /// files oldest first. A record that cannot be read or was changed is
     /// reported with its file and line, and the rest still counted. Exit
-    /// status 0 when the trail is intact, 1 when not (the report is
-    /// written either way), 2 when a file cannot be read.
+    /// status 0 when the trail is intact, 1 when not or when no record
+    /// carries a hash (the report is written either way), 2 when a file
+    /// cannot be read.
     Report {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
@@ -447,7 +448,7 @@ fn audit_report(
             Ok(t) => t + "\n",
             Err(e) => {
                 eprintln!("pwgate: cannot write the figures as JSON: {e}");
-                return ExitCode::from(1);
+                return ExitCode::from(2);
             }
         }
     } else {
@@ -471,6 +472,12 @@ fn audit_report(
         eprintln!("pwgate: {e}");
         return ExitCode::from(2);
     }
+    if figures.chain.intact && figures.chain.chained_records == 0 && figures.records > 0 {
+        eprintln!(
+            "pwgate: the audit trail is NOT verified: no record carries a hash ([audit] chain off, or the hashes were removed)"
+        );
+        return ExitCode::from(1);
+    }
     if figures.chain.intact {
         if let Some(path) = &output {
             eprintln!(
@@ -481,7 +488,7 @@ fn audit_report(
                 if figures.chain.chained_records > 0 {
                     "chain intact"
                 } else {
-                    "chain off (not verified)"
+                    "no records"
                 }
             );
         }

@@ -48,6 +48,9 @@ const RESULT_CODES: [(i64, &str); 10] = [
     (80, "other"),
 ];
 
+/// The outcomes counted per sync target.
+const SYNC_OUTCOMES: [&str; 5] = ["synced", "retried", "failed", "not_found", "abandoned"];
+
 /// A decision's labels: door, verdict, rule, scope.
 type DecisionKey = (&'static str, String, String, String);
 
@@ -61,6 +64,10 @@ pub struct Metrics {
     decisions: Mutex<BTreeMap<DecisionKey, u64>>,
     /// Checks (`/v1/check`: nothing is set): (verdict, rule, scope) -> count.
     checks: Mutex<BTreeMap<(String, String, String), u64>>,
+    /// One per decision: (door, verdict, scope) -> count.
+    verdicts: Mutex<BTreeMap<(&'static str, String, String), u64>>,
+    /// One per check: (verdict, scope) -> count.
+    check_verdicts: Mutex<BTreeMap<(String, String), u64>>,
     /// upstream URL -> (connect errors, latency bucket counts, sum, count).
     upstream: Mutex<BTreeMap<String, UpstreamStats>>,
     reloads_ok: AtomicU64,
@@ -136,6 +143,13 @@ impl Metrics {
             *d.entry((door, verdict.to_owned(), rule.to_owned(), scope.to_owned()))
                 .or_default() += 1;
         }
+        drop(d);
+        *self
+            .verdicts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((door, verdict.to_owned(), scope.to_owned()))
+            .or_default() += 1;
     }
 
     /// One check (would this password pass? nothing is set), counted apart
@@ -146,6 +160,13 @@ impl Metrics {
             *c.entry((verdict.to_owned(), rule.to_owned(), scope.to_owned()))
                 .or_default() += 1;
         }
+        drop(c);
+        *self
+            .check_verdicts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((verdict.to_owned(), scope.to_owned()))
+            .or_default() += 1;
     }
 
     /// One attempt to connect to an upstream URL.
@@ -204,6 +225,27 @@ impl Metrics {
             .breached_store
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = store;
+    }
+
+    /// A configured sync target: its counters start at 0, so that the
+    /// first failure is an increase a rule can see (a series that appears
+    /// with its first event has no earlier value to compare with).
+    pub fn sync_register(&self, target: &str) {
+        let mut m = self.sync.lock().unwrap_or_else(|p| p.into_inner());
+        let s = m.entry(target.to_owned()).or_default();
+        for outcome in SYNC_OUTCOMES {
+            s.outcomes.entry(outcome).or_default();
+        }
+    }
+
+    /// Keeps the upstream series of these URLs only (the configuration in
+    /// force after a reload): a URL no longer configured does not stay
+    /// down on the dashboard, or in an alert, forever.
+    pub fn retain_upstreams(&self, urls: &[String]) {
+        self.upstream
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|url, _| urls.contains(url));
     }
 
     /// A change queued for a sync target; `depth` is its queue length now.
@@ -308,7 +350,29 @@ impl Metrics {
                 self.forwarded[i].load(Ordering::Relaxed)
             );
         }
-        let _ = writeln!(out, "# HELP pwgate_password_decisions_total Password decisions, by door, verdict, rule and scope.\n# TYPE pwgate_password_decisions_total counter");
+        let _ = writeln!(out, "# HELP pwgate_password_verdicts_total Password decisions, one per decision, by door, verdict and scope.\n# TYPE pwgate_password_verdicts_total counter");
+        for ((door, verdict, scope), n) in self
+            .verdicts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(out, "pwgate_password_verdicts_total{{door=\"{door}\",verdict=\"{verdict}\",scope=\"{}\"}} {n}", escape(scope));
+        }
+        let _ = writeln!(out, "# HELP pwgate_password_check_verdicts_total Password checks (nothing set), one per check, by verdict and scope.\n# TYPE pwgate_password_check_verdicts_total counter");
+        for ((verdict, scope), n) in self
+            .check_verdicts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "pwgate_password_check_verdicts_total{{verdict=\"{verdict}\",scope=\"{}\"}} {n}",
+                escape(scope)
+            );
+        }
+        let _ = writeln!(out, "# HELP pwgate_password_decisions_total Password decisions by door, verdict, rule and scope: one sample per failed rule (a refusal on two rules counts under both; pwgate_password_verdicts_total counts decisions).\n# TYPE pwgate_password_decisions_total counter");
         for ((door, verdict, rule, scope), n) in self
             .decisions
             .lock()
@@ -525,6 +589,10 @@ mod tests {
             "pwgate_password_decisions_total{door=\"ldap\",verdict=\"refused\",rule=\"banned_word\",scope=\"default\"} 1",
             "pwgate_password_decisions_total{door=\"samba_hook\",verdict=\"accepted\",rule=\"none\",scope=\"admins\"} 1",
             "pwgate_password_checks_total{verdict=\"refused\",rule=\"length\",scope=\"default\"} 1",
+            // Two rules, one decision.
+            "pwgate_password_verdicts_total{door=\"ldap\",verdict=\"refused\",scope=\"default\"} 1",
+            "pwgate_password_verdicts_total{door=\"samba_hook\",verdict=\"accepted\",scope=\"admins\"} 1",
+            "pwgate_password_check_verdicts_total{verdict=\"refused\",scope=\"default\"} 1",
             "pwgate_upstream_connect_errors_total{upstream=\"ldap://127.0.0.1:389\"} 1",
             "pwgate_upstream_connect_seconds_bucket{upstream=\"ldap://127.0.0.1:389\",le=\"0.001\"} 1",
             "pwgate_upstream_connect_seconds_bucket{upstream=\"ldap://127.0.0.1:389\",le=\"0.0005\"} 0",
@@ -555,6 +623,26 @@ mod tests {
         fn available(&self) -> bool {
             self.0
         }
+    }
+
+    #[test]
+    fn sync_targets_start_at_zero_and_removed_upstreams_go() {
+        let m = Metrics::default();
+        m.sync_register("ad2");
+        m.upstream_connect("ldap://a:389", Err(()));
+        m.upstream_connect("ldap://b:389", Ok(Duration::from_millis(1)));
+        m.retain_upstreams(&["ldap://b:389".to_owned()]);
+        let text = m.render();
+        for outcome in SYNC_OUTCOMES {
+            let line =
+                format!("pwgate_sync_outcomes_total{{target=\"ad2\",outcome=\"{outcome}\"}} 0");
+            assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
+        }
+        assert!(!text.contains("ldap://a:389"), "{text}");
+        assert!(
+            text.contains("pwgate_upstream_up{upstream=\"ldap://b:389\"} 1"),
+            "{text}"
+        );
     }
 
     #[test]

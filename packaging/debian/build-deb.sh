@@ -12,6 +12,7 @@
 #   /usr/bin/pwgate, /usr/bin/pwgate-samba-hook      (stripped)
 #   /lib/systemd/system/pwgate.service              (hardened; not enabled)
 #   /etc/pwgate/pwgate.toml                         (conffile)
+#   /etc/logrotate.d/pwgate                         (conffile: the audit trail)
 #   /usr/share/man/man1/pwgate*.1.gz                (from the CLI definitions)
 #   bash, zsh and fish completions                  (from the CLI definitions)
 #   /usr/share/doc/pwgate/                          (README, copyright,
@@ -84,6 +85,8 @@ chmod 0644 "$stage/usr/share/bash-completion/completions/pwgate" \
   "$stage/usr/share/fish/vendor_completions.d/pwgate.fish"
 
 install -m 0644 "$HERE/pwgate.toml" "$stage/etc/pwgate/pwgate.toml"
+install -d -m 0755 "$stage/etc/logrotate.d"
+install -m 0644 "$HERE/logrotate" "$stage/etc/logrotate.d/pwgate"
 install -m 0644 "$HERE/pwgate.service" "$stage/lib/systemd/system/pwgate.service"
 
 install -m 0644 "$HERE/copyright" "$doc/copyright"
@@ -97,7 +100,7 @@ install -m 0644 monitoring/grafana/pwgate.json monitoring/prometheus/pwgate-aler
 for script in postinst prerm postrm; do
   install -m 0755 "$HERE/$script" "$stage/DEBIAN/$script"
 done
-printf '/etc/pwgate/pwgate.toml\n' >"$stage/DEBIAN/conffiles"
+printf '/etc/pwgate/pwgate.toml\n/etc/logrotate.d/pwgate\n' >"$stage/DEBIAN/conffiles"
 
 # Shared-library dependencies, as dpkg-shlibdeps computes them for
 # debhelper packages (it wants a debian/control to read).

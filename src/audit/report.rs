@@ -182,7 +182,12 @@ pub fn read(
         prev: None,
         since: since.map(str::to_owned),
         until: until.map(str::to_owned),
+        chained_trail: false,
     };
+    // First pass: does any record carry a hash? Then every record must,
+    // wherever it is (records put in front of the chain, or the hashes
+    // stripped from some), and one without is left out of the figures.
+    r.chained_trail = any_chained(paths)?;
     for path in paths {
         r.file(path)?;
     }
@@ -194,7 +199,36 @@ pub fn read(
     Ok(r.f)
 }
 
+/// Whether any line of the files is a record with a `hash`.
+fn any_chained(paths: &[PathBuf]) -> Result<bool, String> {
+    for path in paths {
+        let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut input = BufReader::new(file);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let read = (&mut input)
+                .take(MAX_LINE as u64 + 1)
+                .read_until(b'\n', &mut line)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            if read == 0 {
+                break;
+            }
+            if line.len() <= MAX_LINE {
+                if let Ok(record) = serde_json::from_slice::<Map<String, Value>>(&line) {
+                    if record.get("hash").and_then(Value::as_str).is_some() {
+                        return Ok(true);
+                    }
+                }
+            }
+        }
+    }
+    Ok(false)
+}
+
 struct Reader {
+    /// Some record of the trail has a hash (`[audit] chain = true`).
+    chained_trail: bool,
     f: Figures,
     /// The hash of the last chained record read.
     prev: Option<String>,
@@ -289,11 +323,13 @@ impl Reader {
             }
             _ => {
                 self.f.chain.unchained_records += 1;
-                if self.f.chain.chained_records > 0 {
+                if self.chained_trail {
                     self.problem(
-                        at.clone(),
-                        "no hash in a chained trail: a record inserted, or the chain turned off",
+                        at,
+                        "no hash in a chained trail: a record inserted, or its hash removed \
+                         (not counted)",
                     );
+                    return;
                 }
             }
         }
@@ -607,7 +643,7 @@ pub fn html(f: &Figures) -> String {
     );
     // The chain first: whether the figures can be trusted.
     if f.chain.intact && f.chain.chained_records == 0 {
-        h.push_str("<p class=\"sub\"><b>Hash chain off</b>: the records carry no hash (<code>[audit] chain = false</code>), so changes to them cannot be detected.</p>");
+        h.push_str("<p class=\"bad\"><b>Not verified</b>: no record carries a hash (<code>[audit] chain = false</code>, or the hashes were removed), so changes to the records cannot be detected.</p>");
     } else if f.chain.intact {
         let _ = write!(
             h,
@@ -1014,11 +1050,11 @@ mod tests {
         assert!(found(3, "changed"), "{:?}", f.problems);
         assert!(found(4, "no hash in a chained trail"), "{:?}", f.problems);
         assert!(found(5, "not a JSON record"), "{:?}", f.problems);
-        // The changed record is left out; the inserted one has no hash but
-        // is counted (and reported); the rest are counted.
+        // The changed record and the inserted one are left out (and
+        // reported); the rest are counted.
         assert_eq!(f.decisions.would_refuse, 0);
         assert_eq!(f.decisions.refused, 2);
-        assert_eq!(f.decisions.accepted, 3);
+        assert_eq!(f.decisions.accepted, 2);
         let page = html(&f);
         assert!(page.contains("Hash chain NOT intact"));
         assert!(page.contains("not a JSON record"));
@@ -1032,7 +1068,32 @@ mod tests {
         let f = read(&[path], None, None).expect("read");
         assert!(f.chain.intact && f.chain.chained_records == 0);
         assert_eq!(f.decisions.total(), 6);
-        assert!(html(&f).contains("Hash chain off"));
+        assert!(html(&f).contains("Not verified"));
+    }
+
+    #[test]
+    fn records_without_hash_are_not_counted_wherever_they_are_in_a_chained_trail() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let lines = chained(&sample());
+        // Forged records in front of a chained trail.
+        let mut forged: Vec<String> = (0..5)
+            .map(|_| {
+                decision("2026-11-29T08:00:00Z", "ldap", "default", "accepted", "").to_string()
+            })
+            .collect();
+        forged.extend_from_slice(&lines);
+        let path = write(dir.path(), "audit.jsonl", &forged);
+        let f = read(&[path], None, None).expect("read");
+        assert!(!f.chain.intact);
+        assert_eq!(f.problems_total, 5, "{:?}", f.problems);
+        assert_eq!(
+            f.decisions,
+            Counts {
+                accepted: 3,
+                refused: 2,
+                would_refuse: 1
+            }
+        );
     }
 
     #[test]

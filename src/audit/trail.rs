@@ -208,8 +208,23 @@ fn open_append(path: &Path) -> Result<File, String> {
         .map_err(|e| format!("cannot open the audit file {}: {e}", path.display()))
 }
 
-/// `seq` and `hash` of the last record of an existing file.
+/// `seq` and `hash` of the last record of the audit file; when the file is
+/// missing or empty (just rotated, and pwgate restarted before writing to
+/// the new one), of the rotated file beside it (`FILE.1`, as logrotate
+/// names it with `delaycompress`), so the chain goes on across the
+/// rotation. Genesis when neither has a record.
 fn last_link(path: &Path) -> Result<(u64, String), String> {
+    let found = last_link_of(path)?;
+    if found.1 != GENESIS {
+        return Ok(found);
+    }
+    let mut rotated = path.as_os_str().to_owned();
+    rotated.push(".1");
+    last_link_of(Path::new(&rotated))
+}
+
+/// `seq` and `hash` of the last record of one file.
+fn last_link_of(path: &Path) -> Result<(u64, String), String> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, GENESIS.to_owned())),
@@ -437,6 +452,24 @@ mod tests {
         let both = verify(&[old.clone(), path.clone()]).unwrap();
         assert_eq!(both.records, 2);
         assert!(verify(&[path, old]).is_err(), "wrong order must not verify");
+    }
+
+    #[test]
+    fn a_restart_right_after_rotation_continues_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let old = dir.path().join("audit.jsonl.1");
+        let trail = AuditTrail::open(Sink::File(path.clone()), true).unwrap();
+        trail.write(record("a"));
+        drop(trail);
+        // logrotate: renamed, a new empty file created; then pwgate restarts.
+        std::fs::rename(&path, &old).unwrap();
+        std::fs::write(&path, b"").unwrap();
+        let trail = AuditTrail::open(Sink::File(path.clone()), true).unwrap();
+        trail.write(record("b"));
+        let both = verify(&[old, path]).unwrap();
+        assert_eq!(both.records, 2);
+        assert_eq!(both.starts_from, GENESIS);
     }
 
     #[test]

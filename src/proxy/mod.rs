@@ -108,6 +108,9 @@ impl GateCell {
     pub fn new(gate: Gate) -> Self {
         let metrics = Arc::new(Metrics::default());
         metrics.set_breached_store(gate.config.policy.breached.clone());
+        for target in &gate.config.sync {
+            metrics.sync_register(&target.name);
+        }
         let sync = if gate.config.sync.is_empty() {
             None
         } else {
@@ -154,6 +157,8 @@ impl GateCell {
     pub fn store(&self, gate: Gate) {
         self.metrics
             .set_breached_store(gate.config.policy.breached.clone());
+        let urls: Vec<String> = gate.upstream.urls().iter().map(|u| u.to_string()).collect();
+        self.metrics.retain_upstreams(&urls);
         *self.gate.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(gate);
     }
 }

@@ -2,6 +2,7 @@
 //! [`crate::metrics`]), `/healthz` and `/readyz` for load balancers.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,9 @@ use crate::proxy::GateCell;
 
 /// Serves `/metrics`, `/healthz` and `/readyz` on `listener` until the
 /// process ends. `/readyz` is 200 when a directory accepts a connection now.
+/// A background probe of every upstream URL is running.
+static PROBING: AtomicBool = AtomicBool::new(false);
+
 pub async fn serve(listener: TcpListener, cell: Arc<GateCell>) {
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -63,8 +67,24 @@ async fn answer(mut stream: TcpStream, cell: Arc<GateCell>) -> std::io::Result<(
         ("GET", "/healthz") => ("200 OK", "text/plain", "ok\n".to_owned()),
         ("GET", "/readyz") => {
             let gate = cell.load();
-            // Counted like a client's attempt, so that a probe of /readyz
-            // keeps pwgate_upstream_up current while no client connects.
+            // The answer: whether a directory takes a connection now (the
+            // first that does, as a client's connection would). Then, in
+            // the background and one probe at a time, every URL, each
+            // counted like a client's attempt: so /readyz probes keep
+            // pwgate_upstream_up current for the backups too, while no
+            // client connects, without a dead backup slowing the answer.
+            if !PROBING.swap(true, Ordering::AcqRel) {
+                let (gate, metrics) = (gate.clone(), cell.shared_metrics());
+                tokio::spawn(async move {
+                    let _ = gate
+                        .upstream
+                        .probe_all(|url, outcome| {
+                            metrics.upstream_connect(&url.to_string(), outcome)
+                        })
+                        .await;
+                    PROBING.store(false, Ordering::Release);
+                });
+            }
             let metrics = cell.metrics();
             match gate
                 .upstream

@@ -121,6 +121,45 @@ impl Upstream {
         Err(UpstreamError::AllFailed(errors.join("; ")))
     }
 
+    /// Tries every URL (not only until one answers), for `/readyz`: each
+    /// attempt goes to `on_attempt`, so the health of a backup directory is
+    /// known before it is needed. Ok when at least one answered; the
+    /// connections are closed at once.
+    pub async fn probe_all(
+        &self,
+        on_attempt: impl Fn(&UpstreamUrl, Result<Duration, ()>),
+    ) -> Result<(), UpstreamError> {
+        let mut errors = Vec::new();
+        let mut any = false;
+        for (index, url) in self.config.urls.iter().enumerate() {
+            let started = Instant::now();
+            match tokio::time::timeout(self.config.connect_timeout, self.connect_one(url)).await {
+                Ok(Ok(_stream)) => {
+                    self.mark(index, true);
+                    on_attempt(url, Ok(started.elapsed()));
+                    any = true;
+                }
+                outcome => {
+                    let error = match outcome {
+                        Ok(Err(e)) => e,
+                        _ => UpstreamError::Timeout {
+                            url: url.to_string(),
+                            timeout: self.config.connect_timeout,
+                        },
+                    };
+                    self.mark(index, false);
+                    on_attempt(url, Err(()));
+                    errors.push(error.to_string());
+                }
+            }
+        }
+        if any {
+            Ok(())
+        } else {
+            Err(UpstreamError::AllFailed(errors.join("; ")))
+        }
+    }
+
     async fn connect_one(&self, url: &UpstreamUrl) -> Result<Stream, UpstreamError> {
         let io = |source| UpstreamError::Io {
             url: url.to_string(),
