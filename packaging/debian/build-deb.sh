@@ -2,11 +2,14 @@
 # build-deb.sh - build pwgate's Debian package from a staged tree with
 # dpkg-deb (no debhelper, no source package).
 #
-#   packaging/debian/build-deb.sh [--version VERSION] [--out DIR] [--no-build]
+#   packaging/debian/build-deb.sh [--version VERSION] [--out DIR] [--no-build] [--profile release|dev]
 #
 # VERSION defaults to Cargo.toml's version with Debian revision -1
-# (0.1.0-1). --no-build packages target/release as it is. Prints the path of
-# the .deb. Needs dpkg-deb, dpkg-shlibdeps (dpkg-dev), strip and gzip.
+# (0.1.0-1). --no-build packages the binaries as they are. --profile dev
+# packages target/debug instead of target/release (the test suite does, to
+# reuse the binaries `cargo test` built; what is shipped is release).
+# Prints the path of the .deb. Needs dpkg-deb, dpkg-shlibdeps (dpkg-dev),
+# strip and gzip.
 #
 # What goes where:
 #   /usr/bin/pwgate, /usr/bin/pwgate-samba-hook      (stripped)
@@ -27,11 +30,13 @@ cd "$ROOT"
 version=""
 out="$ROOT/target/debian"
 build=1
+profile=release
 while (($#)); do
   case "$1" in
     --version) version=${2:?--version VERSION}; shift 2 ;;
     --out) out=${2:?--out DIR}; shift 2 ;;
     --no-build) build=0; shift ;;
+    --profile) profile=${2:?--profile release|dev}; shift 2 ;;
     *) echo "build-deb.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -50,10 +55,14 @@ for tool in dpkg-deb dpkg-shlibdeps strip gzip; do
   }
 done
 
+case "$profile" in
+  release) bin="$ROOT/target/release" ;;
+  dev) bin="$ROOT/target/debug" ;;
+  *) echo "build-deb.sh: --profile release or dev" >&2; exit 2 ;;
+esac
 if ((build)); then
-  cargo build --release --locked --bins >&2
+  cargo build --profile "$profile" --locked --bins >&2
 fi
-bin="$ROOT/target/release"
 for b in pwgate pwgate-samba-hook; do
   [[ -x "$bin/$b" ]] || { echo "build-deb.sh: $bin/$b missing (build it, or drop --no-build)" >&2; exit 1; }
 done

@@ -5,7 +5,11 @@
 # modified conffile, purge it. Run by scripts/test.sh (as root, on CI's
 # clean machine).
 #
-#   packaging/debian/test-deb.sh [--no-build]
+#   packaging/debian/test-deb.sh [--no-build] [--profile release|dev]
+#
+# --profile dev packages the debug binaries (scripts/test.sh does, after
+# `cargo test` built them, to keep CI's time: the package's files, scripts
+# and unit are the same; only the optimisation differs).
 #
 # Needs root and a machine where the package pwgate is not installed (it
 # refuses otherwise, rather than replace an installation). Everything it
@@ -15,8 +19,15 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
-build=(--no-build)
-[[ "${1:-}" == "--no-build" ]] || build=()
+build=()
+profile=release
+while (($#)); do
+  case "$1" in
+    --no-build) build=(--no-build); shift ;;
+    --profile) profile=${2:?--profile release|dev}; shift 2 ;;
+    *) echo "test-deb.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
 
 fail() { echo "test-deb.sh: FAIL: $*" >&2; exit 1; }
 step() { echo "test-deb.sh: $*"; }
@@ -37,8 +48,8 @@ trap cleanup EXIT
 upstream=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 first="$upstream-1"
 second="$upstream-1+upgrade1"
-deb1=$(packaging/debian/build-deb.sh "${build[@]}" --version "$first" --out "$out")
-deb2=$(packaging/debian/build-deb.sh --no-build --version "$second" --out "$out")
+deb1=$(packaging/debian/build-deb.sh "${build[@]}" --profile "$profile" --version "$first" --out "$out")
+deb2=$(packaging/debian/build-deb.sh --no-build --profile "$profile" --version "$second" --out "$out")
 
 step "lintian (errors and warnings fail; overrides: packaging/debian/lintian-overrides)"
 lintian --tag-display-limit 0 --fail-on error,warning "$deb1" 2>&1 | grep -v "running with root privileges" || true
