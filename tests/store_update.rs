@@ -1,6 +1,7 @@
 //! `pwgate store update` against a local stand-in for the Pwned Passwords
 //! range API (tests/common/hibp.rs), with faults: 5xx, 429 with
-//! Retry-After, answers cut short, dropped connections, slow answers,
+//! Retry-After, answers cut short, dropped connections, slow answers and
+//! bodies,
 //! bodies that are not the format, a range that stops the run, a range that
 //! changes between runs, and an HTTP proxy. The store it builds answers
 //! exactly like one built by `pwgate store build` from the same data.
@@ -127,6 +128,12 @@ fn a_run_with_faults_builds_the_store_that_store_build_would() {
     api.state
         .queue(FIRST + 5, &[Fault::Slow(Duration::from_millis(300))]);
     api.state.queue(FIRST + 6, &[Fault::Garbage]);
+    // A body that trickles in, within the timeout: taken, not retried.
+    api.state
+        .queue(FIRST + 8, &[Fault::SlowBody(Duration::from_millis(100))]);
+    // One slower than the timeout (4 x 1.5 s against 5 s): retried.
+    api.state
+        .queue(FIRST + 10, &[Fault::SlowBody(Duration::from_millis(1500))]);
     let dir = tempfile::tempdir().expect("temp dir");
     let (state, store) = (dir.path().join("state"), dir.path().join("pwned.store"));
     let started = std::time::Instant::now();
@@ -143,8 +150,11 @@ fn a_run_with_faults_builds_the_store_that_store_build_would() {
         api.state
             .faults_served
             .load(std::sync::atomic::Ordering::Relaxed),
-        7
+        9
     );
+    let requests = |p: u32| api.state.requests.lock().unwrap()[&p];
+    assert_eq!(requests(FIRST + 8), 1, "the slow body was retried");
+    assert_eq!(requests(FIRST + 10), 2, "the too-slow body was not retried");
     assert_eq!(
         api.state.padded.load(std::sync::atomic::Ordering::Relaxed),
         api.state.total_requests()
@@ -294,6 +304,14 @@ fn ntlm_mode_min_count_and_a_proxy() {
     let hashes: Vec<(String, u64)> = api.state.hashes(ranges(), Mode::Ntlm).into_iter().collect();
     let reference = reference(dir.path(), &hashes, "ntlm", 20);
     assert_same_answers(&store, &reference, &hashes, 16);
+    // The same state directory cannot take SHA-1 ranges now.
+    let out = update(&api, &state, &store, &["--hash", "sha1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("holds ntlm ranges, not sha1"),
+        "{}",
+        text(&out)
+    );
     let kept = BreachedStore::open(&store).expect("open").info().keys;
     let at_least_20 = hashes.iter().filter(|(_, c)| *c >= 20).count() as u64;
     assert_eq!(kept, at_least_20);

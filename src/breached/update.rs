@@ -17,6 +17,8 @@
 //! - `etags`: `ABCDE ETAG` lines, the ETag each range was served with, for
 //!   conditional requests (`If-None-Match`) on the next refresh: a range
 //!   that did not change is answered 304 and not downloaded again.
+//! - `hash`: `sha1` or `ntlm`, fixed by the first run (another `--hash`
+//!   needs another state directory).
 //! - `progress`: which ranges this run has finished (a bitmap of 128 KiB),
 //!   written every two seconds and at the end, with `etags` first. An
 //!   interrupted run continues where it stopped; a finished run removes it,
@@ -319,6 +321,28 @@ impl State {
         })
     }
 
+    /// The hash a state directory holds is fixed by its first run: SHA-1
+    /// and NTLM ranges mixed would make a store of neither.
+    fn check_kind(&self, kind: HashKind) -> Result<(), UpdateError> {
+        let path = self.ranges.with_file_name("hash");
+        let name = match kind {
+            HashKind::Sha1 => "sha1",
+            HashKind::Ntlm => "ntlm",
+        };
+        match fs::read_to_string(&path) {
+            Ok(text) if text.trim() == name => Ok(()),
+            Ok(text) => Err(UpdateError::Options(format!(
+                "{} holds {} ranges, not {name}: give another --state for --hash {name}",
+                path.parent().unwrap_or(&path).display(),
+                text.trim()
+            ))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                replace(&path, format!("{name}\n").as_bytes())
+            }
+            Err(e) => Err(io(&path, "read")(e)),
+        }
+    }
+
     fn range_file(&self, prefix: u32) -> PathBuf {
         self.ranges.join(prefix_hex(prefix))
     }
@@ -492,6 +516,7 @@ pub fn update(options: UpdateOptions) -> Result<UpdateSummary, UpdateError> {
             .map_err(|e| UpdateError::Options(format!("the CA file for the range API: {e}")))?,
     );
     let state = State::open(&options.state)?;
+    state.check_kind(options.kind)?;
     let etags = state.read_etags()?;
     let bits = state.read_progress()?;
     let mut todo = Vec::new();

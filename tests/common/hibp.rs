@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
@@ -37,6 +39,8 @@ pub enum Fault {
     Dropped,
     /// The answer comes after this long.
     Slow(Duration),
+    /// The body comes in four parts, this long apart.
+    SlowBody(Duration),
     /// 200 with a body that is not `SUFFIX:COUNT` lines.
     Garbage,
     /// 404: the run must stop.
@@ -200,17 +204,22 @@ impl std::fmt::Display for Dropped {
 
 impl std::error::Error for Dropped {}
 
-fn text(status: u16, body: &str) -> Response<Full<Bytes>> {
+type Body = BoxBody<Bytes, std::io::Error>;
+
+fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+fn text(status: u16, body: &str) -> Response<Body> {
     Response::builder()
         .status(status)
-        .body(Full::new(Bytes::from(body.to_owned())))
+        .body(full(body.to_owned()))
         .expect("a response")
 }
 
-async fn answer(
-    state: &ApiState,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Dropped> {
+async fn answer(state: &ApiState, req: Request<Incoming>) -> Result<Response<Body>, Dropped> {
     let path = req.uri().path().to_owned();
     let mode = match req.uri().query() {
         None => Mode::Sha1,
@@ -262,21 +271,43 @@ async fn answer(
             return Ok(Response::builder()
                 .status(429)
                 .header("retry-after", secs.to_string())
-                .body(Full::new(Bytes::from_static(b"Rate limit exceeded")))
+                .body(full(Bytes::from_static(b"Rate limit exceeded")))
                 .expect("a response"))
         }
         Some(Fault::Dropped) => return Err(Dropped),
         Some(Fault::NotFound) => return Ok(text(404, "not found")),
         Some(Fault::Garbage) => return Ok(text(200, "<html><body>Service busy</body></html>")),
         Some(Fault::Slow(d)) => tokio::time::sleep(d).await,
+        Some(Fault::SlowBody(pause)) => {
+            state.answered_200.fetch_add(1, Ordering::Relaxed);
+            let bytes = Bytes::from(body);
+            let len = bytes.len();
+            let parts: Vec<Bytes> = (0..4)
+                .map(|i| bytes.slice(len * i / 4..len * (i + 1) / 4))
+                .collect();
+            let stream = futures::stream::unfold(parts.into_iter(), move |mut rest| async move {
+                let part = rest.next()?;
+                tokio::time::sleep(pause).await;
+                Some((Ok::<_, std::io::Error>(Frame::data(part)), rest))
+            });
+            return Ok(Response::builder()
+                .status(200)
+                .header("etag", tag)
+                .header("content-length", len.to_string())
+                .body(StreamBody::new(stream).boxed())
+                .expect("a response"));
+        }
         Some(Fault::CutShort) => {
             // More promised than sent: the client must see the answer as
             // cut short, not as a range with fewer entries.
-            let half = body[..body.len() / 2].to_owned();
+            // A stream (no size of its own), so the promised length stands.
+            let half = Bytes::from(body[..body.len() / 2].to_owned());
+            let once =
+                futures::stream::once(async move { Ok::<_, std::io::Error>(Frame::data(half)) });
             return Ok(Response::builder()
                 .status(200)
                 .header("content-length", (body.len() + 100).to_string())
-                .body(Full::new(Bytes::from(half)))
+                .body(StreamBody::new(once).boxed())
                 .expect("a response"));
         }
         None => {}
@@ -290,7 +321,7 @@ async fn answer(
         return Ok(Response::builder()
             .status(304)
             .header("etag", tag)
-            .body(Full::new(Bytes::new()))
+            .body(full(Bytes::new()))
             .expect("a response"));
     }
     state.answered_200.fetch_add(1, Ordering::Relaxed);
@@ -298,7 +329,7 @@ async fn answer(
         .status(200)
         .header("content-type", "text/plain")
         .header("etag", tag)
-        .body(Full::new(Bytes::from(body)))
+        .body(full(body))
         .expect("a response"))
 }
 
