@@ -61,14 +61,21 @@ DEBIAN_FRONTEND=noninteractive dpkg -i "$deb1" || fail "dpkg -i $deb1"
 [[ "$(dpkg-query -W -f='${Version}' pwgate)" == "$first" ]] || fail "installed version is not $first"
 
 step "the binaries, the user, the directories"
-pwgate --version | grep -q "^pwgate $upstream" || fail "pwgate --version"
-pwgate-samba-hook --help | grep -q "^usage: pwgate-samba-hook" || fail "pwgate-samba-hook --help"
+# Captured first: `cmd | grep -q` under pipefail fails when grep stops
+# reading before cmd has written everything (SIGPIPE).
+version=$(pwgate --version) || fail "pwgate --version"
+grep -q "^pwgate $upstream" <<<"$version" || fail "pwgate --version: $version"
+usage=$(pwgate-samba-hook --help) || fail "pwgate-samba-hook --help"
+grep -q "^usage: pwgate-samba-hook" <<<"$usage" || fail "pwgate-samba-hook --help: $usage"
 getent passwd pwgate >/dev/null || fail "no system user pwgate"
 for d in /var/lib/pwgate /var/log/pwgate; do
   [[ "$(stat -c '%U:%G %a' "$d")" == "pwgate:pwgate 750" ]] || fail "$d is $(stat -c '%U:%G %a' "$d"), not pwgate:pwgate 750"
 done
 conf=/etc/pwgate/pwgate.toml
 [[ "$(stat -c '%U:%G %a' "$conf")" == "root:pwgate 640" ]] || fail "$conf is $(stat -c '%U:%G %a' "$conf")"
+
+wants=/etc/systemd/system/multi-user.target.wants/pwgate.service
+[[ ! -e "$wants" && ! -L "$wants" ]] || fail "the package enabled the service ($wants)"
 
 step "pwgate config check $conf (as the service's user)"
 check=$(runuser -u pwgate -- pwgate config check "$conf") || fail "config check: $check"
@@ -80,7 +87,8 @@ man -w pwgate >/dev/null || fail "man -w pwgate"
 for page in pwgate-serve pwgate-check pwgate-config-check pwgate-samba-hook; do
   man -w "$page" >/dev/null || fail "man -w $page"
 done
-man -P cat pwgate-serve 2>/dev/null | grep -q -- "--config" || fail "man pwgate-serve lacks --config"
+page=$(man -P cat pwgate-serve 2>/dev/null) || fail "man pwgate-serve"
+grep -q -- "--config" <<<"$page" || fail "man pwgate-serve lacks --config"
 bash -c 'source /usr/share/bash-completion/completions/pwgate && complete -p pwgate' >/dev/null ||
   fail "the bash completion does not register"
 [[ -s /usr/share/zsh/vendor-completions/_pwgate && -s /usr/share/fish/vendor_completions.d/pwgate.fish ]] ||
@@ -90,6 +98,11 @@ step "systemd-analyze verify"
 systemd-analyze verify /lib/systemd/system/pwgate.service || fail "systemd-analyze verify"
 grep -q "^User=pwgate" /lib/systemd/system/pwgate.service || fail "the unit does not run as pwgate"
 
+# The administrator enables it (systemctl enable, without a running
+# systemd: the same link); the upgrade keeps it, the purge removes it.
+mkdir -p "$(dirname "$wants")"
+ln -s /lib/systemd/system/pwgate.service "$wants"
+
 step "upgrade to $second keeps a modified conffile"
 printf '\n# modified by test-deb.sh\n' >>"$conf"
 sed -i 's/^level = "info"/level = "debug"/' "$conf"
@@ -97,6 +110,7 @@ DEBIAN_FRONTEND=noninteractive dpkg -i "$deb2" </dev/null || fail "dpkg -i $deb2
 [[ "$(dpkg-query -W -f='${Version}' pwgate)" == "$second" ]] || fail "upgraded version is not $second"
 grep -q "^# modified by test-deb.sh" "$conf" && grep -q '^level = "debug"' "$conf" ||
   fail "the upgrade replaced the modified $conf"
+[[ -L "$wants" ]] || fail "the upgrade disabled the service the administrator enabled"
 runuser -u pwgate -- pwgate config check "$conf" >/dev/null || fail "config check after the upgrade"
 
 step "dpkg --purge removes what it installed"
@@ -110,7 +124,7 @@ for f in "${files[@]}"; do
   if [[ -d "$f" && "$f" != *pwgate* ]]; then continue; fi
   if [[ -e "$f" ]]; then fail "$f is left after purge"; fi
 done
-for f in /etc/pwgate /var/lib/pwgate /var/log/pwgate /usr/bin/pwgate /lib/systemd/system/pwgate.service; do
+for f in /etc/pwgate /var/lib/pwgate /var/log/pwgate /usr/bin/pwgate /lib/systemd/system/pwgate.service "$wants"; do
   if [[ -e "$f" ]]; then fail "$f is left after purge"; fi
 done
 step "ok: installed, checked, linted, upgraded with the conffile kept, purged"

@@ -65,11 +65,14 @@ fn settings(
         };
         match flag.as_str() {
             "-h" | "--help" => {
-                println!("{USAGE}");
+                say(&format!("{USAGE}\n"));
                 return Ok(None);
             }
             "-V" | "--version" => {
-                println!("pwgate-samba-hook {}", env!("CARGO_PKG_VERSION"));
+                say(&format!(
+                    "pwgate-samba-hook {}\n",
+                    env!("CARGO_PKG_VERSION")
+                ));
                 return Ok(None);
             }
             "--socket" => {
@@ -126,4 +129,11 @@ fn main() -> ExitCode {
         eprintln!("{line}");
     }
     ExitCode::from(hook::exit_status(&verdict))
+}
+
+/// Writes to standard output; a closed pipe (`--help | head -1`) is not an
+/// error worth a panic, as `println!` would make it.
+fn say(text: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }

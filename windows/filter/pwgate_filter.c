@@ -718,6 +718,49 @@ done:
     return result;
 }
 
+/* One WinHTTP session for the life of the process (LSASS's): WinHTTP keeps
+ * its pool of connections per session, so a call after the first reuses a
+ * connection to pwgate, and its TLS session, instead of a handshake per
+ * password change. Made on first use, by whichever thread comes first
+ * (InterlockedCompareExchangePointer: a second one made at the same time
+ * is closed); never closed, since the filter is unloaded only with LSASS.
+ * Its options are fixed; the timeouts are set per request (set_deadline),
+ * never on the shared session, which calls on other threads use too. */
+static PVOID volatile g_session = NULL;
+
+static HINTERNET shared_session(void)
+{
+    HINTERNET made;
+    PVOID before;
+    DWORD v;
+
+    if (g_session != NULL)
+        return (HINTERNET)g_session;
+    made = WinHttpOpen(L"pwgate-filter/1", WINHTTP_ACCESS_TYPE_NO_PROXY, WINHTTP_NO_PROXY_NAME,
+                       WINHTTP_NO_PROXY_BYPASS, 0);
+    if (made == NULL)
+        return NULL;
+    v = WINHTTP_FLAG_SECURE_PROTOCOL_TLS1_2 | WINHTTP_FLAG_SECURE_PROTOCOL_TLS1_3;
+    if (!WinHttpSetOption(made, WINHTTP_OPTION_SECURE_PROTOCOLS, &v, sizeof(v))) {
+        /* Before Windows Server 2022 TLS 1.3 is not known: 1.2 only. */
+        v = WINHTTP_FLAG_SECURE_PROTOCOL_TLS1_2;
+        if (!WinHttpSetOption(made, WINHTTP_OPTION_SECURE_PROTOCOLS, &v, sizeof(v))) {
+            DWORD e = GetLastError();
+            WinHttpCloseHandle(made);
+            SetLastError(e);
+            return NULL;
+        }
+    }
+    v = WINHTTP_OPTION_REDIRECT_POLICY_NEVER;
+    WinHttpSetOption(made, WINHTTP_OPTION_REDIRECT_POLICY, &v, sizeof(v));
+    before = InterlockedCompareExchangePointer(&g_session, made, NULL);
+    if (before != NULL) {
+        WinHttpCloseHandle(made);
+        return (HINTERNET)before;
+    }
+    return made;
+}
+
 /* POSTs the work area's body to cfg->path + path; the answer's status and
  * body go to *status and w->answer. */
 static call_t call_pwgate(work_t *w, const WCHAR *path, DWORD *status, DWORD *err)
@@ -726,7 +769,7 @@ static call_t call_pwgate(work_t *w, const WCHAR *path, DWORD *status, DWORD *er
     ULONGLONG deadline = GetTickCount64() + cfg->timeout_ms;
     HINTERNET session = NULL, conn = NULL, req = NULL;
     WCHAR full_path[MAX_URL + 64];
-    DWORD v, size, sent, written;
+    DWORD size, sent, written;
     int rounds;
     call_t result = CALL_FAILED;
 
@@ -739,20 +782,8 @@ static call_t call_pwgate(work_t *w, const WCHAR *path, DWORD *status, DWORD *er
                L"Content-Type: application/json\r\nAuthorization: Bearer %ls", cfg->token);
     w->headers[ARRAYSIZE(w->headers) - 1] = 0;
 
-    session = WinHttpOpen(L"pwgate-filter/1", WINHTTP_ACCESS_TYPE_NO_PROXY, WINHTTP_NO_PROXY_NAME,
-                          WINHTTP_NO_PROXY_BYPASS, 0);
+    session = shared_session();
     if (session == NULL)
-        goto error;
-    v = WINHTTP_FLAG_SECURE_PROTOCOL_TLS1_2 | WINHTTP_FLAG_SECURE_PROTOCOL_TLS1_3;
-    if (!WinHttpSetOption(session, WINHTTP_OPTION_SECURE_PROTOCOLS, &v, sizeof(v))) {
-        /* Before Windows Server 2022 TLS 1.3 is not known: 1.2 only. */
-        v = WINHTTP_FLAG_SECURE_PROTOCOL_TLS1_2;
-        if (!WinHttpSetOption(session, WINHTTP_OPTION_SECURE_PROTOCOLS, &v, sizeof(v)))
-            goto error;
-    }
-    v = WINHTTP_OPTION_REDIRECT_POLICY_NEVER;
-    WinHttpSetOption(session, WINHTTP_OPTION_REDIRECT_POLICY, &v, sizeof(v));
-    if (!set_deadline(session, deadline))
         goto error;
     conn = WinHttpConnect(session, cfg->host, cfg->port, 0);
     if (conn == NULL)
@@ -803,8 +834,7 @@ done:
         WinHttpCloseHandle(req);
     if (conn != NULL)
         WinHttpCloseHandle(conn);
-    if (session != NULL)
-        WinHttpCloseHandle(session);
+    /* The session stays: it is the process's (shared_session). */
     SecureZeroMemory(w->headers, sizeof(w->headers));
     return result;
 }
