@@ -13,7 +13,7 @@
 //! Writes go straight to the kernel (one `write` per record, no buffer in
 //! pwgate), so a crash loses nothing already decided; they are not fsynced.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,6 +48,27 @@ struct State {
     out: Option<File>,
     seq: u64,
     prev: String,
+    /// When the file at the path was last compared with the open one.
+    checked: std::time::Instant,
+}
+
+/// How often a write looks whether the file at the path is still the one
+/// open (rotated or deleted without a SIGHUP).
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Whether `open` is still the file at `path` (same device and inode).
+#[cfg(unix)]
+fn still_there(path: &Path, open: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::metadata(path), open.metadata()) {
+        (Ok(at_path), Ok(held)) => at_path.dev() == held.dev() && at_path.ino() == held.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn still_there(_: &Path, _: &File) -> bool {
+    true
 }
 
 /// The writer behind the tracing layer.
@@ -149,7 +170,12 @@ impl AuditTrail {
         Ok(AuditTrail {
             sink,
             chain,
-            state: Mutex::new(State { out, seq, prev }),
+            state: Mutex::new(State {
+                out,
+                seq,
+                prev,
+                checked: std::time::Instant::now(),
+            }),
             syslog,
         })
     }
@@ -185,6 +211,26 @@ impl AuditTrail {
             syslog.send(&ts, &line);
         }
         line.push('\n');
+        // A file removed or renamed without a SIGHUP would take the records
+        // into a file nobody reads: reopen the path (the chain goes on).
+        if let (Some(Sink::File(path)), true) = (&self.sink, state.checked.elapsed() >= RECHECK) {
+            state.checked = std::time::Instant::now();
+            if state.out.as_ref().is_some_and(|f| !still_there(path, f)) {
+                match open_append(path) {
+                    Ok(f) => {
+                        eprintln!(
+                            "pwgate: the audit file {} was removed or replaced without a reload; writing to a new one there",
+                            path.display()
+                        );
+                        state.out = Some(f);
+                    }
+                    Err(e) => {
+                        WRITE_ERRORS.fetch_add(1, Ordering::Relaxed);
+                        eprintln!("pwgate: {e}");
+                    }
+                }
+            }
+        }
         let written = match (state.out.as_mut(), &self.sink) {
             (Some(f), _) => f.write_all(line.as_bytes()),
             (None, Some(Sink::Stdout)) => std::io::stdout().lock().write_all(line.as_bytes()),
@@ -452,6 +498,25 @@ mod tests {
         let both = verify(&[old.clone(), path.clone()]).unwrap();
         assert_eq!(both.records, 2);
         assert!(verify(&[path, old]).is_err(), "wrong order must not verify");
+    }
+
+    #[test]
+    fn a_file_removed_without_a_reload_is_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let trail = AuditTrail::open(Sink::File(path.clone()), true).unwrap();
+        trail.write(record("a"));
+        std::fs::remove_file(&path).unwrap();
+        // The next write after the recheck interval notices.
+        trail.state.lock().unwrap().checked -= RECHECK;
+        trail.write(record("b"));
+        let text = std::fs::read_to_string(&path).expect("the file is back");
+        assert_eq!(text.lines().count(), 1, "{text}");
+        let v = verify(&[path]).unwrap();
+        assert_ne!(
+            v.starts_from, GENESIS,
+            "the chain goes on from the lost file"
+        );
     }
 
     #[test]
