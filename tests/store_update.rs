@@ -236,6 +236,14 @@ fn an_interrupted_run_continues_and_the_old_store_stays_until_the_new_is_whole()
         "the old store was replaced"
     );
     assert!(state.join("progress").exists());
+    let etag_lines = |dir: &Path| {
+        std::fs::read_to_string(dir.join("etags"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let logged = etag_lines(&state);
+    assert!(logged > 0, "the ETags of the finished ranges are kept");
     let first_run = api.state.total_requests();
     assert!(first_run < 256, "{first_run}");
     // Again: only what was not finished is asked for.
@@ -248,6 +256,8 @@ fn an_interrupted_run_continues_and_the_old_store_stays_until_the_new_is_whole()
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("done before"), "{stdout}");
+    // The ETag log, compacted: one line per range.
+    assert_eq!(etag_lines(&state), 256);
     let hashes: Vec<(String, u64)> = api.state.hashes(ranges(), Mode::Sha1).into_iter().collect();
     assert_same_answers(
         &store,

@@ -16,7 +16,11 @@
 //!   from it by hand answers exactly as the one this command builds.
 //! - `etags`: `ABCDE ETAG` lines, the ETag each range was served with, for
 //!   conditional requests (`If-None-Match`) on the next refresh: a range
-//!   that did not change is answered 304 and not downloaded again.
+//!   that did not change is answered 304 and not downloaded again. During
+//!   a run it is a log: each checkpoint appends the lines of the ranges
+//!   downloaded since (a later line for a range wins; `ABCDE` alone: no
+//!   ETag), and a finished run rewrites it with one line per range, so a
+//!   checkpoint writes kilobytes, not the 40 MB of a million ETags.
 //! - `hash`: `sha1` or `ntlm`, fixed by the first run (another `--hash`
 //!   needs another state directory).
 //! - `progress`: which ranges this run has finished (a bitmap of 128 KiB),
@@ -358,10 +362,19 @@ impl State {
         };
         for line in BufReader::new(file).lines() {
             let line = line.map_err(io(&self.etags_path, "read"))?;
-            if let Some((hex, tag)) = line.split_once(' ') {
-                if let (5, Ok(p), true) = (hex.len(), u32::from_str_radix(hex, 16), valid_etag(tag))
-                {
-                    etags.insert(p, tag.to_owned());
+            match line.split_once(' ') {
+                Some((hex, tag)) => {
+                    if let (5, Ok(p), true) =
+                        (hex.len(), u32::from_str_radix(hex, 16), valid_etag(tag))
+                    {
+                        etags.insert(p, tag.to_owned());
+                    }
+                }
+                // `ABCDE` alone: the range came without an ETag.
+                None => {
+                    if let (5, Ok(p)) = (line.len(), u32::from_str_radix(&line, 16)) {
+                        etags.remove(&p);
+                    }
                 }
             }
         }
@@ -382,15 +395,32 @@ impl State {
         }
     }
 
-    /// Writes `etags` (as made by [`etags_text`]) then `progress`, each
-    /// beside and renamed.
-    fn checkpoint(&self, etags: &str, done: &[AtomicU64]) -> Result<(), UpdateError> {
-        replace(&self.etags_path, etags.as_bytes())?;
-        let bytes: Vec<u8> = done
-            .iter()
-            .flat_map(|w| w.load(Ordering::Relaxed).to_le_bytes())
-            .collect();
+    /// Appends the ETag lines of the ranges finished since the last
+    /// checkpoint to `etags` (synced), then writes `progress` beside and
+    /// renames it: a range counted done always has its ETag on disk. The
+    /// log is small per checkpoint; [`compact_etags`](Self::compact_etags)
+    /// rewrites it once a run is over.
+    fn checkpoint(&self, etag_lines: &[u8], done: &[u64]) -> Result<(), UpdateError> {
+        if !etag_lines.is_empty() {
+            let mut f = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.etags_path)
+                .map_err(io(&self.etags_path, "open"))?;
+            f.write_all(etag_lines)
+                .map_err(io(&self.etags_path, "write"))?;
+            f.sync_all().map_err(io(&self.etags_path, "sync"))?;
+        }
+        let bytes: Vec<u8> = done.iter().flat_map(|w| w.to_le_bytes()).collect();
         replace(&self.progress_path, &bytes)
+    }
+}
+
+impl State {
+    /// One line per range, in prefix order (the log's later lines for a
+    /// range replace its earlier ones).
+    fn compact_etags(&self, etags: &HashMap<u32, String>) -> Result<(), UpdateError> {
+        replace(&self.etags_path, etags_text(etags).as_bytes())
     }
 }
 
@@ -462,6 +492,8 @@ enum Attempt {
     Done {
         downloaded: bool,
         bytes: u64,
+        /// The range's line for the ETag log (a 200 only).
+        etag_line: Option<String>,
     },
     /// Try again (after `Retry-After`, when the server said).
     Retry {
@@ -472,15 +504,23 @@ enum Attempt {
     Fatal(String),
 }
 
+/// Finished ranges not yet checkpointed: their ETag lines, and the
+/// progress bitmap.
+struct Journal {
+    lines: Vec<u8>,
+    done: Vec<u64>,
+}
+
 struct Shared {
     options: UpdateOptions,
     state: State,
     tls: TlsConnector,
     todo: Vec<u32>,
     next: AtomicUsize,
-    done: Vec<AtomicU64>,
     done_count: AtomicU64,
     etags: Mutex<HashMap<u32, String>>,
+    /// What the next checkpoint writes.
+    journal: Mutex<Journal>,
     stop: AtomicBool,
     failure: Mutex<Option<(u32, String)>>,
     downloaded: AtomicU64,
@@ -490,17 +530,26 @@ struct Shared {
 }
 
 impl Shared {
-    fn mark_done(&self, prefix: u32) {
-        let (w, b) = ((prefix / 64) as usize, prefix % 64);
-        self.done[w].fetch_or(1 << b, Ordering::Relaxed);
+    /// A range is done: its ETag line (for a 200) and its bit go into the
+    /// journal together, so no checkpoint has one without the other.
+    fn finish(&self, prefix: u32, etag_line: Option<String>) {
+        let mut j = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(line) = etag_line {
+            j.lines.extend_from_slice(line.as_bytes());
+        }
+        j.done[(prefix / 64) as usize] |= 1 << (prefix % 64);
+        drop(j);
         self.done_count.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The ETags are turned into text under the lock (no copy of the map)
-    /// and written once it is released.
+    /// The ETag lines since the last checkpoint go to the log, then the
+    /// progress: a range counted done on disk has its ETag there.
     fn checkpoint(&self) -> Result<(), UpdateError> {
-        let text = etags_text(&self.etags.lock().unwrap_or_else(|p| p.into_inner()));
-        self.state.checkpoint(&text, &self.done)
+        let (lines, done) = {
+            let mut j = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+            (std::mem::take(&mut j.lines), j.done.clone())
+        };
+        self.state.checkpoint(&lines, &done)
     }
 }
 
@@ -533,9 +582,12 @@ pub fn update(options: UpdateOptions) -> Result<UpdateSummary, UpdateError> {
     let shared = Arc::new(Shared {
         state,
         tls,
-        done: bits.into_iter().map(AtomicU64::new).collect(),
         done_count: AtomicU64::new(already_done),
         etags: Mutex::new(etags),
+        journal: Mutex::new(Journal {
+            lines: Vec::new(),
+            done: bits,
+        }),
         todo,
         next: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
@@ -573,7 +625,11 @@ pub fn update(options: UpdateOptions) -> Result<UpdateSummary, UpdateError> {
     }
     let o = &shared.options;
     let build_summary = build_and_replace(&shared.state.ranges, &o.output, o)?;
-    // Finished: the next run is a refresh of every range.
+    // One line per range in the log again, then: the next run is a
+    // refresh of every range.
+    shared
+        .state
+        .compact_etags(&shared.etags.lock().unwrap_or_else(|p| p.into_inner()))?;
     match fs::remove_file(&shared.state.progress_path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -708,7 +764,11 @@ async fn worker(shared: Arc<Shared>) {
             }
             let outcome = fetch(&shared, &mut conn, prefix).await;
             match outcome {
-                Attempt::Done { downloaded, bytes } => {
+                Attempt::Done {
+                    downloaded,
+                    bytes,
+                    etag_line,
+                } => {
                     let counter = if downloaded {
                         &shared.downloaded
                     } else {
@@ -716,7 +776,7 @@ async fn worker(shared: Arc<Shared>) {
                     };
                     counter.fetch_add(1, Ordering::Relaxed);
                     shared.bytes.fetch_add(bytes, Ordering::Relaxed);
-                    shared.mark_done(prefix);
+                    shared.finish(prefix, etag_line);
                     break;
                 }
                 Attempt::Retry { why, after } => {
@@ -898,6 +958,7 @@ async fn fetch(shared: &Shared, conn: &mut Option<Sender>, prefix: u32) -> Attem
             return Attempt::Done {
                 downloaded: false,
                 bytes: 0,
+                etag_line: None,
             }
         }
         304 => {
@@ -947,6 +1008,10 @@ async fn fetch(shared: &Shared, conn: &mut Option<Sender>, prefix: u32) -> Attem
         let _ = fs::remove_file(&tmp);
         return Attempt::Fatal(format!("cannot write {}: {e}", file.display()));
     }
+    let line = match &new_etag {
+        Some(tag) => format!("{hex} {tag}\n"),
+        None => format!("{hex}\n"),
+    };
     let mut etags = shared.etags.lock().unwrap_or_else(|p| p.into_inner());
     match new_etag {
         Some(tag) => etags.insert(prefix, tag),
@@ -955,6 +1020,7 @@ async fn fetch(shared: &Shared, conn: &mut Option<Sender>, prefix: u32) -> Attem
     Attempt::Done {
         downloaded: true,
         bytes: body.len() as u64,
+        etag_line: Some(line),
     }
 }
 
