@@ -80,6 +80,11 @@ struct Paused<'a> {
 impl<'a> Paused<'a> {
     fn new(slapd: &'a Slapd) -> Paused<'a> {
         kill("-STOP", slapd.pid());
+        // kill(2) returns before the signal has stopped every thread: a
+        // thread already running may still answer a request sent now.
+        // Wait (bounded) until all of slapd's threads are stopped (`T`).
+        let pid = slapd.pid();
+        wait_until("slapd stopped", || all_threads_stopped(pid));
         Paused {
             slapd,
             resumed: false,
@@ -98,6 +103,29 @@ impl Drop for Paused<'_> {
     fn drop(&mut self) {
         self.resume();
     }
+}
+
+/// Whether every thread of `pid` is in the stopped state (`T`), as
+/// /proc/PID/task/*/stat says.
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    let mut any = false;
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            return false;
+        };
+        // `pid (comm) S ...`: the state follows the last `)`.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next());
+        if state != Some('T') {
+            return false;
+        }
+        any = true;
+    }
+    any
 }
 
 /// Polls `check` every 20 ms until it is true; panics after [`WAIT`].
