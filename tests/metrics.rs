@@ -76,16 +76,20 @@ fn metrics_count_connections_requests_and_decisions() {
     assert_eq!(get(metrics_port, "/nope").0, "HTTP/1.1 404 Not Found");
 }
 
-#[test]
-fn readyz_fails_while_no_directory_answers() {
-    let dir = tempfile::tempdir().expect("temp dir");
+/// pwgate with its metrics endpoint, in front of a port where no directory
+/// listens: the process, the metrics port and the upstream URL.
+fn without_directory(dir: &Path) -> (PwgateProcess, u16, String) {
     let (metrics_port, dead) = two_free_ports();
     let listen = format!("127.0.0.1:{metrics_port}");
     let upstream = format!("ldap://127.0.0.1:{dead}");
-    let pwgate = PwgateProcess::start(
-        &["--upstream", &upstream, "--metrics-listen", &listen],
-        dir.path(),
-    );
+    let pwgate = PwgateProcess::start(&["--upstream", &upstream, "--metrics-listen", &listen], dir);
+    (pwgate, metrics_port, upstream)
+}
+
+#[test]
+fn readyz_fails_while_no_directory_answers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (pwgate, metrics_port, upstream) = without_directory(dir.path());
     let (status, body) = get(metrics_port, "/readyz");
     assert_eq!(status, "HTTP/1.1 503 Service Unavailable", "{body}");
     assert!(body.starts_with("not ready:"), "{body}");
@@ -194,13 +198,7 @@ fn every_metric_of_the_dashboard_and_the_alerts_is_served() {
     assert!(in_rules.len() >= 8, "{in_rules:?}");
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let (metrics_port, dead) = two_free_ports();
-    let listen = format!("127.0.0.1:{metrics_port}");
-    let upstream = format!("ldap://127.0.0.1:{dead}");
-    let pwgate = PwgateProcess::start(
-        &["--upstream", &upstream, "--metrics-listen", &listen],
-        dir.path(),
-    );
+    let (pwgate, metrics_port, _) = without_directory(dir.path());
     let (status, body) = get(metrics_port, "/metrics");
     assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
     let served = declared(&body);

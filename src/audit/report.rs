@@ -199,31 +199,78 @@ pub fn read(
     Ok(r.f)
 }
 
-/// Whether any line of the files is a record with a `hash`.
-fn any_chained(paths: &[PathBuf]) -> Result<bool, String> {
-    for path in paths {
-        let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut input = BufReader::new(file);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            let read = (&mut input)
-                .take(MAX_LINE as u64 + 1)
-                .read_until(b'\n', &mut line)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            if read == 0 {
-                break;
-            }
-            if line.len() <= MAX_LINE {
-                if let Ok(record) = serde_json::from_slice::<Map<String, Value>>(&line) {
-                    if record.get("hash").and_then(Value::as_str).is_some() {
-                        return Ok(true);
-                    }
+/// One line of a trail file, as [`each_line`] reads it.
+enum Line<'a> {
+    /// The line's bytes; `ended`: it ends with a newline (else it is the
+    /// file's last, perhaps cut off).
+    Read { bytes: &'a [u8], ended: bool },
+    /// Longer than [`MAX_LINE`]: skipped to its end, not kept.
+    TooLong,
+}
+
+/// Calls `each` with every line of `path` and its number (from 1), reading
+/// at most [`MAX_LINE`] bytes of a line into memory, until `each` says
+/// false.
+fn each_line(path: &Path, mut each: impl FnMut(usize, Line<'_>) -> bool) -> Result<(), String> {
+    let failed = |e: std::io::Error| format!("{}: {e}", path.display());
+    let mut input = BufReader::new(File::open(path).map_err(failed)?);
+    let mut line = Vec::new();
+    let mut n = 0usize;
+    loop {
+        line.clear();
+        let read = (&mut input)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(failed)?;
+        if read == 0 {
+            return Ok(());
+        }
+        n += 1;
+        let ended = line.last() == Some(&b'\n');
+        let go_on = if !ended && line.len() > MAX_LINE {
+            // Skip the rest of this line.
+            loop {
+                line.clear();
+                let more = (&mut input)
+                    .take(MAX_LINE as u64)
+                    .read_until(b'\n', &mut line)
+                    .map_err(failed)?;
+                if more == 0 || line.last() == Some(&b'\n') {
+                    break;
                 }
             }
+            each(n, Line::TooLong)
+        } else {
+            each(
+                n,
+                Line::Read {
+                    bytes: &line,
+                    ended,
+                },
+            )
+        };
+        if !go_on {
+            return Ok(());
         }
     }
-    Ok(false)
+}
+
+/// Whether any line of the files is a record with a `hash`.
+fn any_chained(paths: &[PathBuf]) -> Result<bool, String> {
+    let mut found = false;
+    for path in paths {
+        each_line(path, |_, line| {
+            if let Line::Read { bytes, .. } = line {
+                found = serde_json::from_slice::<Map<String, Value>>(bytes)
+                    .is_ok_and(|r| r.get("hash").and_then(Value::as_str).is_some());
+            }
+            !found
+        })?;
+        if found {
+            break;
+        }
+    }
+    Ok(found)
 }
 
 struct Reader {
@@ -248,41 +295,19 @@ impl Reader {
     }
 
     fn file(&mut self, path: &Path) -> Result<(), String> {
-        let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut input = BufReader::new(file);
-        let mut line = Vec::new();
-        let mut n = 0usize;
-        loop {
-            line.clear();
-            let read = (&mut input)
-                .take(MAX_LINE as u64 + 1)
-                .read_until(b'\n', &mut line)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            if read == 0 {
-                return Ok(());
-            }
-            n += 1;
+        each_line(path, |n, line| {
             let at = format!("{}:{n}", path.display());
-            let ended = line.last() == Some(&b'\n');
-            if !ended && line.len() > MAX_LINE {
-                // Skip the rest of this line.
-                loop {
-                    let mut rest = Vec::new();
-                    let more = (&mut input)
-                        .take(MAX_LINE as u64)
-                        .read_until(b'\n', &mut rest)
-                        .map_err(|e| format!("{}: {e}", path.display()))?;
-                    if more == 0 || rest.last() == Some(&b'\n') {
-                        break;
-                    }
+            let (bytes, ended) = match line {
+                Line::TooLong => {
+                    self.problem(at, format!("a line of over {MAX_LINE} bytes: not a record"));
+                    return true;
                 }
-                self.problem(at, format!("a line of over {MAX_LINE} bytes: not a record"));
-                continue;
-            }
-            let text = String::from_utf8_lossy(&line);
+                Line::Read { bytes, ended } => (bytes, ended),
+            };
+            let text = String::from_utf8_lossy(bytes);
             let text = text.trim();
             if text.is_empty() {
-                continue;
+                return true;
             }
             match serde_json::from_str::<Map<String, Value>>(text) {
                 Ok(record) => self.record(at, &record),
@@ -291,7 +316,8 @@ impl Reader {
                 }
                 Err(e) => self.problem(at, format!("not a JSON record: {e}")),
             }
-        }
+            true
+        })
     }
 
     fn record(&mut self, at: String, record: &Map<String, Value>) {

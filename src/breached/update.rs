@@ -504,6 +504,16 @@ enum Attempt {
     Fatal(String),
 }
 
+impl Attempt {
+    /// Try again, after the backoff.
+    fn retry(why: impl Into<String>) -> Attempt {
+        Attempt::Retry {
+            why: why.into(),
+            after: None,
+        }
+    }
+}
+
 /// Finished ranges not yet checkpointed: their ETag lines, and the
 /// progress bitmap.
 struct Journal {
@@ -880,13 +890,8 @@ async fn fetch(shared: &Shared, conn: &mut Option<Sender>, prefix: u32) -> Attem
         Some(s) if s.is_ready() => s,
         _ => match tokio::time::timeout(timeout, connect(shared)).await {
             Ok(Ok(s)) => conn.insert(s),
-            Ok(Err(why)) => return Attempt::Retry { why, after: None },
-            Err(_) => {
-                return Attempt::Retry {
-                    why: format!("connecting took over {timeout:?}"),
-                    after: None,
-                }
-            }
+            Ok(Err(why)) => return Attempt::retry(why),
+            Err(_) => return Attempt::retry(format!("connecting took over {timeout:?}")),
         },
     };
     let hex = prefix_hex(prefix);
@@ -919,25 +924,12 @@ async fn fetch(shared: &Shared, conn: &mut Option<Sender>, prefix: u32) -> Attem
         Err(e) => return Attempt::Fatal(format!("cannot make the request: {e}")),
     };
     if sender.ready().await.is_err() {
-        return Attempt::Retry {
-            why: "the connection closed".into(),
-            after: None,
-        };
+        return Attempt::retry("the connection closed");
     }
     let response = match tokio::time::timeout(timeout, sender.send_request(request)).await {
         Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            return Attempt::Retry {
-                why: format!("no answer: {e}"),
-                after: None,
-            }
-        }
-        Err(_) => {
-            return Attempt::Retry {
-                why: format!("no answer within {timeout:?}"),
-                after: None,
-            }
-        }
+        Ok(Err(e)) => return Attempt::retry(format!("no answer: {e}")),
+        Err(_) => return Attempt::retry(format!("no answer within {timeout:?}")),
     };
     let status = response.status().as_u16();
     let retry_after = response
@@ -981,22 +973,12 @@ async fn fetch(shared: &Shared, conn: &mut Option<Sender>, prefix: u32) -> Attem
     .await
     {
         Ok(Ok(b)) => b.to_bytes(),
-        Ok(Err(e)) => {
-            return Attempt::Retry {
-                why: format!("the answer was cut short or too large: {e}"),
-                after: None,
-            }
-        }
-        Err(_) => {
-            return Attempt::Retry {
-                why: format!("the answer took over {timeout:?}"),
-                after: None,
-            }
-        }
+        Ok(Err(e)) => return Attempt::retry(format!("the answer was cut short or too large: {e}")),
+        Err(_) => return Attempt::retry(format!("the answer took over {timeout:?}")),
     };
     let (lines, _) = match parse_range(&body, o.kind) {
         Ok(parsed) => parsed,
-        Err(why) => return Attempt::Retry { why, after: None },
+        Err(why) => return Attempt::retry(why),
     };
     // Not `ABCDE.tmp`: a range-file directory reads every name that
     // starts with five hex digits and a dot.
