@@ -57,6 +57,7 @@ start_slapd() {
     slapd_conf "$SLAPD_DIR" "$SUFFIX" 268435456
     cat <<CONF
 dbnosync
+loglevel 0
 index objectClass,uid eq
 access to attrs=userPassword by self write by anonymous auth by * none
 access to * by * read
