@@ -414,9 +414,7 @@ impl State {
         let bytes: Vec<u8> = done.iter().flat_map(|w| w.to_le_bytes()).collect();
         replace(&self.progress_path, &bytes)
     }
-}
 
-impl State {
     /// One line per range, in prefix order (the log's later lines for a
     /// range replace its earlier ones).
     fn compact_etags(&self, etags: &HashMap<u32, String>) -> Result<(), UpdateError> {
