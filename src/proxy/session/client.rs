@@ -6,14 +6,16 @@
 //! outstanding requests (back-pressure: nothing more is read meanwhile)
 //! and the shutdown signal all act where it waits for client bytes.
 
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use tokio::io::AsyncWriteExt;
+use tokio::time::Sleep;
 use tracing::{debug, info, warn};
 use zeroize::Zeroize;
 
-use super::{fill, release_if_empty, Action, Session, SessionError};
+use super::{fill, release_if_empty, write_all_within, Action, Session, SessionError};
 use crate::proxy::frame::{self, op, FrameError, Peek};
 use crate::proxy::reply::ResultCode;
 use crate::proxy::shutdown::Shutdown;
@@ -126,9 +128,9 @@ impl Session {
     /// cannot hold a session forever.
     async fn write_upstream(&self, up: &mut Upstream, bytes: &[u8]) -> Result<(), SessionError> {
         let writer = self.upstream(up).await?;
-        match tokio::time::timeout(UPSTREAM_WRITE_TIMEOUT, writer.write_all(bytes)).await {
-            Ok(r) => r.map_err(SessionError::Upstream),
-            Err(_) => Err(SessionError::Upstream(std::io::Error::new(
+        match write_all_within(writer, bytes, UPSTREAM_WRITE_TIMEOUT).await {
+            Some(r) => r.map_err(SessionError::Upstream),
+            None => Err(SessionError::Upstream(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
                 "the directory did not take the request in time",
             ))),
@@ -161,6 +163,12 @@ impl Session {
         // When the first byte of the unfinished message at the end of `buf`
         // arrived: the whole message must follow within message_timeout.
         let mut partial_since: Option<Instant> = None;
+        // Set for the idle timeout after the session's last activity; see
+        // `read_more`.
+        let idle_timer = limits
+            .idle_timeout
+            .map(|idle| tokio::time::sleep_until((self.last_activity() + idle).into()));
+        let mut idle_timer = std::pin::pin!(idle_timer);
         loop {
             // `run` is the length of the pass-through prefix of `buf`.
             let mut run = 0;
@@ -266,7 +274,13 @@ impl Session {
                 partial_since.get_or_insert_with(Instant::now);
             }
             match self
-                .read_more(&mut reader, &mut buf, partial_since, shutdown)
+                .read_more(
+                    &mut reader,
+                    &mut buf,
+                    partial_since,
+                    idle_timer.as_mut().as_pin_mut(),
+                    shutdown,
+                )
                 .await?
             {
                 Read::Data => {}
@@ -303,49 +317,54 @@ impl Session {
     /// Waits for client bytes, within the idle timeout (nothing
     /// outstanding, nothing arriving) or the slow-message timeout (a message
     /// started at `partial_since` is still incomplete).
+    ///
+    /// The idle timer is the session's own and lives as long as the
+    /// session: it is set for the idle timeout after the activity last seen
+    /// and, when it fires early because there was activity since, set again
+    /// from that activity. A read costs no timer of its own.
     async fn read_more(
         &self,
         reader: &mut ReadSide,
         buf: &mut BytesMut,
         partial_since: Option<Instant>,
+        idle_timer: Option<Pin<&mut Sleep>>,
         shutdown: &mut Shutdown,
     ) -> Result<Read, SessionError> {
         let limits = &self.gate.config.limits;
-        loop {
-            let deadline = match partial_since {
-                Some(since) => Some(since + limits.message_timeout),
-                None => limits.idle_timeout.map(|idle| self.last_activity() + idle),
-            };
-            let Some(deadline) = deadline else {
-                return read_result(fill_unless_stopping(reader, buf, shutdown).await);
-            };
+        if let Some(since) = partial_since {
+            let deadline = since + limits.message_timeout;
             let filled = fill_unless_stopping(reader, buf, shutdown);
-            match tokio::time::timeout_at(deadline.into(), filled).await {
-                Ok(r) => return read_result(r),
-                Err(_) if partial_since.is_some() => {
-                    return Ok(Read::TimedOut(format!(
-                        "message not complete within {} s",
-                        limits.message_timeout.as_secs()
-                    )))
-                }
-                Err(_) => {
-                    // Idle only when no answer is pending and none came
-                    // within the timeout; otherwise wait on.
-                    let busy = self.outstanding() > 0;
-                    let recent = limits
-                        .idle_timeout
-                        .is_some_and(|idle| self.last_activity() + idle > Instant::now());
-                    if !busy && !recent {
-                        return Ok(Read::TimedOut(format!(
-                            "idle for {} s",
-                            limits.idle_timeout.map_or(0, |d| d.as_secs())
-                        )));
-                    }
-                    if busy {
-                        self.lock_tracking().last_activity = Instant::now();
-                    }
-                }
+            return match tokio::time::timeout_at(deadline.into(), filled).await {
+                Ok(r) => read_result(r),
+                Err(_) => Ok(Read::TimedOut(format!(
+                    "message not complete within {} s",
+                    limits.message_timeout.as_secs()
+                ))),
+            };
+        }
+        let (Some(mut timer), Some(idle)) = (idle_timer, limits.idle_timeout) else {
+            return read_result(fill_unless_stopping(reader, buf, shutdown).await);
+        };
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.recv() => return Ok(Read::ShuttingDown),
+                r = fill(reader, buf) => return read_result(Some(r)),
+                () = timer.as_mut() => {}
             }
+            // Idle only when no answer is pending and none came within the
+            // timeout; otherwise wait on.
+            let now = Instant::now();
+            let deadline = if self.outstanding() > 0 {
+                self.lock_tracking().last_activity = now;
+                now + idle
+            } else {
+                self.last_activity() + idle
+            };
+            if deadline <= now {
+                return Ok(Read::TimedOut(format!("idle for {} s", idle.as_secs())));
+            }
+            timer.as_mut().reset(deadline.into());
         }
     }
 

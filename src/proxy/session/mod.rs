@@ -40,9 +40,11 @@ mod starttls;
 mod upstream;
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -246,6 +248,22 @@ async fn fill(reader: &mut ReadSide, buf: &mut BytesMut) -> std::io::Result<bool
     Ok(reader.read_buf(buf).await? > 0)
 }
 
+/// Writes all of `bytes`, or `None` once `limit` has passed. Most writes
+/// are taken by the socket at once: the timer is set only when the first
+/// attempt has to wait, so a write that does not wait costs no timer.
+async fn write_all_within(
+    writer: &mut WriteSide,
+    bytes: &[u8],
+    limit: Duration,
+) -> Option<std::io::Result<()>> {
+    let mut write = std::pin::pin!(writer.write_all(bytes));
+    let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
+    match first {
+        Poll::Ready(r) => Some(r),
+        Poll::Pending => tokio::time::timeout(limit, write).await.ok(),
+    }
+}
+
 /// Gives back the memory of a buffer with nothing left in it, before the
 /// pump waits for more: between requests a connection keeps no buffer.
 fn release_if_empty(buf: &mut BytesMut) {
@@ -267,9 +285,9 @@ impl Session {
             .as_mut()
             .ok_or_else(|| SessionError::Client(std::io::ErrorKind::NotConnected.into()))?;
         let timeout = self.gate.config.limits.write_timeout;
-        match tokio::time::timeout(timeout, writer.write_all(bytes)).await {
-            Ok(r) => r.map_err(SessionError::Client),
-            Err(_) => Err(SessionError::Client(std::io::Error::new(
+        match write_all_within(writer, bytes, timeout).await {
+            Some(r) => r.map_err(SessionError::Client),
+            None => Err(SessionError::Client(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
                 format!("client did not read its answers for {timeout:?}"),
             ))),
