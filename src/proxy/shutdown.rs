@@ -124,7 +124,7 @@ impl Shutdown {
 
     /// Completes once the server is stopping (at once if it already is).
     /// Cancel-safe: meant to be one branch of a `select!`.
-    pub async fn recv(&mut self) {
+    pub async fn recv(&self) {
         poll_fn(|cx| {
             if self.is_shutdown() {
                 return Poll::Ready(());
@@ -153,7 +153,7 @@ mod tests {
     #[tokio::test]
     async fn every_session_sees_the_signal_even_if_it_subscribed_after_it() {
         let signal = ShutdownSignal::new();
-        let mut early = signal.subscribe();
+        let early = signal.subscribe();
         assert!(!early.is_shutdown());
         let waiting = tokio::spawn(async move {
             early.recv().await;
@@ -165,7 +165,7 @@ mod tests {
             .expect("the early session is woken")
             .expect("no panic");
         assert!(seen);
-        let mut late = signal.subscribe();
+        let late = signal.subscribe();
         assert!(late.is_shutdown());
         tokio::time::timeout(Duration::from_secs(5), late.recv())
             .await
@@ -175,7 +175,7 @@ mod tests {
     #[tokio::test]
     async fn a_dropped_signal_counts_as_a_stop() {
         let signal = ShutdownSignal::new();
-        let mut session = signal.subscribe();
+        let session = signal.subscribe();
         drop(signal);
         assert!(session.is_shutdown());
         tokio::time::timeout(Duration::from_secs(5), session.recv())
@@ -202,7 +202,7 @@ mod tests {
         let signal = ShutdownSignal::new();
         let mut waiting = tokio::task::JoinSet::new();
         for _ in 0..200 {
-            let mut s = signal.subscribe();
+            let s = signal.subscribe();
             waiting.spawn(async move { s.recv().await });
         }
         tokio::task::yield_now().await;

@@ -120,17 +120,6 @@ pub fn unsplit(read: ReadSide, write: WriteSide) -> Option<Stream> {
     }
 }
 
-impl ReadSide {
-    /// Waits until a plain connection has bytes (or an end) to read. A TLS
-    /// session cannot tell without reading, so it returns at once.
-    pub async fn readable(&self) -> io::Result<()> {
-        match self {
-            ReadSide::Plain(r) => r.readable().await,
-            ReadSide::Tls(_) => Ok(()),
-        }
-    }
-}
-
 impl AsyncRead for ReadSide {
     fn poll_read(
         self: Pin<&mut Self>,

@@ -7,6 +7,7 @@
 //! and the shutdown signal all act where it waits for client bytes.
 
 use std::pin::Pin;
+use std::task::{ready, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
@@ -15,7 +16,8 @@ use tokio::time::Sleep;
 use tracing::{debug, info, warn};
 use zeroize::Zeroize;
 
-use super::{fill, release_if_empty, write_all_within, Action, Session, SessionError};
+use super::buffers::{fill, poll_fill, release_if_empty, try_write};
+use super::{write_all_within, Action, Session, SessionError, Tick};
 use crate::proxy::frame::{self, op, FrameError, Peek};
 use crate::proxy::reply::ResultCode;
 use crate::proxy::shutdown::Shutdown;
@@ -167,11 +169,15 @@ impl Session {
         // `read_more`.
         let idle_timer = limits
             .idle_timeout
-            .map(|idle| tokio::time::sleep_until((self.last_activity() + idle).into()));
+            .map(|idle| tokio::time::sleep(idle.saturating_sub(self.last_activity().elapsed())));
         let mut idle_timer = std::pin::pin!(idle_timer);
+        // Pass-through messages the fast path tracked but could not send at
+        // once: the first `carried` bytes of `buf`.
+        let mut carried = 0;
         loop {
-            // `run` is the length of the pass-through prefix of `buf`.
-            let mut run = 0;
+            // `run` is the length of the pass-through prefix of `buf`,
+            // which starts with what the fast path left to send.
+            let mut run = std::mem::take(&mut carried);
             let mut completed_any = false;
             loop {
                 if shutdown.is_shutdown() {
@@ -280,6 +286,7 @@ impl Session {
                     partial_since,
                     idle_timer.as_mut().as_pin_mut(),
                     shutdown,
+                    (&mut upstream, &mut carried),
                 )
                 .await?
             {
@@ -329,6 +336,7 @@ impl Session {
         partial_since: Option<Instant>,
         idle_timer: Option<Pin<&mut Sleep>>,
         shutdown: &mut Shutdown,
+        (up, carried): (&mut Upstream, &mut usize),
     ) -> Result<Read, SessionError> {
         let limits = &self.gate.config.limits;
         if let Some(since) = partial_since {
@@ -343,29 +351,85 @@ impl Session {
             };
         }
         let (Some(mut timer), Some(idle)) = (idle_timer, limits.idle_timeout) else {
-            return read_result(fill_unless_stopping(reader, buf, shutdown).await);
+            return tokio::select! {
+                biased;
+                () = shutdown.recv() => Ok(Read::ShuttingDown),
+                r = self.fill_forwarding(reader, buf, up, carried, shutdown) => read_result(Some(r)),
+            };
         };
         loop {
             tokio::select! {
                 biased;
                 () = shutdown.recv() => return Ok(Read::ShuttingDown),
-                r = fill(reader, buf) => return read_result(Some(r)),
+                r = self.fill_forwarding(reader, buf, up, carried, shutdown) => return read_result(Some(r)),
                 () = timer.as_mut() => {}
             }
             // Idle only when no answer is pending and none came within the
             // timeout; otherwise wait on.
-            let now = Instant::now();
-            let deadline = if self.outstanding() > 0 {
-                self.lock_tracking().last_activity = now;
-                now + idle
+            let left = if self.outstanding() > 0 {
+                self.lock_tracking().last_activity = Tick::now();
+                idle
             } else {
-                self.last_activity() + idle
+                idle.saturating_sub(self.last_activity().elapsed())
             };
-            if deadline <= now {
+            if left.is_zero() {
                 return Ok(Read::TimedOut(format!("idle for {} s", idle.as_secs())));
             }
-            timer.as_mut().reset(deadline.into());
+            timer.as_mut().reset((Instant::now() + left).into());
         }
+    }
+
+    /// Reads client bytes into the empty `buf` and, while the connection
+    /// to the directory is open, sends the pass-through requests they
+    /// complete (searches, deletes, compares, abandons, unbinds) straight
+    /// on: the fast path, which returns only when something is left for
+    /// the pump's loop. That is any other message, an unfinished one, a
+    /// request over the outstanding limit, a stop, or requests the
+    /// directory's socket did not take at once (the first `carried` bytes
+    /// of `buf`, tracked already). `Ok(false)` at end of stream.
+    async fn fill_forwarding(
+        &self,
+        reader: &mut ReadSide,
+        buf: &mut BytesMut,
+        up: &mut Upstream,
+        carried: &mut usize,
+        shutdown: &Shutdown,
+    ) -> std::io::Result<bool> {
+        let Some(writer) = up.writer.as_mut() else {
+            return fill(reader, buf).await;
+        };
+        let limits = &self.gate.config.limits;
+        std::future::poll_fn(|cx| loop {
+            match ready!(poll_fill(cx, reader, buf)) {
+                Ok(true) => {}
+                other => return Poll::Ready(other),
+            }
+            let mut run = 0;
+            while let Ok(Some(len)) = frame::frame_len(&buf[run..], limits.max_message_bytes) {
+                let frame = &buf[run..run + len];
+                let Ok(peek) = frame::peek(frame) else { break };
+                if !op::passes_unread(peek.op) || !self.track_pass_through(frame, peek) {
+                    break;
+                }
+                run += len;
+            }
+            if run > 0 {
+                match try_write(cx, writer, &buf[..run]) {
+                    Some(Ok(n)) if n > 0 => {
+                        buf.advance(n);
+                        run -= n;
+                    }
+                    // An error is met again, and reported, by the pump's
+                    // own write.
+                    _ => {}
+                }
+            }
+            if run > 0 || !buf.is_empty() || shutdown.is_shutdown() {
+                *carried = run;
+                return Poll::Ready(Ok(true));
+            }
+        })
+        .await
     }
 
     /// Until an answer frees room under the outstanding limit, or the
@@ -380,12 +444,24 @@ impl Session {
         }
     }
 
+    /// [`track_forwarded`](Self::track_forwarded) for a pass-through
+    /// request of the fast path, unless it would go over the outstanding
+    /// limit (`false`: the pump's loop applies back-pressure).
+    fn track_pass_through(&self, frame: &[u8], peek: Peek) -> bool {
+        let max = self.gate.config.limits.max_outstanding_per_connection;
+        if op::expects_response(peek.op) && self.outstanding() >= max {
+            return false;
+        }
+        self.track_forwarded(frame, peek);
+        true
+    }
+
     /// Notes a request sent to the directory: its answer is now awaited, or
     /// (Abandon) the abandoned one no longer is.
     fn track_forwarded(&self, frame: &[u8], peek: Peek) {
         self.cell.metrics().forwarded(peek.op);
         let mut t = self.lock_tracking();
-        t.last_activity = Instant::now();
+        t.last_activity = Tick::now();
         if peek.op == op::ABANDON_REQUEST {
             if let Some(id) = frame::abandoned_msgid(frame) {
                 t.outstanding.remove(&id);

@@ -16,9 +16,13 @@
 //! The files, in the order a message meets them:
 //!
 //! - this file: the `Session` state both pumps share, [`serve`] and how a
-//!   session ends, the buffers and the writes to the client;
-//! - `client.rs`: the client pump, its timeouts and back-pressure, and the
-//!   writing half of the connection to the directory (opened on first use);
+//!   session ends, the writes to the client;
+//! - `buffers.rs`: the read buffers (none held while a connection is
+//!   idle, a few spares per worker thread) and the fast path's reads and
+//!   writes;
+//! - `client.rs`: the client pump, its fast path for pass-through
+//!   requests, its timeouts and back-pressure, and the writing half of the
+//!   connection to the directory (opened on first use);
 //! - `classify.rs`: what to do with one client message (`Action`):
 //!   forward it unread, read it strictly, refuse it, or stop it for a
 //!   decision;
@@ -33,6 +37,7 @@
 //! [`decision::Request`]: crate::decision::Request
 
 mod binds;
+mod buffers;
 mod classify;
 mod client;
 mod door;
@@ -47,9 +52,8 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use thiserror::Error;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{Mutex, Notify};
 use tokio_rustls::TlsStream;
@@ -59,14 +63,12 @@ use crate::audit::{self, ChangeRecord};
 use crate::decision::{self, Actor};
 use crate::proxy::reply::{self, ResultCode};
 use crate::proxy::shutdown::Shutdown;
-use crate::proxy::stream::{self, ReadSide, Stream, WriteSide};
+use crate::proxy::stream::{self, Stream, WriteSide};
 use crate::proxy::{Gate, GateCell};
 
 use classify::Action;
 use client::{ClientEnd, Upstream};
 
-/// Bytes read from a socket at a time (the buffer grows for larger messages).
-const READ_CHUNK: usize = 16 * 1024;
 /// At most this many answers are awaited for audit or identity per session.
 const MAX_TRACKED: usize = 4096;
 /// How long answers may still flow after the client half-closed.
@@ -93,7 +95,7 @@ struct Tracking {
     /// Message IDs forwarded and not yet answered (nor abandoned).
     outstanding: HashSet<i32>,
     /// Last time a request went up or an operation's answer came back.
-    last_activity: Instant,
+    last_activity: Tick,
     bound: Option<Actor>,
     binds: HashMap<i32, Actor>,
     changes: HashMap<i32, ChangeRecord>,
@@ -118,6 +120,9 @@ struct Session {
     /// Set while the upstream pump holds answers it has noted (so they are
     /// no longer outstanding) but not yet written to the client.
     answers_unwritten: AtomicBool,
+    /// Set once the session waits for every answer to be delivered (it is
+    /// stopping): only then is `answers_written` signalled.
+    delivery_awaited: AtomicBool,
     /// Signalled each time the upstream pump has written to the client.
     answers_written: Notify,
 }
@@ -178,7 +183,7 @@ async fn run(
         client_writer: Mutex::new(Some(client_writer)),
         tracking: std::sync::Mutex::new(Tracking {
             outstanding: HashSet::new(),
-            last_activity: Instant::now(),
+            last_activity: Tick::now(),
             bound: None,
             binds: HashMap::new(),
             changes: HashMap::new(),
@@ -187,6 +192,7 @@ async fn run(
         room: Notify::new(),
         bind_answered: Notify::new(),
         answers_unwritten: AtomicBool::new(false),
+        delivery_awaited: AtomicBool::new(false),
         answers_written: Notify::new(),
     };
     let upstream = Upstream {
@@ -233,19 +239,42 @@ async fn run(
     result
 }
 
-/// Reads more bytes into `buf`; `Ok(false)` at end of stream.
-///
-/// An empty `buf` holds no memory (see [`release_if_empty`]): the read
-/// buffer is taken only once the connection has something to read, so an
-/// idle connection costs no read buffers.
-async fn fill(reader: &mut ReadSide, buf: &mut BytesMut) -> std::io::Result<bool> {
-    if buf.capacity() == 0 {
-        reader.readable().await?;
+/// A reading of the clock that the idle timeout counts on, taken at every
+/// request and answer: the kernel's coarse monotonic clock, a value it
+/// updates at each tick (a few milliseconds), which costs a fraction of a
+/// precise reading. The idle timeout is counted in seconds.
+#[derive(Debug, Clone, Copy)]
+struct Tick(Duration);
+
+impl Tick {
+    fn now() -> Tick {
+        #[cfg(target_os = "linux")]
+        {
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: `ts` is a valid timespec to write to; the clock id
+            // is a constant Linux has had since 2.6.32.
+            if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) } == 0 {
+                let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
+                let nanos = u32::try_from(ts.tv_nsec).unwrap_or(0);
+                return Tick(Duration::new(secs, nanos));
+            }
+        }
+        Tick(process_epoch().elapsed())
     }
-    if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-        buf.reserve(READ_CHUNK);
+
+    /// Time since this reading (zero if the clock seems to go back).
+    fn elapsed(self) -> Duration {
+        Tick::now().0.saturating_sub(self.0)
     }
-    Ok(reader.read_buf(buf).await? > 0)
+}
+
+/// The start of the fallback clock where the coarse one is not available.
+fn process_epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
 }
 
 /// Writes all of `bytes`, or `None` once `limit` has passed. Most writes
@@ -261,14 +290,6 @@ async fn write_all_within(
     match first {
         Poll::Ready(r) => Some(r),
         Poll::Pending => tokio::time::timeout(limit, write).await.ok(),
-    }
-}
-
-/// Gives back the memory of a buffer with nothing left in it, before the
-/// pump waits for more: between requests a connection keeps no buffer.
-fn release_if_empty(buf: &mut BytesMut) {
-    if buf.is_empty() && buf.capacity() > 0 {
-        *buf = BytesMut::new();
     }
 }
 
@@ -310,7 +331,7 @@ impl Session {
         self.lock_tracking().outstanding.len()
     }
 
-    fn last_activity(&self) -> Instant {
+    fn last_activity(&self) -> Tick {
         self.lock_tracking().last_activity
     }
 

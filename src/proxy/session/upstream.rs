@@ -5,18 +5,39 @@
 //! result goes to the audit trail (and a success to sync). At shutdown it
 //! also tells the session when every answer has reached the client.
 
+use std::future::poll_fn;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 use tracing::warn;
 
-use super::{fill, release_if_empty, Session, SessionError};
+use super::buffers::{poll_fill, release_if_empty, try_write};
+use super::{Session, SessionError, Tick};
 use crate::audit;
-use crate::proxy::frame::{self, op, Peek};
+use crate::proxy::frame::{self, op, FrameError, Peek};
 use crate::proxy::reply::ResultCode;
 use crate::proxy::stream::ReadSide;
 use crate::proxy::upstream::result_code;
+
+/// Where relaying the directory's answers stopped.
+enum Relay {
+    /// `buf[..run]` holds whole answers, already noted, that the client's
+    /// socket did not take at once.
+    Write {
+        run: usize,
+    },
+    /// `buf[..run]` holds whole answers, already noted; what follows is not
+    /// an LDAPMessage.
+    Malformed {
+        run: usize,
+        error: FrameError,
+    },
+    Eof,
+    Upstream(std::io::Error),
+    Client(std::io::Error),
+}
 
 impl Session {
     pub(super) async fn upstream_to_client(
@@ -26,42 +47,97 @@ impl Session {
         let limit = self.gate.config.limits.max_message_bytes;
         let mut buf = BytesMut::new();
         loop {
-            let mut run = 0;
-            // Answers noted below stop being outstanding before they are
-            // written: until then, a shutdown must not close the client.
-            self.answers_unwritten.store(true, Ordering::SeqCst);
-            loop {
-                match frame::frame_len(&buf[run..], limit) {
-                    Ok(Some(len)) => {
-                        let frame = &buf[run..run + len];
-                        if let Ok(peek) = frame::peek(frame) {
-                            self.observe_response(frame, peek);
+            let relayed = poll_fn(|cx| self.poll_relay(cx, &mut reader, &mut buf, limit)).await;
+            match relayed {
+                Relay::Write { run } => {
+                    self.write_client(&buf[..run]).await?;
+                    buf.advance(run);
+                    self.answers_out();
+                }
+                Relay::Malformed { run, error } => {
+                    self.write_client(&buf[..run]).await?;
+                    warn!(client = %self.peer, error = %error, "disconnecting client: malformed message from the directory");
+                    self.disconnect(
+                        ResultCode::Other,
+                        &format!("pwgate: directory sent {error}"),
+                    )
+                    .await;
+                    return Ok(());
+                }
+                Relay::Eof => return Ok(()),
+                Relay::Upstream(e) => return Err(SessionError::Upstream(e)),
+                Relay::Client(e) => return Err(SessionError::Client(e)),
+            }
+        }
+    }
+
+    /// Reads the directory's answers and writes every run of whole answers
+    /// to the client, for as long as both sockets keep up without waiting;
+    /// what has to wait (a client that does not read, the writer taken by
+    /// the client pump) goes back to `upstream_to_client`.
+    fn poll_relay(
+        &self,
+        cx: &mut Context<'_>,
+        reader: &mut ReadSide,
+        buf: &mut BytesMut,
+        limit: usize,
+    ) -> Poll<Relay> {
+        loop {
+            if !buf.is_empty() {
+                // Answers noted below stop being outstanding before they
+                // are written: until then, a shutdown must not close the
+                // client.
+                self.answers_unwritten.store(true, Ordering::SeqCst);
+                let mut run = 0;
+                loop {
+                    match frame::frame_len(&buf[run..], limit) {
+                        Ok(Some(len)) => {
+                            let frame = &buf[run..run + len];
+                            if let Ok(peek) = frame::peek(frame) {
+                                self.observe_response(frame, peek);
+                            }
+                            run += len;
                         }
-                        run += len;
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        self.write_client(&buf[..run]).await?;
-                        warn!(client = %self.peer, error = %e, "disconnecting client: malformed message from the directory");
-                        self.disconnect(ResultCode::Other, &format!("pwgate: directory sent {e}"))
-                            .await;
-                        return Ok(());
+                        Ok(None) => break,
+                        Err(error) => return Poll::Ready(Relay::Malformed { run, error }),
                     }
                 }
+                if run > 0 {
+                    let Ok(mut writer) = self.client_writer.try_lock() else {
+                        return Poll::Ready(Relay::Write { run });
+                    };
+                    let Some(writer) = writer.as_mut() else {
+                        return Poll::Ready(Relay::Write { run });
+                    };
+                    match try_write(cx, writer, &buf[..run]) {
+                        Some(Ok(n)) if n == run => buf.advance(n),
+                        Some(Ok(n)) => {
+                            buf.advance(n);
+                            return Poll::Ready(Relay::Write { run: run - n });
+                        }
+                        Some(Err(e)) => return Poll::Ready(Relay::Client(e)),
+                        None => return Poll::Ready(Relay::Write { run }),
+                    }
+                }
+                self.answers_out();
+                release_if_empty(buf);
             }
-            if run > 0 {
-                self.write_client(&buf[..run]).await?;
-                buf.advance(run);
+            match poll_fill(cx, reader, buf) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(true)) => {}
+                Poll::Ready(Ok(false)) => return Poll::Ready(Relay::Eof),
+                Poll::Ready(Err(e)) => return Poll::Ready(Relay::Upstream(e)),
             }
-            self.answers_unwritten.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// Every answer noted so far has been written to the client.
+    fn answers_out(&self) {
+        self.answers_unwritten.store(false, Ordering::SeqCst);
+        // Only a stopping session waits for this (`answers_delivered`);
+        // see there why this order cannot miss it.
+        if self.delivery_awaited.load(Ordering::SeqCst) {
             self.answers_written.notify_waiters();
-            release_if_empty(&mut buf);
-            if !fill(&mut reader, &mut buf)
-                .await
-                .map_err(SessionError::Upstream)?
-            {
-                return Ok(());
-            }
         }
     }
 
@@ -80,7 +156,7 @@ impl Session {
             if t.outstanding.remove(&peek.msgid) && was_full {
                 self.room.notify_one();
             }
-            t.last_activity = Instant::now();
+            t.last_activity = Tick::now();
             match peek.op {
                 op::BIND_RESPONSE => {
                     self.note_bind_answer(&mut t, peek.msgid, result_code(frame));
@@ -119,6 +195,10 @@ impl Session {
     /// Until every request forwarded to the directory has been answered
     /// and the answers have been written to the client.
     pub(super) async fn answers_delivered(&self) {
+        // Set before the state is read: the upstream pump clears
+        // `answers_unwritten` and then reads this, so it either sees it and
+        // notifies, or cleared the flag before the check below reads it.
+        self.delivery_awaited.store(true, Ordering::SeqCst);
         loop {
             let written = self.answers_written.notified();
             tokio::pin!(written);

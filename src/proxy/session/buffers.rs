@@ -1,0 +1,137 @@
+//! The pumps' read buffers, and the reads and writes of the fast path.
+//!
+//! A connection holds a read buffer only while it has bytes in it: an
+//! empty buffer goes back before the pump waits, so an idle connection
+//! costs no buffer. Taking one for every message from the allocator and
+//! giving it back after cost more than the rest of pass-through's own
+//! work, so each worker thread keeps a few spare buffers: a message takes
+//! one, reads into it, and gives it back once everything in it has been
+//! sent. A buffer that grew for a large message is not kept.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWrite};
+
+use crate::proxy::stream::{ReadSide, WriteSide};
+
+/// Bytes read from a socket at a time (the buffer grows for larger messages).
+pub(super) const READ_CHUNK: usize = 16 * 1024;
+/// Spare buffers a worker thread keeps: the buffers in use at one time on
+/// a thread are those of the connections caught between a read and the
+/// write of what it completed, usually one.
+const SPARE_BUFFERS: usize = 4;
+
+thread_local! {
+    static SPARE: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+}
+
+fn take_spare() -> BytesMut {
+    SPARE
+        .try_with(|s| s.try_borrow_mut().ok().and_then(|mut s| s.pop()))
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| BytesMut::with_capacity(READ_CHUNK))
+}
+
+fn give_back(mut buf: BytesMut) {
+    if buf.capacity() < READ_CHUNK {
+        // On an empty buffer that nothing else shares, `reserve` takes back
+        // the room before its start (left by what was sent) without
+        // copying.
+        buf.clear();
+        buf.reserve(READ_CHUNK);
+    }
+    if buf.capacity() > 2 * READ_CHUNK {
+        return;
+    }
+    let _ = SPARE.try_with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut() {
+            if s.len() < SPARE_BUFFERS {
+                s.push(buf);
+            }
+        }
+    });
+}
+
+/// Gives back the buffer of a pump with nothing left in it, before the
+/// pump waits for more: between requests a connection keeps no buffer.
+pub(super) fn release_if_empty(buf: &mut BytesMut) {
+    if buf.is_empty() && buf.capacity() > 0 {
+        give_back(std::mem::take(buf));
+    }
+}
+
+/// Reads more bytes into `buf`: `Ready(Ok(false))` at end of stream. An
+/// empty `buf` gets a buffer for the read and gives it back if nothing
+/// came.
+pub(super) fn poll_fill(
+    cx: &mut Context<'_>,
+    reader: &mut ReadSide,
+    buf: &mut BytesMut,
+) -> Poll<std::io::Result<bool>> {
+    if buf.capacity() == 0 {
+        *buf = take_spare();
+    } else if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+        buf.reserve(READ_CHUNK);
+    }
+    let read = std::pin::pin!(reader.read_buf(buf)).poll(cx);
+    match read {
+        Poll::Pending => {
+            release_if_empty(buf);
+            Poll::Pending
+        }
+        Poll::Ready(r) => Poll::Ready(r.map(|n| n > 0)),
+    }
+}
+
+/// [`poll_fill`] as a future.
+pub(super) async fn fill(reader: &mut ReadSide, buf: &mut BytesMut) -> std::io::Result<bool> {
+    std::future::poll_fn(|cx| poll_fill(cx, reader, buf)).await
+}
+
+/// Writes as much of `bytes` as the socket takes now: `None` when it takes
+/// nothing yet (the caller then waits, with its timeout, for the rest).
+pub(super) fn try_write(
+    cx: &mut Context<'_>,
+    writer: &mut WriteSide,
+    bytes: &[u8],
+) -> Option<std::io::Result<usize>> {
+    match Pin::new(writer).poll_write(cx, bytes) {
+        Poll::Ready(r) => Some(r),
+        Poll::Pending => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_keeps_a_few_ordinary_buffers_and_no_large_one() {
+        for _ in 0..SPARE_BUFFERS + 3 {
+            give_back(BytesMut::with_capacity(READ_CHUNK));
+        }
+        let kept = SPARE.with(|s| s.borrow().len());
+        assert_eq!(kept, SPARE_BUFFERS);
+        SPARE.with(|s| s.borrow_mut().clear());
+        give_back(BytesMut::with_capacity(16 * READ_CHUNK));
+        assert_eq!(SPARE.with(|s| s.borrow().len()), 0);
+    }
+
+    #[test]
+    fn a_spare_buffer_comes_back_whole_after_its_bytes_were_sent() {
+        let mut buf = take_spare();
+        buf.extend_from_slice(&[7; 1000]);
+        let _ = buf.split_to(600);
+        bytes::Buf::advance(&mut buf, 400);
+        release_if_empty(&mut buf);
+        assert_eq!(buf.capacity(), 0, "an empty pump holds no buffer");
+        let again = take_spare();
+        assert!(again.capacity() >= READ_CHUNK);
+        assert!(again.is_empty());
+    }
+}
