@@ -110,7 +110,9 @@ impl Session {
                 Actor::Anonymous
             });
         }
-        self.bind_answered.notify_waiters();
+        if t.bind_awaited {
+            self.bind_answered.notify_waiters();
+        }
     }
 
     pub(super) fn actor(&self) -> String {
@@ -143,7 +145,10 @@ impl Session {
             tokio::pin!(answered);
             answered.as_mut().enable();
             {
-                let t = self.lock_tracking();
+                let mut t = self.lock_tracking();
+                // Under the lock the answers are noted under: an answer
+                // noted after this signals `bind_answered`.
+                t.bind_awaited = true;
                 if t.binds.is_empty() {
                     let bound = t.bound.clone().unwrap_or(Actor::Anonymous);
                     let outcome = if bound == asked {

@@ -7,7 +7,7 @@
 //! and the shutdown signal all act where it waits for client bytes.
 
 use std::pin::Pin;
-use std::task::{ready, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
@@ -54,6 +54,39 @@ async fn fill_unless_stopping(
         () = shutdown.recv() => None,
         r = fill(reader, buf) => Some(r),
     }
+}
+
+/// What the fast path ([`Session::fill_forwarding`]) leaves to the
+/// pump's loop, at the start of `buf`, in this order.
+#[derive(Default)]
+struct Carried {
+    /// The unsent rest of a request that carries a password, partly sent
+    /// already: the first `sensitive` bytes, wiped once sent.
+    sensitive: usize,
+    /// Requests to forward as they are, tracked already, not yet sent: the
+    /// next `run` bytes.
+    run: usize,
+    /// What to do with the request after them, decided already.
+    action: Option<Action>,
+}
+
+/// Sends `buf[..run]` as far as the socket takes it now, and drops what
+/// went; `true` when all of it went. An error is met again, and reported,
+/// by the pump's own write.
+fn send_now(
+    cx: &mut Context<'_>,
+    writer: &mut WriteSide,
+    buf: &mut BytesMut,
+    run: &mut usize,
+) -> bool {
+    if *run == 0 {
+        return true;
+    }
+    if let Some(Ok(n)) = try_write(cx, writer, &buf[..*run]) {
+        buf.advance(n);
+        *run -= n;
+    }
+    *run == 0
 }
 
 /// What waiting for client bytes gave.
@@ -171,16 +204,22 @@ impl Session {
             .idle_timeout
             .map(|idle| tokio::time::sleep(idle.saturating_sub(self.last_activity().elapsed())));
         let mut idle_timer = std::pin::pin!(idle_timer);
-        // Pass-through messages the fast path tracked but could not send at
-        // once: the first `carried` bytes of `buf`.
-        let mut carried = 0;
+        let mut carried = Carried::default();
         loop {
+            if carried.sensitive > 0 {
+                let mut rest = buf.split_to(std::mem::take(&mut carried.sensitive));
+                let sent = self.write_upstream(&mut upstream, &rest).await;
+                rest.zeroize();
+                sent?;
+            }
             // `run` is the length of the pass-through prefix of `buf`,
             // which starts with what the fast path left to send.
-            let mut run = std::mem::take(&mut carried);
+            let mut run = std::mem::take(&mut carried.run);
             let mut completed_any = false;
             loop {
-                if shutdown.is_shutdown() {
+                // A request the fast path has decided on is handled, as
+                // one whose handling had begun.
+                if carried.action.is_none() && shutdown.is_shutdown() {
                     // Messages read but not yet handled are dropped: they
                     // are not in flight, and they may carry a password.
                     self.flush(&mut upstream, &mut buf, &mut run).await?;
@@ -203,7 +242,8 @@ impl Session {
                         return self.protocol_error(FrameError::Ber(e)).await;
                     }
                 };
-                if op::expects_response(peek.op)
+                if carried.action.is_none()
+                    && op::expects_response(peek.op)
                     && self.outstanding() >= limits.max_outstanding_per_connection
                 {
                     // Back-pressure: send what is ready, read nothing more
@@ -212,7 +252,10 @@ impl Session {
                     self.wait_for_room(shutdown).await;
                     continue;
                 }
-                let mut action = self.classify(&buf[run..run + len], peek);
+                let mut action = match carried.action.take() {
+                    Some(action) => action,
+                    None => self.classify(&buf[run..run + len], peek),
+                };
                 if let Action::Decide(operation, canonical) = action {
                     // What came before goes out before any lookup.
                     self.flush(&mut upstream, &mut buf, &mut run).await?;
@@ -336,7 +379,7 @@ impl Session {
         partial_since: Option<Instant>,
         idle_timer: Option<Pin<&mut Sleep>>,
         shutdown: &mut Shutdown,
-        (up, carried): (&mut Upstream, &mut usize),
+        (up, carried): (&mut Upstream, &mut Carried),
     ) -> Result<Read, SessionError> {
         let limits = &self.gate.config.limits;
         if let Some(since) = partial_since {
@@ -380,56 +423,108 @@ impl Session {
     }
 
     /// Reads client bytes into the empty `buf` and, while the connection
-    /// to the directory is open, sends the pass-through requests they
-    /// complete (searches, deletes, compares, abandons, unbinds) straight
-    /// on: the fast path, which returns only when something is left for
-    /// the pump's loop. That is any other message, an unfinished one, a
-    /// request over the outstanding limit, a stop, or requests the
-    /// directory's socket did not take at once (the first `carried` bytes
-    /// of `buf`, tracked already). `Ok(false)` at end of stream.
+    /// to the directory is open, handles the requests they complete
+    /// straight from the read, for as long as they go out at once: the
+    /// fast path. It returns when something is left for the pump's loop
+    /// (see [`Carried`]): a request to answer, refuse or decide, an
+    /// unfinished one, one over the outstanding limit, a stop, or bytes
+    /// the directory's socket did not take at once. `Ok(false)` at end of
+    /// stream.
     async fn fill_forwarding(
         &self,
         reader: &mut ReadSide,
         buf: &mut BytesMut,
         up: &mut Upstream,
-        carried: &mut usize,
+        carried: &mut Carried,
         shutdown: &Shutdown,
     ) -> std::io::Result<bool> {
         let Some(writer) = up.writer.as_mut() else {
             return fill(reader, buf).await;
         };
-        let limits = &self.gate.config.limits;
         std::future::poll_fn(|cx| loop {
             match ready!(poll_fill(cx, reader, buf)) {
                 Ok(true) => {}
                 other => return Poll::Ready(other),
             }
-            let mut run = 0;
-            while let Ok(Some(len)) = frame::frame_len(&buf[run..], limits.max_message_bytes) {
-                let frame = &buf[run..run + len];
-                let Ok(peek) = frame::peek(frame) else { break };
-                if !op::passes_unread(peek.op) || !self.track_pass_through(frame, peek) {
-                    break;
-                }
-                run += len;
-            }
-            if run > 0 {
-                match try_write(cx, writer, &buf[..run]) {
-                    Some(Ok(n)) if n > 0 => {
-                        buf.advance(n);
-                        run -= n;
-                    }
-                    // An error is met again, and reported, by the pump's
-                    // own write.
-                    _ => {}
-                }
-            }
-            if run > 0 || !buf.is_empty() || shutdown.is_shutdown() {
-                *carried = run;
+            let left = self.forward_ready(cx, writer, buf, carried);
+            if left || !buf.is_empty() || shutdown.is_shutdown() {
                 return Poll::Ready(Ok(true));
             }
         })
         .await
+    }
+
+    /// The fast path's work on the complete requests at the start of
+    /// `buf`: those to forward as they are go out in one write, one that
+    /// carries a password on its own and is wiped once sent. `true` when
+    /// something is left in `carried`.
+    fn forward_ready(
+        &self,
+        cx: &mut Context<'_>,
+        writer: &mut WriteSide,
+        buf: &mut BytesMut,
+        carried: &mut Carried,
+    ) -> bool {
+        let limits = &self.gate.config.limits;
+        let mut run = 0;
+        while let Ok(Some(len)) = frame::frame_len(&buf[run..], limits.max_message_bytes) {
+            let frame = &buf[run..run + len];
+            let Ok(peek) = frame::peek(frame) else { break };
+            if op::expects_response(peek.op)
+                && self.outstanding() >= limits.max_outstanding_per_connection
+            {
+                break;
+            }
+            if op::passes_unread(peek.op) {
+                self.track_forwarded(frame, peek);
+                run += len;
+                continue;
+            }
+            if !op::read_strictly(peek.op) {
+                break;
+            }
+            match self.classify(frame, peek) {
+                Action::Forward => {
+                    self.track_forwarded(frame, peek);
+                    run += len;
+                }
+                Action::ForwardSensitive => {
+                    // What came before goes out first.
+                    if !send_now(cx, writer, buf, &mut run) {
+                        carried.run = run;
+                        carried.action = Some(Action::ForwardSensitive);
+                        return true;
+                    }
+                    match try_write(cx, writer, &buf[..len]) {
+                        Some(Ok(n)) if n > 0 => {
+                            self.track_forwarded(&buf[..len], peek);
+                            buf[..n].zeroize();
+                            buf.advance(n);
+                            if n < len {
+                                carried.sensitive = len - n;
+                                return true;
+                            }
+                        }
+                        // An error is met again, and reported, by the
+                        // pump's own write.
+                        _ => {
+                            carried.action = Some(Action::ForwardSensitive);
+                            return true;
+                        }
+                    }
+                }
+                action => {
+                    carried.run = run;
+                    carried.action = Some(action);
+                    return true;
+                }
+            }
+        }
+        if !send_now(cx, writer, buf, &mut run) {
+            carried.run = run;
+            return true;
+        }
+        false
     }
 
     /// Until an answer frees room under the outstanding limit, or the
@@ -442,18 +537,6 @@ impl Session {
                 () = shutdown.recv() => return,
             }
         }
-    }
-
-    /// [`track_forwarded`](Self::track_forwarded) for a pass-through
-    /// request of the fast path, unless it would go over the outstanding
-    /// limit (`false`: the pump's loop applies back-pressure).
-    fn track_pass_through(&self, frame: &[u8], peek: Peek) -> bool {
-        let max = self.gate.config.limits.max_outstanding_per_connection;
-        if op::expects_response(peek.op) && self.outstanding() >= max {
-            return false;
-        }
-        self.track_forwarded(frame, peek);
-        true
     }
 
     /// Notes a request sent to the directory: its answer is now awaited, or

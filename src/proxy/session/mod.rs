@@ -98,6 +98,9 @@ struct Tracking {
     last_activity: Tick,
     bound: Option<Actor>,
     binds: HashMap<i32, Actor>,
+    /// Set once a password operation has waited for binds to be answered:
+    /// from then on each bind answer signals `bind_answered`.
+    bind_awaited: bool,
     changes: HashMap<i32, ChangeRecord>,
     /// Accepted changes to synchronize once the directory says success.
     syncs: HashMap<i32, decision::PendingSync>,
@@ -186,6 +189,7 @@ async fn run(
             last_activity: Tick::now(),
             bound: None,
             binds: HashMap::new(),
+            bind_awaited: false,
             changes: HashMap::new(),
             syncs: HashMap::new(),
         }),
