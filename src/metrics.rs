@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -54,12 +54,31 @@ const SYNC_OUTCOMES: [&str; 5] = ["synced", "retried", "failed", "not_found", "a
 /// A decision's labels: door, verdict, rule, scope.
 type DecisionKey = (&'static str, String, String, String);
 
+/// The forwarded-requests counters are written at every request by every
+/// worker thread: each thread counts in a slot of its own (slots are
+/// shared only beyond this many threads), on cache lines of its own, so
+/// that two workers never write the same line. A reading adds the slots.
+const FORWARDED_SLOTS: usize = 8;
+
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct ForwardedSlot([AtomicU64; OPS.len() + 1]);
+
+/// The slot the calling thread counts in.
+fn forwarded_slot() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SLOT: usize = NEXT.fetch_add(1, Ordering::Relaxed) % FORWARDED_SLOTS;
+    }
+    SLOT.try_with(|s| *s).unwrap_or(0)
+}
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub connections_open: AtomicU64,
     pub connections_total: AtomicU64,
     pub connections_refused: AtomicU64,
-    forwarded: [AtomicU64; OPS.len() + 1],
+    forwarded: [ForwardedSlot; FORWARDED_SLOTS],
     /// (door, verdict, rule, scope) -> count.
     decisions: Mutex<BTreeMap<DecisionKey, u64>>,
     /// Checks (`/v1/check`: nothing is set): (verdict, rule, scope) -> count.
@@ -131,7 +150,7 @@ impl Metrics {
             .iter()
             .position(|(_, t)| *t == op_tag)
             .unwrap_or(OPS.len());
-        self.forwarded[i].fetch_add(1, Ordering::Relaxed);
+        self.forwarded[forwarded_slot()].0[i].fetch_add(1, Ordering::Relaxed);
     }
 
     /// One password decision at a door (`ldap`, `samba_hook`, `api`):
@@ -347,7 +366,10 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "pwgate_forwarded_requests_total{{op=\"{name}\"}} {}",
-                self.forwarded[i].load(Ordering::Relaxed)
+                self.forwarded
+                    .iter()
+                    .map(|slot| slot.0[i].load(Ordering::Relaxed))
+                    .sum::<u64>()
             );
         }
         let _ = writeln!(out, "# HELP pwgate_password_verdicts_total Password decisions, one per decision, by door, verdict and scope.\n# TYPE pwgate_password_verdicts_total counter");

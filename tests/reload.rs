@@ -6,6 +6,8 @@
 //! - a stricter policy applies at once to a connection that was open before
 //!   the reload, without dropping it (ldap3 client, plain LDAP: the file
 //!   allows cleartext password changes);
+//! - the bind rules (cleartext binds allowed or not) apply to a connection
+//!   that was open before the reload, in both directions;
 //! - a bad file is refused with its line, and the running policy stays, for
 //!   open and new connections alike;
 //! - a new certificate (of a new CA) is presented for StartTLS and LDAPS
@@ -186,6 +188,50 @@ fn new_policy_applies_to_open_connections_after_sighup() {
     let _ = within(&rt, "unbind", again.unbind());
     let log = pwgate.log_text();
     assert!(!log.contains(REFUSED), "a reload was refused");
+}
+
+#[test]
+fn the_bind_rules_of_a_reload_apply_to_open_connections() {
+    let slapd = Slapd::start();
+    let dir = temp_dir();
+    let config = dir.path().join("pwgate.toml");
+    let with_cleartext_binds = |allowed: bool| {
+        format!(
+            "[upstream]\nurls = [{}]\n\n[listen]\nallow_cleartext_binds = {allowed}\n",
+            toml_string(&slapd.ldap_url())
+        )
+    };
+    write_config(&config, &with_cleartext_binds(false));
+    let pwgate = PwgateProcess::start(&["--config", &config.to_string_lossy()], dir.path());
+
+    let rt = runtime();
+    let alice = user_dn("alice");
+    let mut ldap = within(&rt, "connect", async {
+        let settings = LdapConnSettings::new().set_conn_timeout(OP_TIMEOUT);
+        let (conn, ldap) = LdapConnAsync::with_settings(settings, &pwgate.ldap_url())
+            .await
+            .expect("ldap3 connects to pwgate");
+        ldap3::drive!(conn);
+        ldap
+    });
+    let bind_rc = |ldap: &mut Ldap, dn: &str, password: &str| {
+        within(&rt, "bind", ldap.simple_bind(dn, password))
+            .expect("bind answer")
+            .rc
+    };
+    let alice_rc = |ldap: &mut Ldap| bind_rc(ldap, &alice, user_password("alice"));
+    // An anonymous bind opens the connection to the directory.
+    assert_eq!(bind_rc(&mut ldap, "", ""), 0);
+    assert_eq!(alice_rc(&mut ldap), 13, "confidentialityRequired");
+
+    write_config(&config, &with_cleartext_binds(true));
+    reload(&pwgate, RELOADED, 1);
+    assert_eq!(alice_rc(&mut ldap), 0, "allowed after the reload");
+
+    write_config(&config, &with_cleartext_binds(false));
+    reload(&pwgate, RELOADED, 2);
+    assert_eq!(alice_rc(&mut ldap), 13, "refused again");
+    let _ = within(&rt, "unbind", ldap.unbind());
 }
 
 #[test]

@@ -23,6 +23,7 @@ pub use crate::tls;
 pub mod upstream;
 pub mod workers;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use tokio_rustls::TlsAcceptor;
@@ -94,6 +95,9 @@ impl Gate {
 /// policy or certificate applies to open connections at once.
 pub struct GateCell {
     gate: RwLock<Arc<Gate>>,
+    /// Counts the gates stored since the first: a session keeps the gate
+    /// it last loaded and loads again only when this has moved.
+    generation: AtomicU64,
     /// Counters that outlive reloads.
     metrics: Arc<Metrics>,
     /// Password sync workers (started once; a reload keeps them).
@@ -125,6 +129,7 @@ impl GateCell {
         };
         GateCell {
             gate: RwLock::new(Arc::new(gate)),
+            generation: AtomicU64::new(0),
             metrics,
             sync,
             recent: Default::default(),
@@ -160,6 +165,12 @@ impl GateCell {
         let urls: Vec<String> = gate.upstream.urls().iter().map(|u| u.to_string()).collect();
         self.metrics.retain_upstreams(&urls);
         *self.gate.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(gate);
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Moves each time a gate is stored (read before [`load`](Self::load)).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 }
 

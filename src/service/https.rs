@@ -321,6 +321,30 @@ impl Auth {
     }
 }
 
+/// How long the body of a refused request may take to arrive, to be
+/// thrown away.
+const DISCARD_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Reads what is left of a request's body and wipes it unread (at most
+/// `MAX_REQUEST_BYTES`, for at most `DISCARD_TIMEOUT`), before an answer
+/// that closes the connection. Closing a socket with bytes still unread
+/// makes the kernel send a reset, and a client that has not read the
+/// answer yet then loses it: the filter saw "connection reset" instead of
+/// the 401 when its body (sent apart from the headers) came in late.
+async fn discard_body(body: Incoming) {
+    let mut body = Limited::new(body, MAX_REQUEST_BYTES);
+    let drain = async {
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Ok(data) = frame.into_data() {
+                if let Ok(mut data) = data.try_into_mut() {
+                    zeroize::Zeroize::zeroize(&mut data[..]);
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DISCARD_TIMEOUT, drain).await;
+}
+
 async fn handle(
     req: Request<Incoming>,
     addr: SocketAddr,
@@ -354,6 +378,7 @@ async fn handle(
     }
     let Some(client) = auth.client(cert_client, &req) else {
         info!(client = %addr, "decision API: request without valid credentials refused");
+        discard_body(req.into_body()).await;
         let mut r = error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",

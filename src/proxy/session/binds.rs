@@ -34,7 +34,12 @@ impl Session {
         let Some((name, method)) = intercept::inspect_bind(request) else {
             unreachable!("classify passes only binds here");
         };
-        let config = &self.cell.load().config;
+        let (allow_cleartext_binds, allow_sasl_security_layers) = self.with_current_gate(|g| {
+            (
+                g.config.allow_cleartext_binds,
+                g.config.allow_sasl_security_layers,
+            )
+        });
         let refuse = |code: ResultCode, text: &str| Action::Reply {
             bytes: reply::result_message(msgid, op::BIND_RESPONSE, code, text, None, &[]),
             sensitive: true,
@@ -43,7 +48,7 @@ impl Session {
             BindMethod::Simple { with_password }
                 if with_password
                     && !self.client_tls.load(Ordering::Relaxed)
-                    && !config.allow_cleartext_binds =>
+                    && !allow_cleartext_binds =>
             {
                 info!(client = %self.peer, "refused simple bind with a password on an unencrypted connection");
                 return refuse(
@@ -55,7 +60,7 @@ impl Session {
             BindMethod::Simple { .. } if name.is_empty() => Actor::Anonymous,
             BindMethod::Simple { .. } => Actor::Named(name),
             BindMethod::Sasl { mechanism } => {
-                if sasl_may_negotiate_layer(&mechanism) && !config.allow_sasl_security_layers {
+                if sasl_may_negotiate_layer(&mechanism) && !allow_sasl_security_layers {
                     info!(client = %self.peer, mechanism = %audit::Clean(&mechanism), "refused SASL bind that may negotiate a security layer");
                     return refuse(
                         ResultCode::AuthMethodNotSupported,
@@ -71,7 +76,7 @@ impl Session {
             }
             // AD's Sicily (NTLM) binds may sign and seal the rest of the
             // stream, as a SASL layer would.
-            BindMethod::Other if !config.allow_sasl_security_layers => {
+            BindMethod::Other if !allow_sasl_security_layers => {
                 info!(client = %self.peer, "refused bind with an authentication choice other than simple and SASL");
                 return refuse(
                     ResultCode::AuthMethodNotSupported,

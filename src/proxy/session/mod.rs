@@ -112,6 +112,9 @@ struct Session {
     gate: Arc<Gate>,
     /// The gate in force now: policy, mode, flavor, certificate.
     cell: Arc<GateCell>,
+    /// The gate of `cell` this session loaded last, with its generation;
+    /// see [`Session::with_current_gate`].
+    current: std::sync::Mutex<(u64, Arc<Gate>)>,
     peer: SocketAddr,
     client_tls: AtomicBool,
     client_writer: Mutex<Option<WriteSide>>,
@@ -153,6 +156,7 @@ async fn run(
     mut shutdown: Shutdown,
 ) -> Result<(), SessionError> {
     let _ = tcp.set_nodelay(true);
+    let generation = cell.generation();
     let gate = cell.load();
     let client = if implicit_tls {
         // A reload may have removed the certificate while the LDAPS
@@ -179,6 +183,7 @@ async fn run(
     // upstream pump. An idle client holds no directory connection.
     let (reader_tx, reader_rx) = tokio::sync::oneshot::channel();
     let session = Session {
+        current: std::sync::Mutex::new((generation, gate.clone())),
         gate,
         cell,
         peer,
@@ -323,6 +328,19 @@ impl Session {
     async fn disconnect(&self, code: ResultCode, why: &str) {
         let notice = reply::notice_of_disconnection(code, why);
         let _ = self.write_client(&notice).await;
+    }
+
+    /// Runs `f` with the gate in force now. The session keeps the gate it
+    /// loaded last and loads again only after a reload, so a bind reads
+    /// its configuration without touching what every other session's
+    /// thread writes (the cell's lock and the gate's reference count).
+    fn with_current_gate<R>(&self, f: impl FnOnce(&Gate) -> R) -> R {
+        let generation = self.cell.generation();
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        if current.0 != generation {
+            *current = (generation, self.cell.load());
+        }
+        f(&current.1)
     }
 
     fn lock_tracking(&self) -> std::sync::MutexGuard<'_, Tracking> {
