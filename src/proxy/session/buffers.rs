@@ -12,9 +12,10 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::proxy::stream::{ReadSide, WriteSide};
 
@@ -103,6 +104,22 @@ pub(super) fn try_write(
     match Pin::new(writer).poll_write(cx, bytes) {
         Poll::Ready(r) => Some(r),
         Poll::Pending => None,
+    }
+}
+
+/// Writes all of `bytes`, or `None` once `limit` has passed. Most writes
+/// are taken by the socket at once: the timer is set only when the first
+/// attempt has to wait, so a write that does not wait costs no timer.
+pub(super) async fn write_all_within(
+    writer: &mut WriteSide,
+    bytes: &[u8],
+    limit: Duration,
+) -> Option<std::io::Result<()>> {
+    let mut write = std::pin::pin!(writer.write_all(bytes));
+    let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
+    match first {
+        Poll::Ready(r) => Some(r),
+        Poll::Pending => tokio::time::timeout(limit, write).await.ok(),
     }
 }
 

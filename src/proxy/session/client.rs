@@ -16,8 +16,8 @@ use tokio::time::Sleep;
 use tracing::{debug, info, warn};
 use zeroize::Zeroize;
 
-use super::buffers::{fill, poll_fill, release_if_empty, try_write};
-use super::{write_all_within, Action, Session, SessionError, Tick};
+use super::buffers::{fill, poll_fill, release_if_empty, try_write, write_all_within};
+use super::{Action, Session, SessionError, Tick};
 use crate::proxy::frame::{self, op, FrameError, Peek};
 use crate::proxy::reply::ResultCode;
 use crate::proxy::shutdown::Shutdown;

@@ -45,11 +45,9 @@ mod starttls;
 mod upstream;
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
@@ -64,7 +62,9 @@ use crate::decision::{self, Actor};
 use crate::proxy::reply::{self, ResultCode};
 use crate::proxy::shutdown::Shutdown;
 use crate::proxy::stream::{self, Stream, WriteSide};
+
 use crate::proxy::{Gate, GateCell};
+use buffers::write_all_within;
 
 use classify::Action;
 use client::{ClientEnd, Upstream};
@@ -284,22 +284,6 @@ impl Tick {
 fn process_epoch() -> Instant {
     static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     *EPOCH.get_or_init(Instant::now)
-}
-
-/// Writes all of `bytes`, or `None` once `limit` has passed. Most writes
-/// are taken by the socket at once: the timer is set only when the first
-/// attempt has to wait, so a write that does not wait costs no timer.
-async fn write_all_within(
-    writer: &mut WriteSide,
-    bytes: &[u8],
-    limit: Duration,
-) -> Option<std::io::Result<()>> {
-    let mut write = std::pin::pin!(writer.write_all(bytes));
-    let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
-    match first {
-        Poll::Ready(r) => Some(r),
-        Poll::Pending => tokio::time::timeout(limit, write).await.ok(),
-    }
 }
 
 impl Drop for Session {
