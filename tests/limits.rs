@@ -894,3 +894,40 @@ fn process_forbids_core_dumps() {
         "pwgate's core limits (it started with {before:?})"
     );
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_listen_queue_is_as_long_as_haproxy_s() {
+    let dir = tempfile::Builder::new()
+        .prefix("pwgate-limits-")
+        .tempdir()
+        .expect("temp dir");
+    let pwgate = PwgateProcess::start(
+        &["--upstream", &format!("ldap://127.0.0.1:{}", closed_port())],
+        dir.path(),
+    );
+    let port = pwgate
+        .ldap_url()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse::<u16>().ok())
+        .expect("a port in pwgate's URL");
+    let somaxconn: u32 = fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .expect("somaxconn")
+        .trim()
+        .parse()
+        .expect("a number");
+    // /proc/net/tcp does not show the backlog; ss does (Send-Q of a
+    // listening socket).
+    let out = Command::new("ss")
+        .args(["-ltnH", &format!("sport = :{port}")])
+        .output()
+        .expect("run ss");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let backlog: u32 = listing
+        .split_whitespace()
+        .nth(2)
+        .and_then(|q| q.parse().ok())
+        .unwrap_or_else(|| panic!("no listening socket on port {port} in: {listing}"));
+    assert_eq!(backlog, somaxconn.min(4096), "{listing}");
+}

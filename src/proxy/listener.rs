@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
@@ -35,12 +35,31 @@ pub struct Server {
     ldaps: Option<TcpListener>,
 }
 
+/// Connections the kernel queues for pwgate before they are accepted:
+/// HAProxy's default, capped by `net.core.somaxconn`. The standard
+/// library's 128 would refuse a burst of new connections HAProxy takes.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As the standard library does: a restarted pwgate can listen again
+    // while connections of the previous one are in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 impl Server {
     /// Binds the configured addresses (port 0 picks a free port).
     pub async fn bind(gate: Gate) -> std::io::Result<Server> {
         let bind = |addr: Option<SocketAddr>| async move {
             match addr {
-                Some(a) => TcpListener::bind(a).await.map(Some).map_err(|e| {
+                Some(a) => listen(a).map(Some).map_err(|e| {
                     std::io::Error::new(e.kind(), format!("cannot listen on {a}: {e}"))
                 }),
                 None => Ok(None),
