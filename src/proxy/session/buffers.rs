@@ -6,7 +6,8 @@
 //! giving it back after cost more than the rest of pass-through's own
 //! work, so each worker thread keeps a few spare buffers: a message takes
 //! one, reads into it, and gives it back once everything in it has been
-//! sent. A buffer that grew for a large message is not kept.
+//! sent. A buffer that grew for a large message is not kept. The fast
+//! path writes to plain connections only (see [`try_write`]).
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -39,14 +40,16 @@ fn take_spare() -> BytesMut {
 }
 
 fn give_back(mut buf: BytesMut) {
-    if buf.capacity() < READ_CHUNK {
-        // On an empty buffer that nothing else shares, `reserve` takes back
-        // the room before its start (left by what was sent) without
-        // copying.
-        buf.clear();
-        buf.reserve(READ_CHUNK);
+    buf.clear();
+    // `capacity` counts from where the next byte goes, not from the start
+    // of the allocation, so the room before it (left by what was sent) is
+    // taken back first, without allocating. A buffer that can then hold
+    // more than two reads grew for a large message: it is not kept.
+    if buf.try_reclaim(2 * READ_CHUNK + 1) {
+        return;
     }
-    if buf.capacity() > 2 * READ_CHUNK {
+    // Shared with a message still alive, or smaller than a read.
+    if !buf.try_reclaim(READ_CHUNK) {
         return;
     }
     let _ = SPARE.try_with(|s| {
@@ -96,11 +99,17 @@ pub(super) async fn fill(reader: &mut ReadSide, buf: &mut BytesMut) -> std::io::
 
 /// Writes as much of `bytes` as the socket takes now: `None` when it takes
 /// nothing yet (the caller then waits, with its timeout, for the rest).
+/// Only a plain connection is written here: a TLS session may keep records
+/// queued after a write until it is flushed, which `write_all_within`
+/// does.
 pub(super) fn try_write(
     cx: &mut Context<'_>,
     writer: &mut WriteSide,
     bytes: &[u8],
 ) -> Option<std::io::Result<usize>> {
+    if !matches!(writer, WriteSide::Plain(_)) {
+        return None;
+    }
     match Pin::new(writer).poll_write(cx, bytes) {
         Poll::Ready(r) => Some(r),
         Poll::Pending => None,
@@ -115,7 +124,12 @@ pub(super) async fn write_all_within(
     bytes: &[u8],
     limit: Duration,
 ) -> Option<std::io::Result<()>> {
-    let mut write = std::pin::pin!(writer.write_all(bytes));
+    // The flush sends what a TLS session still holds; on a plain
+    // connection it does nothing.
+    let mut write = std::pin::pin!(async {
+        writer.write_all(bytes).await?;
+        writer.flush().await
+    });
     let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
     match first {
         Poll::Ready(r) => Some(r),
@@ -136,6 +150,20 @@ mod tests {
         assert_eq!(kept, SPARE_BUFFERS);
         SPARE.with(|s| s.borrow_mut().clear());
         give_back(BytesMut::with_capacity(16 * READ_CHUNK));
+        assert_eq!(SPARE.with(|s| s.borrow().len()), 0);
+    }
+
+    #[test]
+    fn a_buffer_that_grew_is_not_kept_whatever_room_is_left_in_it() {
+        SPARE.with(|s| s.borrow_mut().clear());
+        // A buffer grown to 64 reads, sent up to where 20 KiB of room are
+        // left after the read position.
+        let mut buf = BytesMut::with_capacity(64 * READ_CHUNK);
+        buf.extend_from_slice(&vec![1; 64 * READ_CHUNK - 20 * 1024]);
+        let len = buf.len();
+        bytes::Buf::advance(&mut buf, len);
+        assert!(buf.capacity() <= 2 * READ_CHUNK);
+        release_if_empty(&mut buf);
         assert_eq!(SPARE.with(|s| s.borrow().len()), 0);
     }
 

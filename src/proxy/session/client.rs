@@ -446,7 +446,7 @@ impl Session {
                 Ok(true) => {}
                 other => return Poll::Ready(other),
             }
-            let left = self.forward_ready(cx, writer, buf, carried);
+            let left = self.forward_ready(cx, writer, buf, carried, shutdown);
             if left || !buf.is_empty() || shutdown.is_shutdown() {
                 return Poll::Ready(Ok(true));
             }
@@ -464,10 +464,15 @@ impl Session {
         writer: &mut WriteSide,
         buf: &mut BytesMut,
         carried: &mut Carried,
+        shutdown: &Shutdown,
     ) -> bool {
         let limits = &self.gate.config.limits;
         let mut run = 0;
         while let Ok(Some(len)) = frame::frame_len(&buf[run..], limits.max_message_bytes) {
+            // As the pump's loop: nothing more is handled once stopping.
+            if shutdown.is_shutdown() {
+                break;
+            }
             let frame = &buf[run..run + len];
             let Ok(peek) = frame::peek(frame) else { break };
             if op::expects_response(peek.op)

@@ -129,7 +129,8 @@ struct Session {
     /// Set once the session waits for every answer to be delivered (it is
     /// stopping): only then is `answers_written` signalled.
     delivery_awaited: AtomicBool,
-    /// Signalled each time the upstream pump has written to the client.
+    /// Signalled each time the upstream pump has written to the client,
+    /// once `delivery_awaited` is set.
     answers_written: Notify,
 }
 
