@@ -127,6 +127,14 @@ fn exchange(addr: SocketAddr, request: &[u8], msgid: i64, op: u8) -> Vec<Vec<u8>
     FrameReader::new(stream).until(msgid, op)
 }
 
+/// A private directory for one pwgate's files, removed when dropped.
+fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("pwgate-limits-")
+        .tempdir()
+        .expect("temp dir")
+}
+
 /// A port on 127.0.0.1 where nothing listens (bound once, then released).
 fn closed_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
@@ -683,10 +691,7 @@ fn lines_with<'a>(log: &'a str, parts: &[&str]) -> Vec<&'a str> {
 
 #[test]
 fn directory_dying_mid_password_change_closes_the_client_and_audits_unknown() {
-    let dir = tempfile::Builder::new()
-        .prefix("pwgate-limits-")
-        .tempdir()
-        .expect("temp dir");
+    let dir = temp_dir();
     let (fake, fake_thread) = directory_that_dies();
     let upstream = format!("ldap://{fake}");
     let mut pwgate = PwgateProcess::start(
@@ -876,10 +881,7 @@ fn process_forbids_core_dumps() {
         "the soft core limit was not raised: {before:?}"
     );
 
-    let dir = tempfile::Builder::new()
-        .prefix("pwgate-limits-")
-        .tempdir()
-        .expect("temp dir");
+    let dir = temp_dir();
     let pwgate = PwgateProcess::start_with_core_soft_limit_raised(
         &["--upstream", &format!("ldap://127.0.0.1:{}", closed_port())],
         dir.path(),
@@ -898,10 +900,7 @@ fn process_forbids_core_dumps() {
 #[cfg(target_os = "linux")]
 #[test]
 fn the_listen_queue_is_as_long_as_haproxy_s() {
-    let dir = tempfile::Builder::new()
-        .prefix("pwgate-limits-")
-        .tempdir()
-        .expect("temp dir");
+    let dir = temp_dir();
     let pwgate = PwgateProcess::start(
         &["--upstream", &format!("ldap://127.0.0.1:{}", closed_port())],
         dir.path(),

@@ -321,17 +321,18 @@ impl Auth {
     }
 }
 
-/// How long the body of a refused request may take to arrive, to be
-/// thrown away.
+/// How long the body of an unauthenticated request may take to arrive,
+/// to be thrown away.
 const DISCARD_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Reads what is left of a request's body and wipes it unread (at most
-/// `MAX_REQUEST_BYTES`, for at most `DISCARD_TIMEOUT`), before an answer
-/// that closes the connection. Closing a socket with bytes still unread
-/// makes the kernel send a reset, and a client that has not read the
-/// answer yet then loses it: the filter saw "connection reset" instead of
-/// the 401 when its body (sent apart from the headers) came in late.
-async fn discard_body(body: Incoming) {
+/// Reads what is left of a refused request's body and wipes it unread (at
+/// most `MAX_REQUEST_BYTES`, for at most `within`). Before an answer that
+/// closes the connection: closing a socket with bytes still unread makes
+/// the kernel send a reset, and a client that has not read the answer yet
+/// then loses it (the filter saw "connection reset" instead of the 401
+/// when its body, sent apart from the headers, came in late). Before one
+/// that keeps it: the next request starts after this one's body.
+async fn discard_body(body: Incoming, within: Duration) {
     let mut body = Limited::new(body, MAX_REQUEST_BYTES);
     let drain = async {
         while let Some(Ok(frame)) = body.frame().await {
@@ -342,7 +343,7 @@ async fn discard_body(body: Incoming) {
             }
         }
     };
-    let _ = tokio::time::timeout(DISCARD_TIMEOUT, drain).await;
+    let _ = tokio::time::timeout(within, drain).await;
 }
 
 async fn handle(
@@ -378,7 +379,7 @@ async fn handle(
     }
     let Some(client) = auth.client(cert_client, &req) else {
         info!(client = %addr, "decision API: request without valid credentials refused");
-        discard_body(req.into_body()).await;
+        discard_body(req.into_body(), DISCARD_TIMEOUT).await;
         let mut r = error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -393,8 +394,7 @@ async fn handle(
     };
     if !auth.limiter.allow(&client) {
         // Read the (bounded) body, so the connection stays usable.
-        let body = Limited::new(req.into_body(), MAX_REQUEST_BYTES);
-        let _ = tokio::time::timeout(READ_TIMEOUT, body.collect()).await;
+        discard_body(req.into_body(), READ_TIMEOUT).await;
         return error(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",

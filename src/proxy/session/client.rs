@@ -480,14 +480,6 @@ impl Session {
             {
                 break;
             }
-            if op::passes_unread(peek.op) {
-                self.track_forwarded(frame, peek);
-                run += len;
-                continue;
-            }
-            if !op::read_strictly(peek.op) {
-                break;
-            }
             match self.classify(frame, peek) {
                 Action::Forward => {
                     self.track_forwarded(frame, peek);

@@ -62,10 +62,9 @@ use crate::decision::{self, Actor};
 use crate::proxy::reply::{self, ResultCode};
 use crate::proxy::shutdown::Shutdown;
 use crate::proxy::stream::{self, Stream, WriteSide};
-
 use crate::proxy::{Gate, GateCell};
-use buffers::write_all_within;
 
+use buffers::write_all_within;
 use classify::Action;
 use client::{ClientEnd, Upstream};
 
