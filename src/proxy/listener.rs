@@ -6,13 +6,13 @@
 //! session is told through its [`Shutdown`](crate::proxy::shutdown::Shutdown):
 //! it reads no new request, finishes what is in flight, sends a Notice of
 //! Disconnection and closes. Sessions still running after the grace period
-//! are aborted; what they hold (a place under the connection limit, on a
-//! worker, in the open connections gauge) is released by drop guards, so an
+//! are aborted; what they hold (a place under the connection limit and in
+//! the open connections gauge) is released by drop guards, so an
 //! aborted session gives it back as a finished one does.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,14 +25,28 @@ use tracing::{info, warn};
 use crate::metrics::OpenConnection;
 use crate::proxy::reply::{self, ResultCode};
 use crate::proxy::shutdown::ShutdownSignal;
-use crate::proxy::workers::{OpenGuard, Workers};
+use crate::proxy::workers::Workers;
 use crate::proxy::{session, Gate, GateCell};
 
 /// Listening sockets, bound and ready to serve.
 pub struct Server {
     cell: Arc<GateCell>,
-    ldap: Option<TcpListener>,
-    ldaps: Option<TcpListener>,
+    ldap: Option<Listening>,
+    ldaps: Option<Listening>,
+}
+
+/// The socket listening on one address, with one handle to it per worker
+/// thread: each worker accepts on its own handle, registered in its own
+/// event loop. A new connection wakes the workers waiting on the socket and
+/// the first to call `accept` takes it; the others find nothing (one
+/// wasted wake-up each). Measured on connection churn, this costs less
+/// than an SO_REUSEPORT group of one socket per worker (BENCHMARKS.md),
+/// whose hash spreads connections over all workers however busy, and it
+/// keeps a second pwgate on the same port refused ("address in use")
+/// rather than silently given a share of the connections.
+struct Listening {
+    addr: SocketAddr,
+    sockets: Vec<std::net::TcpListener>,
 }
 
 /// Connections the kernel queues for pwgate before they are accepted:
@@ -40,7 +54,9 @@ pub struct Server {
 /// library's 128 would refuse a burst of new connections HAProxy takes.
 const LISTEN_BACKLOG: u32 = 4096;
 
-fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+/// Binds `addr`, with a handle to the socket for each of `workers` worker
+/// threads.
+fn listen(addr: SocketAddr, workers: usize) -> std::io::Result<Listening> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
@@ -51,22 +67,29 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     #[cfg(unix)]
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
-    socket.listen(LISTEN_BACKLOG)
+    let first = socket.listen(LISTEN_BACKLOG)?.into_std()?;
+    let addr = first.local_addr()?;
+    let mut sockets = Vec::with_capacity(workers.max(1));
+    for _ in 1..workers.max(1) {
+        sockets.push(first.try_clone()?);
+    }
+    sockets.push(first);
+    Ok(Listening { addr, sockets })
 }
 
 impl Server {
-    /// Binds the configured addresses (port 0 picks a free port).
+    /// Binds the configured addresses (port 0 picks a free port), with a
+    /// handle for each worker thread the configuration asks for.
     pub async fn bind(gate: Gate) -> std::io::Result<Server> {
-        let bind = |addr: Option<SocketAddr>| async move {
-            match addr {
-                Some(a) => listen(a).map(Some).map_err(|e| {
-                    std::io::Error::new(e.kind(), format!("cannot listen on {a}: {e}"))
-                }),
-                None => Ok(None),
-            }
+        let workers = Workers::count(gate.config.workers);
+        let bind = |addr: Option<SocketAddr>| match addr {
+            Some(a) => listen(a, workers)
+                .map(Some)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {a}: {e}"))),
+            None => Ok(None),
         };
-        let ldap = bind(gate.config.listen_ldap).await?;
-        let ldaps = bind(gate.config.listen_ldaps).await?;
+        let ldap = bind(gate.config.listen_ldap)?;
+        let ldaps = bind(gate.config.listen_ldaps)?;
         Ok(Server {
             cell: Arc::new(GateCell::new(gate)),
             ldap,
@@ -83,12 +106,12 @@ impl Server {
 
     /// The bound address of the plain LDAP listener.
     pub fn ldap_addr(&self) -> Option<SocketAddr> {
-        self.ldap.as_ref().and_then(|l| l.local_addr().ok())
+        self.ldap.as_ref().map(|l| l.addr)
     }
 
     /// The bound address of the LDAPS listener.
     pub fn ldaps_addr(&self) -> Option<SocketAddr> {
-        self.ldaps.as_ref().and_then(|l| l.local_addr().ok())
+        self.ldaps.as_ref().map(|l| l.addr)
     }
 
     /// Serves until `shutdown` completes, then stops accepting, tells every
@@ -96,11 +119,13 @@ impl Server {
     /// `grace` for them before aborting the rest (None: the
     /// `shutdown_grace_secs` of the configuration in force then, reloads
     /// included).
+    ///
+    /// Every worker thread accepts on the listening sockets itself (each
+    /// holds its own handle to the same socket) and runs the connections it
+    /// accepted: a new connection costs no hand-off between threads, and
+    /// whichever worker the kernel wakes first takes it.
     pub async fn run(self, shutdown: impl Future<Output = ()>, grace: Option<Duration>) {
         let gate = self.cell.load();
-        let limit = Arc::new(Semaphore::new(gate.config.limits.max_connections));
-        let mut sessions = JoinSet::new();
-        let stopping = ShutdownSignal::new();
         let workers = match Workers::start(gate.config.workers) {
             Ok(w) => w,
             Err(e) => {
@@ -116,112 +141,74 @@ impl Server {
         if let Some(a) = self.ldaps_addr() {
             info!(listen = %a, "listening for LDAPS");
         }
+        let shared = Arc::new(Accepting {
+            cell: self.cell.clone(),
+            limit: Arc::new(Semaphore::new(gate.config.limits.max_connections)),
+            stopping: ShutdownSignal::new(),
+            grace,
+            peak_open: AtomicUsize::new(0),
+        });
+        // One acceptor per handle; with fewer workers than handles (threads
+        // could not be started), the workers take several each.
+        let sockets = |l: Option<Listening>| l.map(|l| l.sockets).unwrap_or_default();
+        let mut ldap = sockets(self.ldap).into_iter();
+        let mut ldaps = sockets(self.ldaps).into_iter();
+        let handles: Vec<_> = workers.handles().cloned().collect();
+        let mut acceptors = Vec::new();
+        for i in 0.. {
+            let listeners = (ldap.next(), ldaps.next());
+            if listeners.0.is_none() && listeners.1.is_none() {
+                break;
+            }
+            let stop = shared.stopping.subscribe();
+            let handle = &handles[i % handles.len()];
+            acceptors.push(handle.spawn(accept_on_worker(shared.clone(), listeners, stop)));
+        }
         let urls: Vec<String> = gate.upstream.urls().iter().map(|u| u.to_string()).collect();
         info!(upstream = %urls.join(","), mode = ?gate.config.mode, workers = workers.len(), "pwgate ready");
         crate::notify::ready();
         tokio::pin!(shutdown);
-        // Most connections open since memory was last given back.
-        let mut peak_open = 0usize;
         let mut trim = tokio::time::interval(TRIM_CHECK);
         trim.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let accepted = tokio::select! {
+            tokio::select! {
                 _ = &mut shutdown => break,
-                Some(_) = sessions.join_next(), if !sessions.is_empty() => continue,
                 _ = trim.tick() => {
+                    // The most connections open since memory was last given
+                    // back, as the workers saw them when they accepted.
                     let open = self.cell.metrics().connections_open.load(Ordering::Relaxed) as usize;
-                    if peak_open.saturating_sub(open) >= TRIM_AFTER_CLOSED {
+                    let peak = shared.peak_open.load(Ordering::Relaxed);
+                    if peak.saturating_sub(open) >= TRIM_AFTER_CLOSED {
                         release_freed_memory();
-                        peak_open = open;
+                        shared.peak_open.store(open, Ordering::Relaxed);
                     }
-                    continue;
                 }
-                r = accept(self.ldap.as_ref()) => r.map(|(s, a)| (s, a, false)),
-                r = accept(self.ldaps.as_ref()) => r.map(|(s, a)| (s, a, true)),
-            };
-            let (mut tcp, peer, implicit_tls) = match accepted {
-                Ok(c) => c,
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            let metrics = self.cell.metrics();
-            metrics.connections_total.fetch_add(1, Ordering::Relaxed);
-            let Ok(permit) = limit.clone().try_acquire_owned() else {
-                metrics.connections_refused.fetch_add(1, Ordering::Relaxed);
-                warn!(client = %peer, "connection limit reached; refusing client");
-                let notice = reply::notice_of_disconnection(
-                    ResultCode::Unavailable,
-                    "pwgate: too many connections",
-                );
-                // Best effort, without waiting on a slow client.
-                if !implicit_tls {
-                    let _ =
-                        tokio::time::timeout(Duration::from_millis(100), tcp.write_all(&notice))
-                            .await;
-                }
-                continue;
-            };
-            let gauge = self.cell.shared_metrics().open_connection();
-            let open = metrics.connections_open.load(Ordering::Relaxed);
-            peak_open = peak_open.max(open as usize);
-            // The socket moves to the worker's own event loop: registered
-            // there, its readiness wakes that thread and no other.
-            let tcp = match tcp.into_std() {
-                Ok(s) => s,
-                Err(e) => {
-                    warn!(client = %peer, error = %e, "cannot hand the connection to a worker");
-                    continue;
-                }
-            };
-            let placement = workers.place();
-            let admitted = Admitted {
-                _limit: permit,
-                _worker: placement.open,
-                _gauge: gauge,
-            };
-            let cell = self.cell.clone();
-            let shutdown = stopping.subscribe();
-            sessions.spawn_on(
-                async move {
-                    // Dropped with this future, whether it ends or is aborted.
-                    let _admitted = admitted;
-                    match tokio::net::TcpStream::from_std(tcp) {
-                        Ok(tcp) => session::serve(cell, tcp, peer, implicit_tls, shutdown).await,
-                        Err(e) => {
-                            warn!(client = %peer, error = %e, "cannot register the connection")
-                        }
-                    }
-                },
-                &placement.handle,
-            );
+            }
         }
-        drop(self.ldap);
-        drop(self.ldaps);
         crate::notify::stopping();
-        stopping.trigger();
-        let grace = grace.unwrap_or_else(|| self.cell.load().config.limits.shutdown_grace);
         info!(
-            open = sessions.len(),
-            grace_secs = grace.as_secs_f64(),
+            open = self.cell.metrics().connections_open.load(Ordering::Relaxed),
             "shutting down: no longer accepting; open sessions finish what is in flight"
         );
-        let drained = tokio::time::timeout(grace, async {
-            while sessions.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
+        // Each worker closes its listeners, waits for its sessions for the
+        // grace period and aborts those still open.
+        shared.stopping.trigger();
+        let (mut aborted, mut waited) = (0, Duration::ZERO);
+        for acceptor in acceptors {
+            if let Ok((n, grace)) = acceptor.await {
+                aborted += n;
+                waited = waited.max(grace);
+            }
+        }
+        if aborted > 0 {
             warn!(
-                open = sessions.len(),
-                grace_secs = grace.as_secs_f64(),
-                "grace period over; aborting the sessions still open"
+                aborted,
+                grace_secs = waited.as_secs_f64(),
+                "grace period over; aborted the sessions still open"
             );
-            sessions.shutdown().await;
         }
         info!("all sessions closed");
+        drop(workers);
         // Sessions are done: no more changes can be queued for sync.
         if let Some(sync) = self.cell.sync() {
             sync.drain().await;
@@ -229,12 +216,121 @@ impl Server {
     }
 }
 
+/// What the workers' acceptors share.
+struct Accepting {
+    cell: Arc<GateCell>,
+    /// `max_connections`, across all workers.
+    limit: Arc<Semaphore>,
+    stopping: ShutdownSignal,
+    grace: Option<Duration>,
+    /// The most connections open since memory was last given back.
+    peak_open: AtomicUsize,
+}
+
+/// One worker's acceptor: accepts on its handles to the listening sockets
+/// and runs each connection on this worker, until the server stops; then
+/// waits for its sessions for the grace period. Returns how many it had to
+/// abort, and the grace period it gave them.
+async fn accept_on_worker(
+    shared: Arc<Accepting>,
+    (ldap, ldaps): (Option<std::net::TcpListener>, Option<std::net::TcpListener>),
+    stop: crate::proxy::shutdown::Shutdown,
+) -> (usize, Duration) {
+    // Registered here, the sockets wake this worker's event loop.
+    let register = |l: Option<std::net::TcpListener>| l.map(TcpListener::from_std).transpose();
+    let (ldap, ldaps) = match (register(ldap), register(ldaps)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            warn!(error = %e, "a worker cannot register the listening sockets; it accepts no connection");
+            return (0, Duration::ZERO);
+        }
+    };
+    let mut sessions = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = stop.recv() => break,
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => continue,
+            r = accept(ldap.as_ref()) => r.map(|(s, a)| (s, a, false)),
+            r = accept(ldaps.as_ref()) => r.map(|(s, a)| (s, a, true)),
+        };
+        let (tcp, peer, implicit_tls) = match accepted {
+            Ok(c) => c,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if let Some(admitted) = admit(&shared, tcp, peer, implicit_tls).await {
+            let cell = shared.cell.clone();
+            let shutdown = shared.stopping.subscribe();
+            let (tcp, admitted) = admitted;
+            sessions.spawn(async move {
+                // Dropped with this future, whether it ends or is aborted.
+                let _admitted = admitted;
+                session::serve(cell, tcp, peer, implicit_tls, shutdown).await
+            });
+        }
+    }
+    drop((ldap, ldaps));
+    let grace = shared
+        .grace
+        .unwrap_or_else(|| shared.cell.load().config.limits.shutdown_grace);
+    let drained = tokio::time::timeout(grace, async {
+        while sessions.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_ok() {
+        return (0, grace);
+    }
+    let aborted = sessions.len();
+    sessions.shutdown().await;
+    (aborted, grace)
+}
+
+/// Counts a new connection and takes its place under the connection limit;
+/// a connection over the limit is told so and closed.
+async fn admit(
+    shared: &Accepting,
+    mut tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    implicit_tls: bool,
+) -> Option<(tokio::net::TcpStream, Admitted)> {
+    let metrics = shared.cell.metrics();
+    metrics.connections_total.fetch_add(1, Ordering::Relaxed);
+    let Ok(permit) = shared.limit.clone().try_acquire_owned() else {
+        metrics.connections_refused.fetch_add(1, Ordering::Relaxed);
+        warn!(client = %peer, "connection limit reached; refusing client");
+        let notice =
+            reply::notice_of_disconnection(ResultCode::Unavailable, "pwgate: too many connections");
+        // Best effort, without waiting on a slow client.
+        if !implicit_tls {
+            let _ = tokio::time::timeout(Duration::from_millis(100), tcp.write_all(&notice)).await;
+        }
+        return None;
+    };
+    let gauge = shared.cell.shared_metrics().open_connection();
+    let open = metrics.connections_open.load(Ordering::Relaxed) as usize;
+    // Read first: the shared high point is written only when it moves.
+    if open > shared.peak_open.load(Ordering::Relaxed) {
+        shared.peak_open.fetch_max(open, Ordering::Relaxed);
+    }
+    Some((
+        tcp,
+        Admitted {
+            _limit: permit,
+            _gauge: gauge,
+        },
+    ))
+}
+
 /// What an admitted connection holds until its session ends (or is
-/// aborted): its place under the connection limit, on its worker, and in
-/// the open connections gauge.
+/// aborted): its place under the connection limit and in the open
+/// connections gauge.
 struct Admitted {
     _limit: OwnedSemaphorePermit,
-    _worker: OpenGuard,
     _gauge: OpenConnection,
 }
 

@@ -1,8 +1,9 @@
 //! The network side: listeners, sessions, framing, interception, TLS.
 //!
 //! [`Gate`] holds what every session shares (the configuration, the TLS
-//! acceptor and the way to reach the directory); [`listener::Server`] accepts
-//! connections and hands each one to [`session::serve`], with a
+//! acceptor and the way to reach the directory); [`listener::Server`] has
+//! every worker thread accept connections and run each in
+//! [`session::serve`], with a
 //! [`shutdown::Shutdown`] that tells it when the server stops. A
 //! [`GateCell`] holds the current gate: a reload (SIGHUP) swaps it whole, so
 //! every decision sees either the old or the new configuration, never a mix.
