@@ -8,7 +8,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsStream;
@@ -117,6 +117,21 @@ pub fn unsplit(read: ReadSide, write: WriteSide) -> Option<Stream> {
         (ReadSide::Plain(r), WriteSide::Plain(w)) => r.reunite(w).ok().map(Stream::Plain),
         (ReadSide::Tls(r), WriteSide::Tls(w)) if r.is_pair_of(&w) => Some(r.unsplit(w)),
         _ => None,
+    }
+}
+
+impl WriteSide {
+    /// Ends the session's writing: a TLS connection sends its close_notify
+    /// (waiting at most `within`); a plain one only lets go of its half,
+    /// and the socket closes (with a FIN) once the read half is dropped
+    /// too, without a `shutdown` call of its own.
+    pub async fn close(self, within: std::time::Duration) {
+        match self {
+            WriteSide::Plain(w) => w.forget(),
+            WriteSide::Tls(mut w) => {
+                let _ = tokio::time::timeout(within, w.shutdown()).await;
+            }
+        }
     }
 }
 

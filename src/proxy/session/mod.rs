@@ -51,7 +51,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{Mutex, Notify};
 use tokio_rustls::TlsStream;
@@ -242,8 +241,8 @@ async fn run(
         },
         r = &mut upstream_pump => r,
     };
-    if let Some(mut w) = session.client_writer.lock().await.take() {
-        let _ = w.shutdown().await;
+    if let Some(w) = session.client_writer.lock().await.take() {
+        w.close(session.gate.config.limits.write_timeout).await;
     }
     result
 }
