@@ -767,3 +767,28 @@ fn another_spelling_of_a_scoped_dn_still_gets_the_scope() {
     assert_ldap_error(&out, 53, "cannot tell whose password this is");
     assert!(binds(&slapd, &alice, "Alice-Passw0rd"));
 }
+
+#[test]
+fn a_password_the_directory_generates_reaches_the_client_whole() {
+    // RFC 3062 without a new password: slapd generates one and returns it
+    // in its answer, which pwgate relays (and then wipes from its buffer).
+    let slapd = Slapd::start();
+    let gate = Pwgate::start(&slapd.ldap_url());
+    let dn = user_dn("alice");
+    let old = slapd::user_password("alice");
+    let out = ldap_tool(
+        "ldappasswd",
+        &["-x", "-ZZ", "-H", &gate.ldap_url(), "-D", &dn, "-w", old, "-a", old],
+    );
+    assert_ok("ldappasswd without a new password", &out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let generated = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("New password: "))
+        .unwrap_or_else(|| panic!("no generated password in: {stdout}"));
+    assert!(
+        binds(&slapd, &dn, generated),
+        "the password slapd generated binds"
+    );
+    assert!(!binds(&slapd, &dn, old));
+}

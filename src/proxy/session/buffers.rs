@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use zeroize::Zeroize;
 
 use crate::proxy::stream::{ReadSide, WriteSide};
 
@@ -59,6 +60,35 @@ fn give_back(mut buf: BytesMut) {
             }
         }
     });
+}
+
+/// Client bytes that may hold a password: what is still in the buffer is
+/// wiped when it is dropped, however the pump ends. A pump that returns
+/// wipes what it holds itself; this covers the ways out that it does not
+/// see: an error returned with `?` (a write to the directory that fails),
+/// and the pump's future dropped while it waits (the directory closed
+/// first, or the shutdown grace period ended). Bytes already sent are not
+/// in it any more: those that held a password were wiped as they went.
+#[derive(Default)]
+pub(super) struct WipedOnDrop(pub(super) BytesMut);
+
+impl std::ops::Deref for WipedOnDrop {
+    type Target = BytesMut;
+    fn deref(&self) -> &BytesMut {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for WipedOnDrop {
+    fn deref_mut(&mut self) -> &mut BytesMut {
+        &mut self.0
+    }
+}
+
+impl Drop for WipedOnDrop {
+    fn drop(&mut self) {
+        self.0[..].zeroize();
+    }
 }
 
 /// Gives back the buffer of a pump with nothing left in it, before the
@@ -165,6 +195,30 @@ mod tests {
         assert!(buf.capacity() <= 2 * READ_CHUNK);
         release_if_empty(&mut buf);
         assert_eq!(SPARE.with(|s| s.borrow().len()), 0);
+    }
+
+    #[test]
+    fn what_a_dropped_buffer_still_held_is_wiped() {
+        // Two views of one allocation: the first 6 bytes and the 6 after.
+        let mut front = BytesMut::with_capacity(64);
+        front.extend_from_slice(b"publicsecret");
+        let back = front.split_off(6);
+        let back_at = back.as_ptr();
+        assert_eq!(unsafe { front.as_ptr().add(6) }, back_at);
+        drop(WipedOnDrop(back));
+        // `front` now owns the allocation alone: growing it in place makes
+        // the bytes `back` held part of it again.
+        front.reserve(6);
+        assert_eq!(
+            unsafe { front.as_ptr().add(6) },
+            back_at,
+            "the buffer grew in place"
+        );
+        // SAFETY: the 6 bytes after `front` were written above (and then
+        // wiped), inside the capacity just reserved.
+        unsafe { front.set_len(12) };
+        assert_eq!(&front[..6], b"public");
+        assert_eq!(&front[6..], [0u8; 6], "the dropped bytes were wiped");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use tokio::time::Sleep;
 use tracing::{debug, info, warn};
 use zeroize::Zeroize;
 
-use super::buffers::{fill, poll_fill, release_if_empty, try_write, write_all_within};
+use super::buffers::{fill, poll_fill, release_if_empty, try_write, write_all_within, WipedOnDrop};
 use super::{Action, Session, SessionError, Tick};
 use crate::proxy::frame::{self, op, FrameError, Peek};
 use crate::proxy::reply::ResultCode;
@@ -194,7 +194,7 @@ impl Session {
         shutdown: &mut Shutdown,
     ) -> Result<ClientEnd, SessionError> {
         let limits = &self.gate.config.limits;
-        let mut buf = BytesMut::new();
+        let mut buf = WipedOnDrop::default();
         // When the first byte of the unfinished message at the end of `buf`
         // arrived: the whole message must follow within message_timeout.
         let mut partial_since: Option<Instant> = None;
@@ -207,7 +207,7 @@ impl Session {
         let mut carried = Carried::default();
         loop {
             if carried.sensitive > 0 {
-                let mut rest = buf.split_to(std::mem::take(&mut carried.sensitive));
+                let mut rest = WipedOnDrop(buf.split_to(std::mem::take(&mut carried.sensitive)));
                 let sent = self.write_upstream(&mut upstream, &rest).await;
                 rest.zeroize();
                 sent?;
@@ -276,7 +276,7 @@ impl Session {
                     continue;
                 }
                 self.flush(&mut upstream, &mut buf, &mut run).await?;
-                let mut message = buf.split_to(len);
+                let mut message = WipedOnDrop(buf.split_to(len));
                 let sent = match action {
                     Action::Forward | Action::Decide(..) => unreachable!("handled above"),
                     Action::ForwardSensitive => {

@@ -12,8 +12,9 @@ use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 use tracing::warn;
+use zeroize::Zeroize;
 
-use super::buffers::{poll_fill, release_if_empty, try_write};
+use super::buffers::{poll_fill, release_if_empty, try_write, WipedOnDrop};
 use super::{Session, SessionError, Tick};
 use crate::audit;
 use crate::proxy::frame::{self, op, FrameError, Peek};
@@ -24,9 +25,12 @@ use crate::proxy::upstream::result_code;
 /// Where relaying the directory's answers stopped.
 enum Relay {
     /// `buf[..run]` holds whole answers, already noted, that the client's
-    /// socket did not take at once.
+    /// socket did not take at once (or, with `wipe`, that are wiped once
+    /// written: an extended response, which may carry a password the
+    /// directory generated).
     Write {
         run: usize,
+        wipe: bool,
     },
     /// `buf[..run]` holds whole answers, already noted; what follows is not
     /// an LDAPMessage.
@@ -45,12 +49,16 @@ impl Session {
         mut reader: ReadSide,
     ) -> Result<(), SessionError> {
         let limit = self.gate.config.limits.max_message_bytes;
-        let mut buf = BytesMut::new();
+        let mut buf = WipedOnDrop::default();
         loop {
             let relayed = poll_fn(|cx| self.poll_relay(cx, &mut reader, &mut buf, limit)).await;
             match relayed {
-                Relay::Write { run } => {
-                    self.write_client(&buf[..run]).await?;
+                Relay::Write { run, wipe } => {
+                    let written = self.write_client(&buf[..run]).await;
+                    if wipe {
+                        buf[..run].zeroize();
+                    }
+                    written?;
                     buf.advance(run);
                     self.answers_out();
                 }
@@ -89,34 +97,49 @@ impl Session {
                 // client.
                 self.answers_unwritten.store(true, Ordering::SeqCst);
                 let mut run = 0;
+                let mut wipe = false;
                 loop {
                     match frame::frame_len(&buf[run..], limit) {
                         Ok(Some(len)) => {
                             let frame = &buf[run..run + len];
                             if let Ok(peek) = frame::peek(frame) {
                                 self.observe_response(frame, peek);
+                                // RFC 3062: the answer to a Password Modify
+                                // without a new password carries the one
+                                // the directory generated.
+                                wipe |= peek.op == op::EXTENDED_RESPONSE;
                             }
                             run += len;
                         }
                         Ok(None) => break,
-                        Err(error) => return Poll::Ready(Relay::Malformed { run, error }),
+                        Err(error) => {
+                            if wipe {
+                                // Not relayed here: the loop writes and wipes.
+                                return Poll::Ready(Relay::Write { run, wipe });
+                            }
+                            return Poll::Ready(Relay::Malformed { run, error });
+                        }
                     }
                 }
                 if run > 0 {
+                    // Rare answers, written and wiped by the loop.
+                    if wipe {
+                        return Poll::Ready(Relay::Write { run, wipe });
+                    }
                     let Ok(mut writer) = self.client_writer.try_lock() else {
-                        return Poll::Ready(Relay::Write { run });
+                        return Poll::Ready(Relay::Write { run, wipe });
                     };
                     let Some(writer) = writer.as_mut() else {
-                        return Poll::Ready(Relay::Write { run });
+                        return Poll::Ready(Relay::Write { run, wipe });
                     };
                     match try_write(cx, writer, &buf[..run]) {
                         Some(Ok(n)) if n == run => buf.advance(n),
                         Some(Ok(n)) => {
                             buf.advance(n);
-                            return Poll::Ready(Relay::Write { run: run - n });
+                            return Poll::Ready(Relay::Write { run: run - n, wipe });
                         }
                         Some(Err(e)) => return Poll::Ready(Relay::Client(e)),
-                        None => return Poll::Ready(Relay::Write { run }),
+                        None => return Poll::Ready(Relay::Write { run, wipe }),
                     }
                 }
                 self.answers_out();
