@@ -272,11 +272,24 @@ pub fn uses_known_types(dn: &str) -> bool {
 /// The values of the first RDN (`uid=alice,...` gives `alice`).
 pub fn first_rdn_values(dn: &str) -> Vec<String> {
     parse(dn)
-        .and_then(|rdns| rdns.into_iter().next())
+        .map(|rdns| first_values(&rdns))
+        .unwrap_or_default()
+}
+
+/// [`first_rdn_values`] and [`organisation_names`] of one DN, parsed once.
+pub fn names_of(dn: &str) -> (Vec<String>, Vec<String>) {
+    match parse(dn) {
+        Some(rdns) => (first_values(&rdns), organisation_names_in(rdns)),
+        None => (Vec::new(), Vec::new()),
+    }
+}
+
+fn first_values(rdns: &[Rdn]) -> Vec<String> {
+    rdns.first()
         .map(|rdn| {
-            rdn.into_iter()
-                .map(|(_, v)| v)
-                .filter(|v| !v.is_empty())
+            rdn.iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(_, v)| v.clone())
                 .collect()
         })
         .unwrap_or_default()
@@ -350,9 +363,10 @@ const GENERIC_DOMAIN_LABELS: &[&str] = &[
 /// labels except the top-level one and generic ones (`dc=example,dc=com`
 /// gives `example`), 4 characters or more.
 pub fn organisation_names(dn: &str) -> Vec<String> {
-    let Some(rdns) = parse(dn) else {
-        return Vec::new();
-    };
+    parse(dn).map(organisation_names_in).unwrap_or_default()
+}
+
+fn organisation_names_in(rdns: Vec<Rdn>) -> Vec<String> {
     let pairs: Vec<(String, String)> = rdns.into_iter().flatten().collect();
     let dcs: Vec<&String> = pairs
         .iter()

@@ -778,7 +778,18 @@ fn a_password_the_directory_generates_reaches_the_client_whole() {
     let old = slapd::user_password("alice");
     let out = ldap_tool(
         "ldappasswd",
-        &["-x", "-ZZ", "-H", &gate.ldap_url(), "-D", &dn, "-w", old, "-a", old],
+        &[
+            "-x",
+            "-ZZ",
+            "-H",
+            &gate.ldap_url(),
+            "-D",
+            &dn,
+            "-w",
+            old,
+            "-a",
+            old,
+        ],
     );
     assert_ok("ldappasswd without a new password", &out);
     let stdout = String::from_utf8_lossy(&out.stdout);

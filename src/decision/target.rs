@@ -21,8 +21,9 @@ impl TargetNames {
     /// `Alice` and `Smith` of `CN=Alice Smith,...`) and the organisation
     /// names of its other RDNs (`example` of `dc=example,dc=com`).
     pub fn add_dn(&mut self, dn: &str) {
-        self.names.extend(crate::dn::first_rdn_values(dn));
-        self.organisation.extend(crate::dn::organisation_names(dn));
+        let (names, organisation) = crate::dn::names_of(dn);
+        self.names.extend(names);
+        self.organisation.extend(organisation);
     }
 
     /// Names known another way (the request, `--name`, a bind name).

@@ -149,6 +149,15 @@ pub struct BannedWords {
     longest: usize,
     /// The longest fuzzy-matching term, in characters.
     longest_fuzzy: usize,
+    /// Bit `k` set: some fuzzy-matching term has `k` characters (63: 63 or
+    /// more). A core can only be one edit from a term one shorter, as
+    /// long, or one longer.
+    fuzzy_lengths: u64,
+}
+
+/// The bit of [`BannedWords::fuzzy_lengths`] for a length.
+fn length_bit(chars: usize) -> u64 {
+    1 << chars.min(63)
 }
 
 impl std::fmt::Debug for BannedWords {
@@ -219,6 +228,7 @@ impl BannedWords {
             }
             if fuzzy && chars >= FUZZY_MIN_CHARS {
                 self.longest_fuzzy = self.longest_fuzzy.max(chars);
+                self.fuzzy_lengths |= length_bit(chars);
                 self.fuzzy.insert(Fnv::of(&form));
                 self.deletes.extend(one_deleted(&form));
             }
@@ -244,6 +254,7 @@ impl BannedWords {
         self.prefixes.extend(other.prefixes.iter().copied());
         self.longest = self.longest.max(other.longest);
         self.longest_fuzzy = self.longest_fuzzy.max(other.longest_fuzzy);
+        self.fuzzy_lengths |= other.fuzzy_lengths;
     }
 
     pub fn is_empty(&self) -> bool {
@@ -258,11 +269,29 @@ impl BannedWords {
         if n + 1 < FUZZY_MIN_CHARS || n > self.longest_fuzzy + 1 {
             return false;
         }
-        if self.deletes.contains(&Fnv::of(s)) {
+        // `s` is a term with one character left out.
+        if self.fuzzy_lengths & length_bit(n + 1) != 0 && self.deletes.contains(&Fnv::of(s)) {
             return true;
         }
-        // `s` is a term with one character added, or with one changed.
-        one_deleted(s).any(|h| self.fuzzy.contains(&h) || self.deletes.contains(&h))
+        // `s` is a term with one character added (a term of n - 1), or
+        // with one changed (a term of n, one deleted from both).
+        let shorter = n >= 1 && self.fuzzy_lengths & length_bit(n - 1) != 0;
+        let same = self.fuzzy_lengths & length_bit(n) != 0;
+        if !shorter && !same {
+            return false;
+        }
+        // The hash of `s` without its k-th character: the hash of the
+        // first k characters (kept as the loop goes), then the rest.
+        let mut prefix = Fnv::START;
+        for (at, c) in s.char_indices() {
+            let rest = &s[at + c.len_utf8()..];
+            let h = rest.chars().fold(prefix, Fnv::push).0;
+            if (shorter && self.fuzzy.contains(&h)) || (same && self.deletes.contains(&h)) {
+                return true;
+            }
+            prefix = prefix.push(c);
+        }
+        false
     }
 
     /// Spans of banned terms in `form`, as character index ranges.
@@ -1020,6 +1049,13 @@ mod tests {
         assert!(org.fuzzy_contains("fabrkam"));
         assert!(org.fuzzy_contains("fabrikaam"));
         assert!(!org.fuzzy_contains("fabrikxyz"));
+        // Each edit against terms of other lengths too.
+        org.extend(["manchester", "blueberry"]);
+        assert!(org.fuzzy_contains("manchestr"));
+        assert!(org.fuzzy_contains("mannchester"));
+        assert!(org.fuzzy_contains("manchestor"));
+        assert!(org.fuzzy_contains("bluebery"));
+        assert!(!org.fuzzy_contains("manchest"), "two edits");
         assert!(
             !org.fuzzy_contains("acne"),
             "terms under 5 characters match exactly only"

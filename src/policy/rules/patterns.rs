@@ -7,7 +7,6 @@
 //! scores 2 and is refused, while a random password that happens to contain
 //! `abcd` still scores far above the threshold.
 
-use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::OnceLock;
 
@@ -124,20 +123,48 @@ const US_SHIFTED: &[(char, char)] = &[
     ('?', '/'),
 ];
 
+/// Where the keys of one layout are: (row, column) by key. ASCII keys
+/// are looked up in a table (a password check looks up every character on
+/// every layout, twice); the few others (`ß`, `ü`, `ù`...) in a short list.
+struct Layout {
+    ascii: [Option<(i32, i32)>; 128],
+    other: Vec<(char, (i32, i32))>,
+}
+
+impl Layout {
+    fn get(&self, key: char) -> Option<(i32, i32)> {
+        match self.ascii.get(key as usize) {
+            Some(p) => *p,
+            None => self.other.iter().find(|(k, _)| *k == key).map(|(_, p)| *p),
+        }
+    }
+}
+
 /// For each layout: key -> (row, column).
-fn key_positions() -> &'static Vec<HashMap<char, (i32, i32)>> {
-    static POSITIONS: OnceLock<Vec<HashMap<char, (i32, i32)>>> = OnceLock::new();
+fn key_positions() -> &'static [Layout] {
+    static POSITIONS: OnceLock<Vec<Layout>> = OnceLock::new();
     POSITIONS.get_or_init(|| {
         LAYOUTS
             .iter()
             .map(|rows| {
-                let mut map = HashMap::new();
+                let mut layout = Layout {
+                    ascii: [None; 128],
+                    other: Vec::new(),
+                };
                 for (r, row) in rows.iter().enumerate() {
                     for (c, key) in row.chars().enumerate() {
-                        map.entry(key).or_insert((r as i32, c as i32));
+                        // The first place a key appears is where it is.
+                        if layout.get(key).is_some() {
+                            continue;
+                        }
+                        let at = (r as i32, c as i32);
+                        match layout.ascii.get_mut(key as usize) {
+                            Some(slot) => *slot = Some(at),
+                            None => layout.other.push((key, at)),
+                        }
                     }
                 }
-                map
+                layout
             })
             .collect()
     })
@@ -211,7 +238,7 @@ pub fn keyboard_walks(chars: &[char], min: usize) -> Vec<Range<usize>> {
     let mut pos: Vec<Option<(i32, i32)>> = Vec::with_capacity(chars.len());
     for layout in key_positions() {
         pos.clear();
-        pos.extend(keys.iter().map(|k| layout.get(k).copied()));
+        pos.extend(keys.iter().map(|k| layout.get(*k)));
         runs_at(
             chars.len(),
             min,
@@ -230,12 +257,16 @@ pub fn keyboard_walks(chars: &[char], min: usize) -> Vec<Range<usize>> {
     );
     // Straight lines of the keypad, one after the other (`789456123`,
     // `741852963`).
-    let line = |w: &[char]| {
-        let p: Option<Vec<(i32, i32)>> = w.iter().map(|c| numpad_position(*c)).collect();
-        p.is_some_and(|p| {
-            let d = (p[1].0 - p[0].0, p[1].1 - p[0].1);
-            numpad_adjacent(p[0], p[1]) && (p[2].0 - p[1].0, p[2].1 - p[1].1) == d
-        })
+    let line = |w: &[char]| match (
+        numpad_position(w[0]),
+        numpad_position(w[1]),
+        numpad_position(w[2]),
+    ) {
+        (Some(a), Some(b), Some(c)) => {
+            let d = (b.0 - a.0, b.1 - a.1);
+            numpad_adjacent(a, b) && (c.0 - b.0, c.1 - b.1) == d
+        }
+        _ => false,
     };
     let mut i = 0;
     while i + 3 <= chars.len() {
@@ -293,8 +324,8 @@ pub fn sequences(chars: &[char], min: usize) -> Vec<Range<usize>> {
     let follows = |a: char, b: char| {
         step(a, b).is_some_and(|d| d.abs() == 1)
             || key_positions().iter().any(|layout| {
-                matches!((layout.get(&unshift(a)), layout.get(&unshift(b))),
-                    (Some(x), Some(y)) if adjacent(*x, *y))
+                matches!((layout.get(unshift(a)), layout.get(unshift(b))),
+                    (Some(x), Some(y)) if adjacent(x, y))
             })
     };
     let mut start = 0;
@@ -494,6 +525,9 @@ mod tests {
             ("x789456123", "789456123"),
             ("741852963", "741852963"),
             ("14789632!", "14789632"),
+            // Keys outside ASCII: German `jklöä`, French `jklmù`.
+            ("xjklöä", "jklöä"),
+            ("xjklmù", "jklmù"),
         ] {
             let spans = keyboard_walks(&chars(text), 4);
             assert!(covers(&spans, text, walk), "{text}: {spans:?}");
