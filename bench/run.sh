@@ -100,6 +100,8 @@ HAPROXY_PID=; HAPROXY2_PID=
 # THREADS empty: the default.
 # The passwd workload runs on plain LDAP (as for the other targets), so
 # cleartext password changes are allowed here; the policy still checks them.
+# The log level is the default (info), so every decision's audit event is
+# written, as in production (pass-through writes nothing per request).
 start_pwgate() {
   local name=$1 port=$2 threads=$3 plain_side=$4 config=(${5:+--config "$5"}) bin=$PWGATE
   [[ $name == pwgate-base ]] && bin=$PWGATE_BASE_BIN
@@ -119,7 +121,7 @@ start_pwgate() {
   env ${threads:+TOKIO_WORKER_THREADS=$threads} \
     PWGATE_BENCH_LOOKUP_SECRET=admin-secret \
     "$bin" serve "${config[@]}" "${upstream[@]}" "${listen[@]}" \
-    "${workers[@]}" --allow-cleartext-password-changes --log-level warn >"$RES/$name.log" 2>&1 &
+    "${workers[@]}" --allow-cleartext-password-changes >"$RES/$name.log" 2>&1 &
   local var=${name^^}; printf -v "${var//-/_}_PID" '%s' "$!"; PIDS+=("$!")
   wait_port "$port"
 }
