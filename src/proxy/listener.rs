@@ -6,8 +6,8 @@
 //! session is told through its [`Shutdown`](crate::proxy::shutdown::Shutdown):
 //! it reads no new request, finishes what is in flight, sends a Notice of
 //! Disconnection and closes. Sessions still running after the grace period
-//! are aborted; what they hold (a place under the connection limit and in
-//! the open connections gauge) is released by drop guards, so an
+//! are aborted; what they hold (a place under the connection limit, on a
+//! worker, in the open connections gauge) is released by drop guards, so an
 //! aborted session gives it back as a finished one does.
 
 use std::future::Future;
@@ -25,7 +25,7 @@ use tracing::{info, warn};
 use crate::metrics::OpenConnection;
 use crate::proxy::reply::{self, ResultCode};
 use crate::proxy::shutdown::ShutdownSignal;
-use crate::proxy::workers::Workers;
+use crate::proxy::workers::{OpenGuard, Slot, Workers};
 use crate::proxy::{session, Gate, GateCell};
 
 /// Listening sockets, bound and ready to serve.
@@ -39,11 +39,12 @@ pub struct Server {
 /// thread: each worker accepts on its own handle, registered in its own
 /// event loop. A new connection wakes the workers waiting on the socket and
 /// the first to call `accept` takes it; the others find nothing (one
-/// wasted wake-up each). Measured on connection churn, this costs less
-/// than an SO_REUSEPORT group of one socket per worker (BENCHMARKS.md),
-/// whose hash spreads connections over all workers however busy, and it
-/// keeps a second pwgate on the same port refused ("address in use")
-/// rather than silently given a share of the connections.
+/// wasted wake-up each), and a worker that is clearly the busiest passes
+/// what it accepted on ([`Slot::choose`]). Measured on connection churn,
+/// this costs less than an SO_REUSEPORT group of one socket per worker
+/// (BENCHMARKS.md), and it keeps a second pwgate on the same port refused
+/// ("address in use") rather than silently given a share of the
+/// connections.
 struct Listening {
     addr: SocketAddr,
     sockets: Vec<std::net::TcpListener>,
@@ -153,7 +154,7 @@ impl Server {
         let sockets = |l: Option<Listening>| l.map(|l| l.sockets).unwrap_or_default();
         let mut ldap = sockets(self.ldap).into_iter();
         let mut ldaps = sockets(self.ldaps).into_iter();
-        let handles: Vec<_> = workers.handles().cloned().collect();
+        let slots = workers.slots();
         let mut acceptors = Vec::new();
         for i in 0.. {
             let listeners = (ldap.next(), ldaps.next());
@@ -161,8 +162,13 @@ impl Server {
                 break;
             }
             let stop = shared.stopping.subscribe();
-            let handle = &handles[i % handles.len()];
-            acceptors.push(handle.spawn(accept_on_worker(shared.clone(), listeners, stop)));
+            let local = i % slots.len();
+            acceptors.push(slots[local].handle.spawn(accept_on_worker(
+                shared.clone(),
+                listeners,
+                (slots.clone(), local),
+                stop,
+            )));
         }
         let urls: Vec<String> = gate.upstream.urls().iter().map(|u| u.to_string()).collect();
         info!(upstream = %urls.join(","), mode = ?gate.config.mode, workers = workers.len(), "pwgate ready");
@@ -228,12 +234,15 @@ struct Accepting {
 }
 
 /// One worker's acceptor: accepts on its handles to the listening sockets
-/// and runs each connection on this worker, until the server stops; then
-/// waits for its sessions for the grace period. Returns how many it had to
-/// abort, and the grace period it gave them.
+/// and runs each connection on this worker (`slots[local]`) or, when this
+/// one is clearly the busiest, on the least busy ([`Slot::choose`]), until
+/// the server stops; then waits for the sessions it started for the grace
+/// period. Returns how many it had to abort, and the grace period it gave
+/// them.
 async fn accept_on_worker(
     shared: Arc<Accepting>,
     (ldap, ldaps): (Option<std::net::TcpListener>, Option<std::net::TcpListener>),
+    (slots, local): (Vec<Slot>, usize),
     stop: crate::proxy::shutdown::Shutdown,
 ) -> (usize, Duration) {
     // Registered here, the sockets wake this worker's event loop.
@@ -263,16 +272,45 @@ async fn accept_on_worker(
                 continue;
             }
         };
-        if let Some(admitted) = admit(&shared, tcp, peer, implicit_tls).await {
-            let cell = shared.cell.clone();
-            let shutdown = shared.stopping.subscribe();
-            let (tcp, admitted) = admitted;
+        let Some((tcp, limit, gauge)) = admit(&shared, tcp, peer, implicit_tls).await else {
+            continue;
+        };
+        let (worker, open) = Slot::choose(&slots, local);
+        let admitted = Admitted {
+            _limit: limit,
+            _worker: open,
+            _gauge: gauge,
+        };
+        let cell = shared.cell.clone();
+        let shutdown = shared.stopping.subscribe();
+        if worker == local {
             sessions.spawn(async move {
                 // Dropped with this future, whether it ends or is aborted.
                 let _admitted = admitted;
                 session::serve(cell, tcp, peer, implicit_tls, shutdown).await
             });
+            continue;
         }
+        // To the other worker's event loop: out of this one's first.
+        let tcp = match tcp.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(client = %peer, error = %e, "cannot hand the connection to a worker");
+                continue;
+            }
+        };
+        sessions.spawn_on(
+            async move {
+                let _admitted = admitted;
+                match tokio::net::TcpStream::from_std(tcp) {
+                    Ok(tcp) => session::serve(cell, tcp, peer, implicit_tls, shutdown).await,
+                    Err(e) => {
+                        warn!(client = %peer, error = %e, "cannot register the connection")
+                    }
+                }
+            },
+            &slots[worker].handle,
+        );
     }
     drop((ldap, ldaps));
     let grace = shared
@@ -290,14 +328,15 @@ async fn accept_on_worker(
     (aborted, grace)
 }
 
-/// Counts a new connection and takes its place under the connection limit;
-/// a connection over the limit is told so and closed.
+/// Counts a new connection and takes its place under the connection limit
+/// and in the open connections gauge; a connection over the limit is told
+/// so and closed.
 async fn admit(
     shared: &Accepting,
     mut tcp: tokio::net::TcpStream,
     peer: SocketAddr,
     implicit_tls: bool,
-) -> Option<(tokio::net::TcpStream, Admitted)> {
+) -> Option<(tokio::net::TcpStream, OwnedSemaphorePermit, OpenConnection)> {
     let metrics = shared.cell.metrics();
     metrics.connections_total.fetch_add(1, Ordering::Relaxed);
     let Ok(permit) = shared.limit.clone().try_acquire_owned() else {
@@ -317,20 +356,15 @@ async fn admit(
     if open > shared.peak_open.load(Ordering::Relaxed) {
         shared.peak_open.fetch_max(open, Ordering::Relaxed);
     }
-    Some((
-        tcp,
-        Admitted {
-            _limit: permit,
-            _gauge: gauge,
-        },
-    ))
+    Some((tcp, permit, gauge))
 }
 
 /// What an admitted connection holds until its session ends (or is
-/// aborted): its place under the connection limit and in the open
-/// connections gauge.
+/// aborted): its place under the connection limit, on its worker and in
+/// the open connections gauge.
 struct Admitted {
     _limit: OwnedSemaphorePermit,
+    _worker: OpenGuard,
     _gauge: OpenConnection,
 }
 

@@ -9,21 +9,68 @@
 //! and no task migration; the price is that one busy connection cannot be
 //! moved to an idle thread.
 //!
-//! Each worker also accepts connections itself, on a listening socket of
-//! its own ([`crate::proxy::listener`]): a new connection costs no
-//! hand-off from an accepting thread.
+//! Each worker also accepts connections itself, on its own handle to the
+//! listening socket ([`crate::proxy::listener`]), and keeps the connection
+//! it accepts unless it already serves clearly more than the least busy
+//! worker ([`Slot::choose`]): then the connection goes to that one. The
+//! kernel wakes every worker waiting on the socket and the first to call
+//! `accept` wins, so a burst of new connections can land mostly on one
+//! worker; handing over the excess keeps long-lived connections spread,
+//! while under churn most connections stay where they were accepted and
+//! cost no hand-off.
 //!
 //! The metrics endpoint, sync workers and other control-plane tasks stay
 //! on the runtime that called [`Workers::start`].
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
-/// One worker thread: a handle to spawn on.
+/// One worker thread: a slot to place connections in, and what ends it.
 struct Worker {
-    handle: Handle,
+    slot: Slot,
     /// Dropped (or sent) to end the worker's event loop.
     _stop: oneshot::Sender<()>,
+}
+
+/// A worker as the acceptors see it: a handle to spawn on, and how many
+/// connections it serves.
+#[derive(Clone)]
+pub struct Slot {
+    pub handle: Handle,
+    open: Arc<AtomicUsize>,
+}
+
+/// Counts a connection as open on its worker until dropped.
+pub struct OpenGuard(Arc<AtomicUsize>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Slot {
+    /// Where a connection accepted by worker `local` runs: `local`, unless
+    /// it serves more than the least busy worker by over a quarter (and at
+    /// least 2), which then takes it. Counts it as open there.
+    pub fn choose(slots: &[Slot], local: usize) -> (usize, OpenGuard) {
+        let open = |i: usize| slots[i].open.load(Ordering::Relaxed);
+        let mine = open(local);
+        let (least, fewest) = (0..slots.len())
+            .map(|i| (i, open(i)))
+            .min_by_key(|(_, n)| *n)
+            .unwrap_or((local, mine));
+        let chosen = if mine > fewest + (fewest / 4).max(2) {
+            least
+        } else {
+            local
+        };
+        slots[chosen].open.fetch_add(1, Ordering::Relaxed);
+        (chosen, OpenGuard(slots[chosen].open.clone()))
+    }
 }
 
 /// The connection-serving threads of one server.
@@ -79,7 +126,10 @@ impl Workers {
                 .recv()
                 .map_err(|_| std::io::Error::other("a worker thread ended while starting"))??;
             workers.push(Worker {
-                handle,
+                slot: Slot {
+                    handle,
+                    open: Arc::default(),
+                },
                 _stop: stop,
             });
         }
@@ -92,7 +142,10 @@ impl Workers {
         let (stop, _) = oneshot::channel::<()>();
         Workers {
             workers: vec![Worker {
-                handle: Handle::current(),
+                slot: Slot {
+                    handle: Handle::current(),
+                    open: Arc::default(),
+                },
                 _stop: stop,
             }],
         }
@@ -108,9 +161,9 @@ impl Workers {
         self.workers.is_empty()
     }
 
-    /// A handle to each worker's event loop, to spawn on.
-    pub fn handles(&self) -> impl Iterator<Item = &Handle> {
-        self.workers.iter().map(|w| &w.handle)
+    /// Each worker's slot, in order.
+    pub fn slots(&self) -> Vec<Slot> {
+        self.workers.iter().map(|w| w.slot.clone()).collect()
     }
 }
 
@@ -140,12 +193,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_worker_keeps_what_it_accepts_until_it_is_clearly_busier() {
+        let workers = Workers::start(2).expect("threads");
+        let slots = workers.slots();
+        let open = |i: usize| slots[i].open.load(Ordering::Relaxed);
+        // Worker 0 wins every accept: it keeps 3, then the next goes to 1.
+        let mut held = Vec::new();
+        for expected in [0, 0, 0, 1, 0, 1, 0, 1] {
+            let (chosen, guard) = Slot::choose(&slots, 0);
+            assert_eq!(chosen, expected, "open: {} {}", open(0), open(1));
+            held.push(guard);
+        }
+        assert_eq!((open(0), open(1)), (5, 3));
+        // A burst of 64 accepted by one worker ends up spread.
+        for _ in 0..56 {
+            held.push(Slot::choose(&slots, 0).1);
+        }
+        let (a, b) = (open(0), open(1));
+        assert_eq!(a + b, 64);
+        assert!(a <= b + b / 4 + 2 + 1, "{a} against {b}");
+        // Closed connections are counted out.
+        held.clear();
+        assert_eq!((open(0), open(1)), (0, 0));
+    }
+
+    #[test]
     fn work_runs_on_the_worker_threads() {
         let workers = Workers::start(2).expect("threads");
         let (tx, rx) = std::sync::mpsc::channel();
-        for handle in workers.handles() {
+        for slot in workers.slots() {
             let tx = tx.clone();
-            handle.spawn(async move {
+            slot.handle.spawn(async move {
                 let name = std::thread::current().name().map(str::to_owned);
                 let _ = tx.send(name);
             });
