@@ -156,6 +156,7 @@ impl Server {
         let mut ldaps = sockets(self.ldaps).into_iter();
         let slots = workers.slots();
         let mut acceptors = Vec::new();
+        let mut registering = Vec::new();
         for i in 0.. {
             let listeners = (ldap.next(), ldaps.next());
             if listeners.0.is_none() && listeners.1.is_none() {
@@ -163,12 +164,28 @@ impl Server {
             }
             let stop = shared.stopping.subscribe();
             let local = i % slots.len();
+            let (done, registered) = tokio::sync::oneshot::channel();
             acceptors.push(slots[local].handle.spawn(accept_on_worker(
                 shared.clone(),
                 listeners,
                 (slots.clone(), local),
                 stop,
+                done,
             )));
+            registering.push(registered);
+        }
+        // Ready only once some worker listens.
+        let mut listening = 0;
+        for r in registering {
+            listening += usize::from(r.await.unwrap_or(false));
+        }
+        if listening == 0 {
+            tracing::error!("no worker could register the listening sockets; not serving");
+            shared.stopping.trigger();
+            for acceptor in acceptors {
+                let _ = acceptor.await;
+            }
+            return;
         }
         let urls: Vec<String> = gate.upstream.urls().iter().map(|u| u.to_string()).collect();
         info!(upstream = %urls.join(","), mode = ?gate.config.mode, workers = workers.len(), "pwgate ready");
@@ -194,6 +211,9 @@ impl Server {
         crate::notify::stopping();
         info!(
             open = self.cell.metrics().connections_open.load(Ordering::Relaxed),
+            grace_secs = grace
+                .unwrap_or_else(|| self.cell.load().config.limits.shutdown_grace)
+                .as_secs_f64(),
             "shutting down: no longer accepting; open sessions finish what is in flight"
         );
         // Each worker closes its listeners, waits for its sessions for the
@@ -244,6 +264,7 @@ async fn accept_on_worker(
     (ldap, ldaps): (Option<std::net::TcpListener>, Option<std::net::TcpListener>),
     (slots, local): (Vec<Slot>, usize),
     stop: crate::proxy::shutdown::Shutdown,
+    registered: tokio::sync::oneshot::Sender<bool>,
 ) -> (usize, Duration) {
     // Registered here, the sockets wake this worker's event loop.
     let register = |l: Option<std::net::TcpListener>| l.map(TcpListener::from_std).transpose();
@@ -251,13 +272,20 @@ async fn accept_on_worker(
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => {
             warn!(error = %e, "a worker cannot register the listening sockets; it accepts no connection");
+            let _ = registered.send(false);
             return (0, Duration::ZERO);
         }
     };
     let mut sessions = JoinSet::new();
+    let _ = registered.send(true);
     loop {
+        // Checked here as well as waited on below: the select picks at
+        // random among ready branches, so that neither listener can
+        // starve the other, and a stop is seen before the next accept.
+        if stop.is_shutdown() {
+            break;
+        }
         let accepted = tokio::select! {
-            biased;
             () = stop.recv() => break,
             Some(_) = sessions.join_next(), if !sessions.is_empty() => continue,
             r = accept(ldap.as_ref()) => r.map(|(s, a)| (s, a, false)),

@@ -110,7 +110,7 @@ pub(super) fn poll_fill(
     if buf.capacity() == 0 {
         *buf = take_spare();
     } else if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-        buf.reserve(READ_CHUNK);
+        grow_wiping(buf, READ_CHUNK);
     }
     let read = std::pin::pin!(reader.read_buf(buf)).poll(cx);
     match read {
@@ -120,6 +120,18 @@ pub(super) fn poll_fill(
         }
         Poll::Ready(r) => Poll::Ready(r.map(|n| n > 0)),
     }
+}
+
+/// Makes room for `more` bytes after what `buf` holds, in a new buffer
+/// (at least twice as large, so a large message is copied a bounded number
+/// of times), and wipes the bytes in the old one. `BytesMut::reserve`
+/// would move them within the allocation or to a new one and leave the
+/// old copy behind, unwiped; they may be part of a password operation.
+fn grow_wiping(buf: &mut BytesMut, more: usize) {
+    let mut grown = BytesMut::with_capacity((buf.len() + more).max(2 * buf.capacity()));
+    grown.extend_from_slice(buf);
+    buf[..].zeroize();
+    *buf = grown;
 }
 
 /// [`poll_fill`] as a future.
@@ -219,6 +231,27 @@ mod tests {
         unsafe { front.set_len(12) };
         assert_eq!(&front[..6], b"public");
         assert_eq!(&front[6..], [0u8; 6], "the dropped bytes were wiped");
+    }
+
+    #[test]
+    fn growing_a_buffer_wipes_the_copy_it_leaves() {
+        let mut buf = BytesMut::with_capacity(64);
+        buf.extend_from_slice(b"publicsecret");
+        // A second view of the allocation, to look at it afterwards.
+        let front = buf.split_to(6);
+        let old = buf.as_ptr();
+        grow_wiping(&mut buf, 1000);
+        assert_eq!(&buf[..], b"secret");
+        assert_ne!(buf.as_ptr(), old);
+        let mut front = front;
+        // `front` owns the old allocation alone now: grown in place, it
+        // shows where the moved bytes were.
+        front.reserve(6);
+        assert_eq!(unsafe { front.as_ptr().add(6) }, old);
+        // SAFETY: the 6 bytes after `front` were written above (and then
+        // wiped), inside the capacity just reserved.
+        unsafe { front.set_len(12) };
+        assert_eq!(&front[6..], [0u8; 6], "the old copy was wiped");
     }
 
     #[test]

@@ -207,39 +207,45 @@ async fn run(
         writer: None,
         reader_tx: Some(reader_tx),
     };
-    let client_pump = session.client_to_upstream(client_reader, upstream, &mut shutdown);
-    let upstream_pump = async {
-        match reader_rx.await {
-            Ok(reader) => session.upstream_to_client(reader).await,
-            // The client pump ended without ever needing the directory.
-            Err(_) => Ok(()),
-        }
-    };
-    tokio::pin!(client_pump, upstream_pump);
-    let result = tokio::select! {
-        r = &mut client_pump => match r {
-            // The client finished sending (half-close); the directory has
-            // been told the same and its remaining answers still go back.
-            Ok(ClientEnd::Eof) => tokio::time::timeout(DRAIN_AFTER_CLIENT_EOF, upstream_pump)
-                .await
-                .unwrap_or(Ok(())),
-            Ok(ClientEnd::ShuttingDown(upstream)) => {
-                let delivered = tokio::select! {
-                    // The directory closed, or the client stopped reading.
-                    r = &mut upstream_pump => r,
-                    () = session.answers_delivered() => Ok(()),
-                };
-                if delivered.is_ok() {
-                    debug!(client = %session.peer, "closing client: pwgate is shutting down");
-                    session.disconnect(ResultCode::Unavailable, SHUTTING_DOWN).await;
-                }
-                drop(upstream);
-                delivered
+    // The pumps are dropped at the end of this block, whichever ended
+    // first: one left waiting in a write to the client (a client that
+    // stopped reading) holds the writer's lock, which the close below
+    // takes.
+    let result = {
+        let client_pump = session.client_to_upstream(client_reader, upstream, &mut shutdown);
+        let upstream_pump = async {
+            match reader_rx.await {
+                Ok(reader) => session.upstream_to_client(reader).await,
+                // The client pump ended without ever needing the directory.
+                Err(_) => Ok(()),
             }
-            Ok(ClientEnd::Closed) | Err(SessionError::NoDirectory) => Ok(()),
-            Err(e) => Err(e),
-        },
-        r = &mut upstream_pump => r,
+        };
+        tokio::pin!(client_pump, upstream_pump);
+        tokio::select! {
+            r = &mut client_pump => match r {
+                // The client finished sending (half-close); the directory has
+                // been told the same and its remaining answers still go back.
+                Ok(ClientEnd::Eof) => tokio::time::timeout(DRAIN_AFTER_CLIENT_EOF, upstream_pump)
+                    .await
+                    .unwrap_or(Ok(())),
+                Ok(ClientEnd::ShuttingDown(upstream)) => {
+                    let delivered = tokio::select! {
+                        // The directory closed, or the client stopped reading.
+                        r = &mut upstream_pump => r,
+                        () = session.answers_delivered() => Ok(()),
+                    };
+                    if delivered.is_ok() {
+                        debug!(client = %session.peer, "closing client: pwgate is shutting down");
+                        session.disconnect(ResultCode::Unavailable, SHUTTING_DOWN).await;
+                    }
+                    drop(upstream);
+                    delivered
+                }
+                Ok(ClientEnd::Closed) | Err(SessionError::NoDirectory) => Ok(()),
+                Err(e) => Err(e),
+            },
+            r = &mut upstream_pump => r,
+        }
     };
     if let Some(w) = session.client_writer.lock().await.take() {
         w.close(session.gate.config.limits.write_timeout).await;
