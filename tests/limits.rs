@@ -930,3 +930,23 @@ fn the_listen_queue_is_as_long_as_haproxy_s() {
         .unwrap_or_else(|| panic!("no listening socket on port {port} in: {listing}"));
     assert_eq!(backlog, somaxconn.min(4096), "{listing}");
 }
+
+#[test]
+fn connections_handed_to_workers_that_do_not_accept_are_served() {
+    // Eight workers, of which the first four accept: the busiest of
+    // those hands new connections to the idle ones, on other threads.
+    let server = Slapd::start();
+    let dir = temp_dir();
+    let pwgate = PwgateProcess::start(
+        &["--upstream", &server.ldap_url(), "--workers", "8"],
+        dir.path(),
+    );
+    let mut clients: Vec<_> = (0..24).map(|_| bystander(pwgate.addr())).collect();
+    for (stream, reader) in &mut clients {
+        assert_search_answered(stream, reader, 2);
+    }
+    // Every connection still works once all are open.
+    for (stream, reader) in &mut clients {
+        assert_search_answered(stream, reader, 3);
+    }
+}

@@ -55,6 +55,12 @@ struct Listening {
 /// library's 128 would refuse a burst of new connections HAProxy takes.
 const LISTEN_BACKLOG: u32 = 4096;
 
+/// Workers that accept on each listening socket (the first ones). Every
+/// worker waiting on the socket is woken by a new connection, so on a host
+/// with many CPUs the others get their connections handed over by these
+/// ([`Slot::choose`]) instead of all waking for each.
+const MAX_ACCEPTING_WORKERS: usize = 4;
+
 /// Binds `addr`, with a handle to the socket for each of `workers` worker
 /// threads.
 fn listen(addr: SocketAddr, workers: usize) -> std::io::Result<Listening> {
@@ -80,9 +86,9 @@ fn listen(addr: SocketAddr, workers: usize) -> std::io::Result<Listening> {
 
 impl Server {
     /// Binds the configured addresses (port 0 picks a free port), with a
-    /// handle for each worker thread the configuration asks for.
+    /// handle for each accepting worker.
     pub async fn bind(gate: Gate) -> std::io::Result<Server> {
-        let workers = Workers::count(gate.config.workers);
+        let workers = Workers::count(gate.config.workers).min(MAX_ACCEPTING_WORKERS);
         let bind = |addr: Option<SocketAddr>| match addr {
             Some(a) => listen(a, workers)
                 .map(Some)
