@@ -638,7 +638,7 @@ fn serve(args: ServeArgs, core_dumps: Result<(), String>) -> ExitCode {
             });
         }
         reload_on_hangup(server.gate_cell(), config_path, overrides, audit_trail);
-        server.run(shutdown_signal(), None).await;
+        let served = server.run(shutdown_signal(), None).await;
         if let Some(socket) = service.as_ref().and_then(|s| s.socket.as_ref()) {
             pwgate::service::remove_socket(socket);
         }
@@ -646,7 +646,13 @@ fn serve(args: ServeArgs, core_dumps: Result<(), String>) -> ExitCode {
         if summary_interval.is_some() {
             pwgate::audit::summary("period before shutdown");
         }
-        ExitCode::SUCCESS
+        match served {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "not serving");
+                ExitCode::FAILURE
+            }
+        }
     })
 }
 

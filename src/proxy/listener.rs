@@ -131,7 +131,13 @@ impl Server {
     /// holds its own handle to the same socket) and runs the connections it
     /// accepted: a new connection costs no hand-off between threads, and
     /// whichever worker the kernel wakes first takes it.
-    pub async fn run(self, shutdown: impl Future<Output = ()>, grace: Option<Duration>) {
+    ///
+    /// Errs, at once, when no worker can listen.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()>,
+        grace: Option<Duration>,
+    ) -> Result<(), String> {
         let gate = self.cell.load();
         let workers = match Workers::start(gate.config.workers) {
             Ok(w) => w,
@@ -186,12 +192,11 @@ impl Server {
             listening += usize::from(r.await.unwrap_or(false));
         }
         if listening == 0 {
-            tracing::error!("no worker could register the listening sockets; not serving");
             shared.stopping.trigger();
             for acceptor in acceptors {
                 let _ = acceptor.await;
             }
-            return;
+            return Err("no worker could register the listening sockets".into());
         }
         let urls: Vec<String> = gate.upstream.urls().iter().map(|u| u.to_string()).collect();
         info!(upstream = %urls.join(","), mode = ?gate.config.mode, workers = workers.len(), "pwgate ready");
@@ -245,6 +250,7 @@ impl Server {
         if let Some(sync) = self.cell.sync() {
             sync.drain().await;
         }
+        Ok(())
     }
 }
 

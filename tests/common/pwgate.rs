@@ -93,7 +93,8 @@ impl Pwgate {
                         },
                         Some(grace),
                     )
-                    .await;
+                    .await
+                    .expect("pwgate serves");
             });
         });
         let (ldap, ldaps, cell) = addr_rx
