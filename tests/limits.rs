@@ -27,9 +27,9 @@ use common::pwgate::Pwgate;
 use common::raw::{
     abandon, addr_of, assert_notice_then_eof, by_msgid, bystander, connect, extended_request, int,
     ldap_message, octets, present, sasl_bind, search_request, split_frames, split_tlv, tlv,
-    FrameReader, Response, AUTH_METHOD_NOT_SUPPORTED, BIND_RESPONSE, OID_NOTICE_OF_DISCONNECTION,
-    OID_PASSWORD_MODIFY, PROTOCOL_ERROR, SCOPE_BASE, SEARCH_RESULT_DONE, SEARCH_RESULT_ENTRY,
-    UNAVAILABLE,
+    FrameReader, Response, AUTH_METHOD_NOT_SUPPORTED, BIND_RESPONSE, EXTENDED_RESPONSE,
+    OID_NOTICE_OF_DISCONNECTION, OID_PASSWORD_MODIFY, PROTOCOL_ERROR, SCOPE_BASE,
+    SEARCH_RESULT_DONE, SEARCH_RESULT_ENTRY, UNAVAILABLE,
 };
 use common::slapd::{self, Slapd};
 
@@ -182,6 +182,34 @@ fn active_connection_is_not_closed_as_idle() {
         "unexpected bytes: {:02x?}",
         reader.buf
     );
+}
+
+#[test]
+fn a_client_pwgate_answers_itself_is_not_idle() {
+    // Password changes on plain LDAP are refused by pwgate (13) and never
+    // reach the directory: the answers are pwgate's own, and they count
+    // as activity as the directory's do.
+    let server = Slapd::start();
+    let gate = Pwgate::start_with(&server.ldap_url(), "[limits]\nidle_timeout_secs = 1\n");
+    let mut stream = connect(gate.ldap_addr);
+    let mut reader = FrameReader::new(stream.try_clone().expect("clone socket"));
+    let started = Instant::now();
+    let mut msgid = 1;
+    while started.elapsed() < Duration::from_millis(2500) {
+        stream
+            .write_all(&password_modify(msgid))
+            .expect("write the change");
+        let frames = reader.until(i64::from(msgid), EXTENDED_RESPONSE);
+        let answer = Response::parse(frames.last().expect("an answer"));
+        assert_eq!(
+            (answer.msgid, answer.result_code()),
+            (i64::from(msgid), 13),
+            "{frames:02x?}"
+        );
+        msgid += 1;
+        thread::sleep(Duration::from_millis(400));
+    }
+    assert!(msgid >= 6, "only {} changes", msgid - 1);
 }
 
 #[test]

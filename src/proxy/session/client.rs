@@ -298,6 +298,9 @@ impl Session {
                         if sensitive {
                             message.zeroize();
                         }
+                        // An answer of pwgate's own is activity as much
+                        // as the directory's (the idle timeout).
+                        self.lock_tracking().last_activity = Tick::now();
                         self.write_client(&bytes).await
                     }
                     Action::StartTls { msgid } => {
