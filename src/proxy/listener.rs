@@ -363,6 +363,8 @@ async fn accept_on_worker(
     if drained.is_ok() {
         return (0, grace);
     }
+    // Only those still running: finished ones not yet reaped are not.
+    while sessions.try_join_next().is_some() {}
     let aborted = sessions.len();
     sessions.shutdown().await;
     (aborted, grace)
