@@ -222,9 +222,7 @@ impl Server {
         crate::notify::stopping();
         info!(
             open = self.cell.metrics().connections_open.load(Ordering::Relaxed),
-            grace_secs = grace
-                .unwrap_or_else(|| self.cell.load().config.limits.shutdown_grace)
-                .as_secs_f64(),
+            grace_secs = shared.grace().as_secs_f64(),
             "shutting down: no longer accepting; open sessions finish what is in flight"
         );
         // Each worker closes its listeners, waits for its sessions for the
@@ -263,6 +261,15 @@ struct Accepting {
     grace: Option<Duration>,
     /// The most connections open since memory was last given back.
     peak_open: AtomicUsize,
+}
+
+impl Accepting {
+    /// How long sessions may finish after the stop: the one `run` was
+    /// given, or the configuration's in force now (reloads included).
+    fn grace(&self) -> Duration {
+        self.grace
+            .unwrap_or_else(|| self.cell.load().config.limits.shutdown_grace)
+    }
 }
 
 /// One worker's acceptor: accepts on its handles to the listening sockets
@@ -321,14 +328,14 @@ async fn accept_on_worker(
             _worker: open,
             _gauge: gauge,
         };
-        let cell = shared.cell.clone();
-        let shutdown = shared.stopping.subscribe();
+        let (cell, shutdown) = (shared.cell.clone(), shared.stopping.subscribe());
+        let serve = move |tcp| async move {
+            // Dropped with this future, whether it ends or is aborted.
+            let _admitted = admitted;
+            session::serve(cell, tcp, peer, implicit_tls, shutdown).await
+        };
         if worker == local {
-            sessions.spawn(async move {
-                // Dropped with this future, whether it ends or is aborted.
-                let _admitted = admitted;
-                session::serve(cell, tcp, peer, implicit_tls, shutdown).await
-            });
+            sessions.spawn(serve(tcp));
             continue;
         }
         // To the other worker's event loop: out of this one's first.
@@ -341,9 +348,8 @@ async fn accept_on_worker(
         };
         sessions.spawn_on(
             async move {
-                let _admitted = admitted;
                 match tokio::net::TcpStream::from_std(tcp) {
-                    Ok(tcp) => session::serve(cell, tcp, peer, implicit_tls, shutdown).await,
+                    Ok(tcp) => serve(tcp).await,
                     Err(e) => {
                         warn!(client = %peer, error = %e, "cannot register the connection")
                     }
@@ -353,9 +359,7 @@ async fn accept_on_worker(
         );
     }
     drop((ldap, ldaps));
-    let grace = shared
-        .grace
-        .unwrap_or_else(|| shared.cell.load().config.limits.shutdown_grace);
+    let grace = shared.grace();
     let drained = tokio::time::timeout(grace, async {
         while sessions.join_next().await.is_some() {}
     })

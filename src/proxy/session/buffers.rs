@@ -209,49 +209,54 @@ mod tests {
         assert_eq!(SPARE.with(|s| s.borrow().len()), 0);
     }
 
-    #[test]
-    fn what_a_dropped_buffer_still_held_is_wiped() {
-        // Two views of one allocation: the first 6 bytes and the 6 after.
+    /// `b"publicsecret"` in one allocation, as two views: the first 6
+    /// bytes and the 6 after.
+    fn two_views() -> (BytesMut, BytesMut) {
         let mut front = BytesMut::with_capacity(64);
         front.extend_from_slice(b"publicsecret");
         let back = front.split_off(6);
-        let back_at = back.as_ptr();
-        assert_eq!(unsafe { front.as_ptr().add(6) }, back_at);
-        drop(WipedOnDrop(back));
-        // `front` now owns the allocation alone: growing it in place makes
-        // the bytes `back` held part of it again.
+        assert_eq!(unsafe { front.as_ptr().add(6) }, back.as_ptr());
+        (front, back)
+    }
+
+    /// The 6 bytes after `front` in its allocation, once the view of them
+    /// (which started at `back_at`) is gone: `front` owns the allocation
+    /// alone, and growing it in place makes them part of it again.
+    fn bytes_after(mut front: BytesMut, back_at: *const u8) -> Vec<u8> {
         front.reserve(6);
         assert_eq!(
             unsafe { front.as_ptr().add(6) },
             back_at,
             "the buffer grew in place"
         );
-        // SAFETY: the 6 bytes after `front` were written above (and then
-        // wiped), inside the capacity just reserved.
+        // SAFETY: the 6 bytes after `front` were written by `two_views`
+        // (and maybe wiped since), inside the capacity just reserved.
         unsafe { front.set_len(12) };
         assert_eq!(&front[..6], b"public");
-        assert_eq!(&front[6..], [0u8; 6], "the dropped bytes were wiped");
+        front[6..].to_vec()
+    }
+
+    #[test]
+    fn what_a_dropped_buffer_still_held_is_wiped() {
+        let (front, back) = two_views();
+        let back_at = back.as_ptr();
+        drop(WipedOnDrop(back));
+        assert_eq!(
+            bytes_after(front, back_at),
+            [0u8; 6],
+            "the dropped bytes were wiped"
+        );
     }
 
     #[test]
     fn growing_a_buffer_wipes_the_copy_it_leaves() {
-        let mut buf = BytesMut::with_capacity(64);
-        buf.extend_from_slice(b"publicsecret");
-        // A second view of the allocation, to look at it afterwards.
-        let front = buf.split_to(6);
+        let (front, mut buf) = two_views();
         let old = buf.as_ptr();
         grow_wiping(&mut buf, 1000);
         assert_eq!(&buf[..], b"secret");
         assert_ne!(buf.as_ptr(), old);
-        let mut front = front;
-        // `front` owns the old allocation alone now: grown in place, it
-        // shows where the moved bytes were.
-        front.reserve(6);
-        assert_eq!(unsafe { front.as_ptr().add(6) }, old);
-        // SAFETY: the 6 bytes after `front` were written above (and then
-        // wiped), inside the capacity just reserved.
-        unsafe { front.set_len(12) };
-        assert_eq!(&front[6..], [0u8; 6], "the old copy was wiped");
+        drop(buf);
+        assert_eq!(bytes_after(front, old), [0u8; 6], "the old copy was wiped");
     }
 
     #[test]
