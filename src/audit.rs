@@ -93,14 +93,14 @@ pub(crate) struct Clean<'a>(pub(crate) &'a str);
 
 impl std::fmt::Display for Clean<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for c in self.0.chars() {
-            if c.is_control() {
-                write!(f, "\\u{{{:x}}}", c as u32)?;
-            } else {
-                std::fmt::Write::write_char(f, c)?;
-            }
+        // Runs without a control character are written whole.
+        let mut rest = self.0;
+        while let Some((at, c)) = rest.char_indices().find(|(_, c)| c.is_control()) {
+            f.write_str(&rest[..at])?;
+            write!(f, "\\u{{{:x}}}", c as u32)?;
+            rest = &rest[at + c.len_utf8()..];
         }
-        Ok(())
+        f.write_str(rest)
     }
 }
 
@@ -347,5 +347,10 @@ mod tests {
             "uid=x\\u{a}verdict=accepted"
         );
         assert_eq!(Clean("cn=Zoë").to_string(), "cn=Zoë");
+        assert_eq!(
+            Clean("\u{85}a\tb\u{7f}").to_string(),
+            "\\u{85}a\\u{9}b\\u{7f}"
+        );
+        assert_eq!(Clean("").to_string(), "");
     }
 }

@@ -9,9 +9,67 @@
 use unicode_normalization::UnicodeNormalization;
 use zeroize::Zeroizing;
 
+/// The characters of `s` in NFKC. Most passwords are ASCII, and an ASCII
+/// string is its own NFKC form (every ASCII character is stable under NFKC
+/// and none composes with another), so it is read as it is, without the
+/// normalizer's lookups.
+pub fn nfkc_chars(s: &str) -> NfkcChars<'_> {
+    if s.is_ascii() {
+        NfkcChars::Ascii(s.chars())
+    } else {
+        NfkcChars::Other(s.nfkc())
+    }
+}
+
+/// The iterator of [`nfkc_chars`].
+pub enum NfkcChars<'a> {
+    Ascii(std::str::Chars<'a>),
+    Other(unicode_normalization::Recompositions<std::str::Chars<'a>>),
+}
+
+impl Iterator for NfkcChars<'_> {
+    type Item = char;
+
+    fn next(&mut self) -> Option<char> {
+        match self {
+            NfkcChars::Ascii(chars) => chars.next(),
+            NfkcChars::Other(chars) => chars.next(),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            NfkcChars::Ascii(chars) => chars.size_hint(),
+            NfkcChars::Other(chars) => chars.size_hint(),
+        }
+    }
+}
+
+/// `chars` collected in a buffer grown by hand, so that no outgrown copy
+/// of a password is left unwiped (`collect` would reallocate and free the
+/// old buffer as it is).
+pub fn wiped_string(chars: impl Iterator<Item = char>, capacity: usize) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::with_capacity(capacity));
+    for c in chars {
+        if out.len() + c.len_utf8() > out.capacity() {
+            let mut bigger = Zeroizing::new(String::with_capacity(2 * out.capacity() + 4));
+            bigger.push_str(&out);
+            out = bigger;
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// NFKC, then lower case. Used for words, names and passwords alike.
 pub fn fold_case(s: &str) -> Zeroizing<String> {
-    Zeroizing::new(s.nfkc().flat_map(char::to_lowercase).collect())
+    if s.is_ascii() {
+        let mut out = Zeroizing::new(String::with_capacity(s.len()));
+        out.push_str(s);
+        out.make_ascii_lowercase();
+        return out;
+    }
+    wiped_string(s.nfkc().flat_map(char::to_lowercase), s.len() + 16)
 }
 
 /// Characters that stand for one letter in leetspeak.
@@ -76,12 +134,17 @@ pub fn leet_forms(folded: &str) -> Vec<Zeroizing<String>> {
 /// (leading and trailing digits and symbols) is decoration people add to a
 /// word to satisfy complexity rules. A password without letters is all core.
 pub fn core_range(folded: &str) -> std::ops::Range<usize> {
-    let chars: Vec<char> = folded.chars().collect();
-    let first = chars.iter().position(|c| c.is_alphabetic());
-    let last = chars.iter().rposition(|c| c.is_alphabetic());
-    match (first, last) {
-        (Some(f), Some(l)) => f..l + 1,
-        _ => 0..chars.len(),
+    let (mut first, mut last, mut count) = (None, 0, 0);
+    for (i, c) in folded.chars().enumerate() {
+        if c.is_alphabetic() {
+            first.get_or_insert(i);
+            last = i;
+        }
+        count = i + 1;
+    }
+    match first {
+        Some(f) => f..last + 1,
+        None => 0..count,
     }
 }
 
@@ -132,6 +195,29 @@ mod tests {
     }
 
     #[test]
+    fn ascii_is_read_as_it_is_and_the_rest_normalized() {
+        // The fast path and the normalizer agree on every ASCII character.
+        let ascii: String = (0u8..128).map(char::from).collect();
+        assert!(nfkc_chars(&ascii).eq(ascii.nfkc()));
+        assert_eq!(
+            fold_case(&ascii).as_str(),
+            ascii
+                .nfkc()
+                .flat_map(char::to_lowercase)
+                .collect::<String>()
+        );
+        assert_eq!(nfkc_chars("ＰａＳＳ①").collect::<String>(), "PaSS1");
+        assert!(matches!(nfkc_chars("abc"), NfkcChars::Ascii(_)));
+        assert!(matches!(nfkc_chars("ab\u{300}"), NfkcChars::Other(_)));
+        // Grown by hand: the result is whole however often it grew.
+        let long = "ﷺ".repeat(20);
+        assert_eq!(
+            wiped_string(long.nfkc(), 1).as_str(),
+            long.nfkc().collect::<String>()
+        );
+    }
+
+    #[test]
     fn nfkc_and_lower_case() {
         assert_eq!(fold_case("ＰａＳＳ").as_str(), "pass");
         assert_eq!(fold_case("ÉTÉ").as_str(), "été");
@@ -149,6 +235,8 @@ mod tests {
         assert_eq!(core_range("!!summer!!"), 2..8);
         assert_eq!(core_range("12345678"), 0..8);
         assert_eq!(core_range(""), 0..0);
+        assert_eq!(core_range("a"), 0..1);
+        assert_eq!(core_range("1é2"), 1..2);
     }
 
     #[test]

@@ -157,16 +157,7 @@ pub fn estimate_counting(password: &str, names: &[&str], max_chars: usize) -> (E
 /// NFKC of `text` in a buffer grown by hand, so that no outgrown copy is
 /// left unwiped.
 fn nfkc(text: &str) -> Zeroizing<String> {
-    let mut out = Zeroizing::new(String::with_capacity(text.len() + 16));
-    for c in text.nfkc() {
-        if out.len() + c.len_utf8() > out.capacity() {
-            let mut bigger = Zeroizing::new(String::with_capacity(2 * out.capacity()));
-            bigger.push_str(&out);
-            out = bigger;
-        }
-        out.push(c);
-    }
-    out
+    crate::policy::normalize::wiped_string(text.nfkc(), text.len() + 16)
 }
 
 /// One character in lower case, keeping positions: a character whose lower

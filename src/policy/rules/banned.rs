@@ -434,11 +434,23 @@ fn cheapest(
             }
         }
     };
-    let mut by_start: Vec<Vec<(usize, Token, usize)>> = vec![Vec::new(); n];
-    for (k, (r, t)) in spans.iter().enumerate() {
-        by_start[r.start].push((r.end, *t, inside.get(k).copied().unwrap_or(0)));
-    }
+    // The spans by where they start, in their order within a start (a
+    // stable sort, so ties in a traced cut resolve as they are listed).
+    let mut by_start: Vec<(usize, usize, Token, usize)> = spans
+        .iter()
+        .enumerate()
+        .map(|(k, (r, t))| (r.start, r.end, *t, inside.get(k).copied().unwrap_or(0)))
+        .collect();
+    by_start.sort_by_key(|s| s.0);
+    let mut next_span = 0;
     for i in 0..n {
+        let starting_here = {
+            let from = next_span;
+            while by_start.get(next_span).is_some_and(|s| s.0 <= i) {
+                next_span += 1;
+            }
+            &by_start[from..next_span]
+        };
         for used in 0..STATES {
             let (points, kinds) = best[i][used];
             if points == usize::MAX {
@@ -460,7 +472,10 @@ fn cheapest(
                     (i, used, Step::Pair),
                 );
             }
-            for (end, token, inside) in &by_start[i] {
+            for (start, end, token, inside) in starting_here {
+                if *start != i {
+                    continue;
+                }
                 let (cost, after) = if used < CHEAP_TOKENS {
                     (1, used + 1)
                 } else {

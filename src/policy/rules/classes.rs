@@ -35,7 +35,8 @@
 //! through the NFKC iterator).
 
 use unicode_normalization::char::is_combining_mark;
-use unicode_normalization::UnicodeNormalization;
+
+use crate::policy::normalize::nfkc_chars;
 
 /// Character classes of a password, counted on NFKC-normalized characters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -116,7 +117,7 @@ fn classify(c: char) -> Class {
 /// The counts add up to the NFKC length of the password.
 pub fn count_classes(password: &str) -> ClassCounts {
     let mut counts = ClassCounts::default();
-    for c in password.nfkc() {
+    for c in nfkc_chars(password) {
         match classify(c) {
             Class::Lower => counts.lower += 1,
             Class::Upper => counts.upper += 1,
@@ -272,7 +273,7 @@ pub fn check_max_run(password: &str, max_run: usize) -> Option<ClassProblem> {
     }
     let mut previous = None;
     let mut run = 0usize;
-    for c in password.nfkc() {
+    for c in nfkc_chars(password) {
         if previous == Some(c) {
             run += 1;
         } else {
@@ -290,6 +291,7 @@ pub fn check_max_run(password: &str, max_run: usize) -> Option<ClassProblem> {
 mod tests {
     use super::*;
     use crate::policy::test_support::XorShift;
+    use unicode_normalization::UnicodeNormalization;
 
     fn counts(
         lower: usize,

@@ -1,7 +1,6 @@
 //! Minimum and maximum length, counted in characters after NFKC.
 
-use unicode_normalization::UnicodeNormalization;
-
+use crate::policy::normalize::nfkc_chars;
 use crate::policy::{Rule, Violation};
 use crate::secret::Password;
 
@@ -11,7 +10,7 @@ use crate::secret::Password;
 /// becomes 18), and one character must not pass for eighteen.
 pub fn normalized_len(password: &Password) -> usize {
     let text = password.expose();
-    text.nfkc().count().min(text.chars().count())
+    nfkc_chars(text).count().min(text.chars().count())
 }
 
 pub fn check(password: &Password, min: usize, max: usize) -> Option<Violation> {

@@ -15,8 +15,9 @@
 //! drop and no reallocation leaves a copy behind. No message ever contains
 //! either password.
 
-use unicode_normalization::UnicodeNormalization;
 use zeroize::Zeroizing;
+
+use crate::policy::normalize::nfkc_chars;
 
 /// How the new password resembles the old one, in the order the checks run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +61,7 @@ impl Similarity {
 
 /// NFKC, then lower case, as characters, in a wiped buffer.
 fn folded_chars(s: &str) -> Zeroizing<Vec<char>> {
-    let fold = || s.nfkc().flat_map(char::to_lowercase);
+    let fold = || nfkc_chars(s).flat_map(char::to_lowercase);
     let mut chars = Zeroizing::new(Vec::with_capacity(fold().count()));
     chars.extend(fold());
     chars
@@ -76,7 +77,7 @@ fn folded_chars(s: &str) -> Zeroizing<Vec<char>> {
 /// O(length × min(max_distance, length)) for the distance.
 pub fn compare(new: &str, old: &str, max_distance: usize) -> Option<Similarity> {
     // Streams both NFKC forms without copying them.
-    if new.nfkc().eq(old.nfkc()) {
+    if nfkc_chars(new).eq(nfkc_chars(old)) {
         return Some(Similarity::Same);
     }
     let new = folded_chars(new);
@@ -173,6 +174,7 @@ pub fn levenshtein(a: &[char], b: &[char], cap: usize) -> usize {
 mod tests {
     use super::*;
     use crate::policy::test_support::XorShift;
+    use unicode_normalization::UnicodeNormalization;
 
     fn chars(s: &str) -> Vec<char> {
         s.chars().collect()
