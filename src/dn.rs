@@ -276,12 +276,10 @@ pub fn first_rdn_values(dn: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// [`first_rdn_values`] and [`organisation_names`] of one DN, parsed once.
-pub fn names_of(dn: &str) -> (Vec<String>, Vec<String>) {
-    match parse(dn) {
-        Some(rdns) => (first_values(&rdns), organisation_names_in(rdns)),
-        None => (Vec::new(), Vec::new()),
-    }
+/// [`first_rdn_values`] and [`organisation_names`] of one DN, parsed once;
+/// `None` when it cannot be parsed.
+pub fn names_of(dn: &str) -> Option<(Vec<String>, Vec<String>)> {
+    parse(dn).map(|rdns| (first_values(&rdns), organisation_names_in(rdns)))
 }
 
 fn first_values(rdns: &[Rdn]) -> Vec<String> {

@@ -381,15 +381,13 @@ pub async fn decide<A: Accounts>(ctx: &Context<'_, A>, request: Request) -> Outc
     }
 
     let mut who = TargetNames::default();
-    if let Some(dn) = given_dn.as_deref() {
-        who.add_dn(dn);
-    }
+    let dn_parsed = given_dn.as_deref().is_some_and(|dn| who.add_dn(dn));
     who.add_names(request_names);
     // Scopes and the name and self-reset rules depend on whose password
     // this is: without a DN pwgate can read, it refuses, never guesses.
     let target_dn = match &target {
         TargetRef::Dn(dn) => {
-            let readable = crate::dn::parse(dn).is_some() && scope::comparable(config, dn);
+            let readable = dn_parsed && scope::comparable(config, dn);
             if !readable || who.names.is_empty() {
                 return refuse_early(
                     ctx.metrics,

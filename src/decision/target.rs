@@ -20,10 +20,14 @@ impl TargetNames {
     /// From a DN: the values of its first RDN (`alice` of `uid=alice,...`,
     /// `Alice` and `Smith` of `CN=Alice Smith,...`) and the organisation
     /// names of its other RDNs (`example` of `dc=example,dc=com`).
-    pub fn add_dn(&mut self, dn: &str) {
-        let (names, organisation) = crate::dn::names_of(dn);
+    /// Returns whether `dn` could be parsed (nothing is added if not).
+    pub fn add_dn(&mut self, dn: &str) -> bool {
+        let Some((names, organisation)) = crate::dn::names_of(dn) else {
+            return false;
+        };
         self.names.extend(names);
         self.organisation.extend(organisation);
+        true
     }
 
     /// Names known another way (the request, `--name`, a bind name).
@@ -45,7 +49,8 @@ mod tests {
     #[test]
     fn a_dn_gives_names_and_organisation() {
         let mut t = TargetNames::default();
-        t.add_dn("CN=Alice Smith,OU=Staff,DC=contoso,DC=com");
+        assert!(t.add_dn("CN=Alice Smith,OU=Staff,DC=contoso,DC=com"));
+        assert!(!t.add_dn("CN=Alice\\"));
         t.add_names(["asmith".to_owned()]);
         assert!(
             t.names.iter().any(|n| n == "Alice Smith" || n == "Alice"),
