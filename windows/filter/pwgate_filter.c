@@ -567,6 +567,18 @@ typedef enum {
     CALL_FAILED,      /* anything else */
 } call_t;
 
+/* Milliseconds on the performance counter: exact (GetTickCount64 moves in
+ * steps of up to 16 ms, and classify() compares with the deadline). */
+static ULONGLONG now_ms(void)
+{
+    LARGE_INTEGER c, f;
+
+    if (!QueryPerformanceFrequency(&f) || f.QuadPart <= 0 || !QueryPerformanceCounter(&c))
+        return GetTickCount64();
+    return (ULONGLONG)(c.QuadPart / f.QuadPart) * 1000 +
+           (ULONGLONG)(c.QuadPart % f.QuadPart) * 1000 / (ULONGLONG)f.QuadPart;
+}
+
 static call_t classify(DWORD err, ULONGLONG deadline)
 {
     switch (err) {
@@ -578,8 +590,13 @@ static call_t classify(DWORD err, ULONGLONG deadline)
     case ERROR_WINHTTP_SECURE_CHANNEL_ERROR:
         /* The TLS handshake failed. Wine says so for a certificate it does
          * not trust too, and for a handshake the server never answers
-         * (after the timeout): only the second is the server's absence. */
-        return GetTickCount64() + 50 >= deadline ? CALL_UNREACHABLE : CALL_CERTIFICATE;
+         * (when the timeout ends): only the second is the server's absence.
+         * Every WinHTTP timeout is set to end at the deadline (set_deadline),
+         * so a handshake given up for lack of an answer fails at the
+         * deadline or after it, never before; a failure before the
+         * deadline, however close to it, is the certificate's or the
+         * handshake's, and refuses whatever the fail mode. */
+        return now_ms() >= deadline ? CALL_UNREACHABLE : CALL_CERTIFICATE;
     case ERROR_WINHTTP_SECURE_FAILURE:
     case ERROR_WINHTTP_SECURE_INVALID_CA:
     case ERROR_WINHTTP_SECURE_CERT_CN_INVALID:
@@ -599,7 +616,7 @@ static call_t classify(DWORD err, ULONGLONG deadline)
  * server that accepts and never answers holds the call forever). */
 static BOOL set_deadline(HINTERNET h, ULONGLONG deadline)
 {
-    ULONGLONG now = GetTickCount64();
+    ULONGLONG now = now_ms();
     DWORD left;
 
     if (now >= deadline) {
@@ -766,7 +783,7 @@ static HINTERNET shared_session(void)
 static call_t call_pwgate(work_t *w, const WCHAR *path, DWORD *status, DWORD *err)
 {
     const config_t *cfg = &w->cfg;
-    ULONGLONG deadline = GetTickCount64() + cfg->timeout_ms;
+    ULONGLONG deadline = now_ms() + cfg->timeout_ms;
     HINTERNET session = NULL, conn = NULL, req = NULL;
     WCHAR full_path[MAX_URL + 64];
     DWORD size, sent, written;
