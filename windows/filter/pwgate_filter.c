@@ -673,7 +673,10 @@ fail:
     return NULL;
 }
 
-/* Reads the answer's body into buf; FALSE if it is larger than cap. */
+/* Reads the answer's body into buf. FALSE with the last error set: WinHTTP's
+ * (a timeout, a lost connection), ERROR_INSUFFICIENT_BUFFER for a body
+ * larger than cap, ERROR_INVALID_DATA for one in over 1,024 pieces; never a
+ * stale one from an earlier call, which could say "timeout". */
 static BOOL read_body(HINTERNET req, char *buf, DWORD cap, DWORD *len)
 {
     DWORD got;
@@ -686,7 +689,11 @@ static BOOL read_body(HINTERNET req, char *buf, DWORD cap, DWORD *len)
             /* Full: only the end of the answer may follow. */
             if (!WinHttpReadData(req, &extra, 1, &got))
                 return FALSE;
-            return got == 0;
+            if (got != 0) {
+                SetLastError(ERROR_INSUFFICIENT_BUFFER);
+                return FALSE;
+            }
+            return TRUE;
         }
         if (!WinHttpReadData(req, buf + *len, cap - *len, &got))
             return FALSE;
@@ -694,6 +701,7 @@ static BOOL read_body(HINTERNET req, char *buf, DWORD cap, DWORD *len)
             return TRUE;
         *len += got;
     }
+    SetLastError(ERROR_INVALID_DATA);
     return FALSE;
 }
 
@@ -829,7 +837,13 @@ static call_t call_pwgate(work_t *w, const WCHAR *path, DWORD *status, DWORD *er
             goto error;
         sent += written;
     }
-    if (sent < w->body_len || !set_deadline(req, deadline) || !WinHttpReceiveResponse(req, NULL))
+    if (sent < w->body_len) {
+        /* WinHTTP took less than the body in 64 writes: not a timeout. */
+        *err = ERROR_INVALID_DATA;
+        result = CALL_FAILED;
+        goto done;
+    }
+    if (!set_deadline(req, deadline) || !WinHttpReceiveResponse(req, NULL))
         goto error;
     size = sizeof(*status);
     if (!WinHttpQueryHeaders(req, WINHTTP_QUERY_STATUS_CODE | WINHTTP_QUERY_FLAG_NUMBER,
@@ -837,7 +851,8 @@ static call_t call_pwgate(work_t *w, const WCHAR *path, DWORD *status, DWORD *er
         goto error;
     if (!read_body(req, w->answer, ANSWER_MAX, &w->answer_len)) {
         *err = GetLastError();
-        /* A body too large for the buffer is not an answer pwgate gives. */
+        /* A body too large for the buffer (ERROR_INSUFFICIENT_BUFFER) is
+         * not an answer pwgate gives: refused, whatever the fail mode. */
         result = *err == ERROR_WINHTTP_TIMEOUT ? CALL_UNREACHABLE : CALL_FAILED;
         goto done;
     }
