@@ -333,6 +333,23 @@ fn pwgate_stopped_refuses_unless_the_fail_mode_allows() {
     let run = filter(wine, "alice", "Alice Liddell", STRONG, "change");
     assert_verdict(&run, false);
     event_with(&run, "FailMode in HKLM");
+
+    // A URL with a user and password: refused, and the event does not
+    // show them.
+    let with_user = format!("https://dcfilter:hunter2-Url-secret@{}", free_addr());
+    configure(
+        wine,
+        &with_user,
+        &[("FailMode", Value::Sz("allow"))],
+    );
+    let run = filter(wine, "alice", "Alice Liddell", STRONG, "change");
+    assert_verdict(&run, false);
+    event_with(&run, "Url is not an https:// URL");
+    assert!(
+        !run.stderr.contains("hunter2-Url-secret") && !run.stderr.contains("dcfilter"),
+        "the URL's credentials are in the output: {}",
+        run.describe()
+    );
 }
 
 /// A 127.0.0.1 listener that accepts connections and never answers, until

@@ -249,10 +249,10 @@ static BOOL load_config(config_t *cfg)
         url.dwHostNameLength == 0 || url.dwHostNameLength > MAX_URL ||
         url.dwUrlPathLength > MAX_URL || url.dwExtraInfoLength != 0 ||
         url.dwUserNameLength != 0 || url.dwPasswordLength != 0) {
+        /* The URL itself is not shown: it may hold a user and password. */
         report(EVENTLOG_ERROR_TYPE, EV_CONFIG,
-               L"pwgate filter: Url \"%ls\" is not an https:// URL with a host (and no query, "
-               L"user or password)",
-               cfg->url);
+               L"pwgate filter: HKLM\\" CONFIG_KEY L"\\Url is not an https:// URL with a host "
+               L"(and no query, user or password)");
         return FALSE;
     }
     CopyMemory(cfg->host, url.lpszHostName, url.dwHostNameLength * sizeof(WCHAR));
