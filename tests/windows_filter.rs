@@ -229,6 +229,22 @@ fn the_filter_asks_pwgate_and_the_audit_trail_tells_the_change() {
     assert_verdict(&run, true);
     runs.push(run);
 
+    // An account name that would rewrite the event's text (a right-to-left
+    // override, a zero-width space, a line separator, an insertion "%1"):
+    // shown with '?' for each (Wine's trace writes other non-ASCII
+    // characters as \XXXX).
+    let run = filter(
+        wine,
+        "ev%1\u{202e}gnp\u{200b}x\u{2028}y\u{feff}",
+        "-",
+        WEAK,
+        "change",
+    );
+    assert_verdict(&run, false);
+    let event = event_with(&run, "refused");
+    assert!(event.contains("\\\"ev?1?gnp?x?y?\\\""), "{event}");
+    runs.push(run);
+
     // The DC reports the changes it made.
     for (user, rid) in [("alice", "1104"), ("carol", "1200")] {
         let run = wine.run(&["notify", user, rid]);

@@ -130,8 +130,20 @@ static void report(WORD type, DWORD id, const WCHAR *fmt, ...)
     DeregisterEventSource(source);
 }
 
-/* The account name as event texts show it: at most 64 units, control
- * characters as '?'. */
+/* Whether c may not appear as it is in an event text: a C0 or C1 control
+ * or DEL; a character that changes how the text around it is laid out or
+ * read (zero-width characters, direction marks, embeddings, overrides and
+ * isolates, line and paragraph separators, the BOM, U+2060-U+206F); or '%',
+ * which the Event Viewer reads as an insertion ("%1", "%%1"). */
+static BOOL unsafe_in_event(WCHAR c)
+{
+    return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == L'%' || c == 0x061c ||
+           (c >= 0x200b && c <= 0x200f) || (c >= 0x2028 && c <= 0x202e) ||
+           (c >= 0x2060 && c <= 0x206f) || c == 0xfeff;
+}
+
+/* The account name as event texts show it: at most 64 units, the
+ * characters unsafe_in_event() names and unpaired surrogates as '?'. */
 static void show_account(work_t *w, const UNICODE_STRING *s)
 {
     USHORT i, n = 0;
@@ -142,7 +154,12 @@ static void show_account(work_t *w, const UNICODE_STRING *s)
             n = 64;
         for (i = 0; i < n; i++) {
             WCHAR c = s->Buffer[i];
-            w->shown_account[i] = (c < 0x20 || c == 0x7f) ? L'?' : c;
+            BOOL high = c >= 0xd800 && c <= 0xdbff, low = c >= 0xdc00 && c <= 0xdfff;
+            if (unsafe_in_event(c) ||
+                (high && (i + 1 >= n || s->Buffer[i + 1] < 0xdc00 || s->Buffer[i + 1] > 0xdfff)) ||
+                (low && (i == 0 || s->Buffer[i - 1] < 0xd800 || s->Buffer[i - 1] > 0xdbff)))
+                c = L'?';
+            w->shown_account[i] = c;
         }
     }
     w->shown_account[n] = 0;
