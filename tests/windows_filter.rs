@@ -13,11 +13,11 @@
 
 mod common;
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::https::free_addr;
@@ -467,6 +467,219 @@ fn a_server_that_never_answers_is_given_up_after_the_timeout() {
     let ms = run.elapsed_ms();
     assert!((1900..6000).contains(&ms), "the default took {ms} ms");
     assert!(silent.stop() >= 3, "the filter did not connect");
+}
+
+/// A TLS server on 127.0.0.1 with pwgate's test certificate that answers
+/// every POST with the answer set in `answer` (and a GET, the pinned
+/// mode's first request, with 404), until dropped: the answers a real
+/// pwgate does not give.
+struct Fake {
+    addr: SocketAddr,
+    answer: Arc<Mutex<(u16, String)>>,
+    posts: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Fake {
+    fn start() -> Fake {
+        let certs = test_certs();
+        let chain: Vec<_> = rustls_pemfile::certs(
+            &mut std::fs::read(&certs.server_cert)
+                .expect("server cert")
+                .as_slice(),
+        )
+        .map(|c| c.expect("PEM"))
+        .collect();
+        let key = rustls_pemfile::private_key(
+            &mut std::fs::read(&certs.server_key)
+                .expect("server key")
+                .as_slice(),
+        )
+        .expect("PEM")
+        .expect("a key");
+        let config = Arc::new(
+            rustls::ServerConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("the server certificate"),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("address");
+        let answer = Arc::new(Mutex::new((200, String::new())));
+        let posts = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (a, n, flag) = (answer.clone(), posts.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !flag.load(Ordering::Relaxed) && Instant::now() < deadline {
+                match listener.accept() {
+                    Ok((tcp, _)) => {
+                        let (config, a, n) = (config.clone(), a.clone(), n.clone());
+                        std::thread::spawn(move || Fake::serve(tcp, config, &a, &n));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Fake {
+            addr,
+            answer,
+            posts,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// One connection: requests answered until it ends (keep-alive).
+    fn serve(
+        tcp: TcpStream,
+        config: Arc<rustls::ServerConfig>,
+        answer: &Mutex<(u16, String)>,
+        posts: &AtomicUsize,
+    ) {
+        let _ = tcp.set_nonblocking(false);
+        let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
+        let Ok(conn) = rustls::ServerConnection::new(config) else {
+            return;
+        };
+        let mut tls = BufReader::new(rustls::StreamOwned::new(conn, tcp));
+        loop {
+            let mut line = String::new();
+            if tls.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let post = line.starts_with("POST ");
+            let mut length = 0usize;
+            loop {
+                let mut header = String::new();
+                if tls.read_line(&mut header).unwrap_or(0) == 0 {
+                    return;
+                }
+                let header = header.trim_end();
+                if header.is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = header.split_once(':') {
+                    if name.eq_ignore_ascii_case("content-length") {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+            }
+            let mut body = vec![0u8; length.min(1 << 16)];
+            if tls.read_exact(&mut body).is_err() {
+                return;
+            }
+            let (status, text) = if post {
+                posts.fetch_add(1, Ordering::Relaxed);
+                answer.lock().unwrap_or_else(|p| p.into_inner()).clone()
+            } else {
+                (404, String::new())
+            };
+            let reply = format!(
+                "HTTP/1.1 {status} Whatever\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\n\r\n{text}",
+                text.len()
+            );
+            let stream = tls.get_mut();
+            if stream.write_all(reply.as_bytes()).is_err() || stream.flush().is_err() {
+                return;
+            }
+        }
+    }
+
+    fn answer(&self, status: u16, body: &str) {
+        *self.answer.lock().unwrap_or_else(|p| p.into_inner()) = (status, body.to_owned());
+    }
+
+    fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn only_a_version_1_verdict_is_an_answer_and_only_busy_statuses_take_the_fail_mode() {
+    let wine = Wine::get();
+    let _serial = wine.lock();
+    let fake = Fake::start();
+    let allow = ("FailMode", Value::Sz("allow"));
+    configure(wine, &fake.url(), &[allow]);
+    let mut asked = 0;
+    let mut call = |fake: &Fake| {
+        let run = filter(wine, "alice", "-", STRONG, "change");
+        asked += 1;
+        assert_eq!(fake.posts.load(Ordering::Relaxed), asked, "{}", run.describe());
+        run
+    };
+
+    // The answer pwgate gives: accepted (so that the refusals below are
+    // the answers', not the fake's).
+    fake.answer(200, r#"{"v":1,"verdict":"accepted","rules":[]}"#);
+    let run = call(&fake);
+    assert_verdict(&run, true);
+    assert!(run.events().is_empty(), "{:?}", run.events());
+
+    // No version, another one, or two: not a version 1 verdict, refused
+    // even under FailMode allow.
+    for body in [
+        r#"{"verdict":"accepted"}"#,
+        r#"{"v":2,"verdict":"accepted"}"#,
+        r#"{"v":"1","verdict":"accepted"}"#,
+        r#"{"v":1,"verdict":"accepted","v":1}"#,
+    ] {
+        fake.answer(200, body);
+        let run = call(&fake);
+        assert_verdict(&run, false);
+        event_with(&run, "is not a version 1 verdict");
+    }
+
+    // An answer over the filter's 8 KiB: refused (not "did not answer in
+    // time"), whatever the last error was before.
+    let big = format!(
+        r#"{{"v":1,"verdict":"accepted","pad":"{}"}}"#,
+        "x".repeat(9000)
+    );
+    fake.answer(200, &big);
+    let run = call(&fake);
+    assert_verdict(&run, false);
+    let event = event_with(&run, "the request to pwgate failed");
+    assert!(event.contains("(122)"), "{event}");
+
+    // Busy: the fail mode; another status: refused.
+    for status in [429, 502, 503, 504] {
+        fake.answer(status, r#"{"v":1,"error":"busy","message":"try again"}"#);
+        let run = call(&fake);
+        assert_verdict(&run, true);
+        let event = event_with(&run, "ACCEPTED UNCHECKED (FailMode allow)");
+        assert!(
+            event.contains(&format!("pwgate is busy (HTTP status) ({status})")),
+            "{event}"
+        );
+    }
+    fake.answer(500, r#"{"v":1,"error":"internal","message":"no"}"#);
+    let run = call(&fake);
+    assert_verdict(&run, false);
+    event_with(&run, "pwgate answered HTTP 500");
+    configure(wine, &fake.url(), &[]);
+    fake.answer(503, r#"{"v":1,"error":"busy","message":"try again"}"#);
+    let run = call(&fake);
+    assert_verdict(&run, false);
+    event_with(&run, "refused: pwgate is busy (HTTP status) (503)");
+    assert_no_password("the filter's output", &run.stderr);
 }
 
 #[test]

@@ -12,8 +12,9 @@
  * Every branch of PasswordFilter that returns TRUE (the password may be
  * set) is one of these two, and there is no other:
  *   ACCEPT-1  pwgate answered HTTP 200 and the answer is one JSON object
- *             whose top-level "verdict" is "accepted", or "would_refuse"
- *             (pwgate's audit mode: let it through).       [verdict_of]
+ *             whose top-level "v" is 1 and whose top-level "verdict" is
+ *             "accepted", or "would_refuse" (pwgate's audit mode: let it
+ *             through).                                     [verdict_of]
  *   ACCEPT-2  pwgate could not be reached or did not answer within
  *             TimeoutMs (name not resolved, connection refused or lost,
  *             timeout, HTTP 429/502/503/504), and the registry value
@@ -522,13 +523,14 @@ static BOOL is(const char *s, DWORD n, const char *word)
 }
 
 /* The verdict of an answer: the top-level object's one "verdict" key,
- * a string without escapes. A key or value with escapes, a second
- * "verdict", or anything after the object: malformed. */
+ * a string without escapes, next to its one "v" key, the number 1. No "v"
+ * or another one, a key or value with escapes, a second "verdict" or "v",
+ * or anything after the object: malformed. */
 static verdict_t verdict_of(const char *answer, DWORD len)
 {
-    const char *p = answer, *end = answer + len, *key, *value = NULL;
+    const char *p = answer, *end = answer + len, *key, *value = NULL, *version;
     DWORD key_len, value_len = 0;
-    BOOL escaped, found = FALSE;
+    BOOL escaped, found = FALSE, versioned = FALSE;
 
     p = skip_ws(p, end);
     if (p >= end || *p != '{')
@@ -551,6 +553,14 @@ static verdict_t verdict_of(const char *answer, DWORD len)
             p = scan_string(p, end, &value, &value_len, &escaped);
             if (p == NULL || escaped)
                 return VERDICT_MALFORMED;
+        } else if (is(key, key_len, "v")) {
+            if (versioned)
+                return VERDICT_MALFORMED;
+            versioned = TRUE;
+            version = p;
+            p = skip_value(p, end, 1);
+            if (p == NULL || !is(version, (DWORD)(p - version), "1"))
+                return VERDICT_MALFORMED;
         } else {
             p = skip_value(p, end, 1);
             if (p == NULL)
@@ -565,7 +575,7 @@ static verdict_t verdict_of(const char *answer, DWORD len)
             return VERDICT_MALFORMED;
         p = skip_ws(p + 1, end);
     }
-    if (skip_ws(p + 1, end) != end || !found)
+    if (skip_ws(p + 1, end) != end || !found || !versioned)
         return VERDICT_MALFORMED;
     if (is(value, value_len, "accepted") || is(value, value_len, "would_refuse"))
         return VERDICT_ACCEPT;
