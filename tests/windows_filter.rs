@@ -353,11 +353,7 @@ fn pwgate_stopped_refuses_unless_the_fail_mode_allows() {
     // A URL with a user and password: refused, and the event does not
     // show them.
     let with_user = format!("https://dcfilter:hunter2-Url-secret@{}", free_addr());
-    configure(
-        wine,
-        &with_user,
-        &[("FailMode", Value::Sz("allow"))],
-    );
+    configure(wine, &with_user, &[("FailMode", Value::Sz("allow"))]);
     let run = filter(wine, "alice", "Alice Liddell", STRONG, "change");
     assert_verdict(&run, false);
     event_with(&run, "Url is not an https:// URL");
@@ -622,7 +618,12 @@ fn only_a_version_1_verdict_is_an_answer_and_only_busy_statuses_take_the_fail_mo
     let mut call = |fake: &Fake| {
         let run = filter(wine, "alice", "-", STRONG, "change");
         asked += 1;
-        assert_eq!(fake.posts.load(Ordering::Relaxed), asked, "{}", run.describe());
+        assert_eq!(
+            fake.posts.load(Ordering::Relaxed),
+            asked,
+            "{}",
+            run.describe()
+        );
         run
     };
 
@@ -703,6 +704,25 @@ fn a_wrong_certificate_or_token_is_refused_whatever_the_fail_mode() {
     assert!(event.contains("the password was not sent"), "{event}");
     assert_no_password("the filter's output", &run.stderr);
 
+    // Pinned and accepted, then (in the same process: its WinHTTP pool
+    // kept) the pin deleted: the system store, which does not trust the
+    // test CA, is the rule, and the pooled connection, opened under the
+    // pin, does not carry the password.
+    configure(wine, &gate.url(), &[]);
+    let run = wine.run(&["twice", "trudy", STRONG]);
+    assert!(
+        run.code() == 0 && run.stdout == "first accepted\nsecond refused",
+        "{}",
+        run.describe()
+    );
+    // 12045 (ERROR_WINHTTP_SECURE_INVALID_CA) is the filter's own check's
+    // (chain_trusted): Wine handed the second call the pooled connection
+    // (a new handshake would fail in WinHTTP, with 12157).
+    let event = event_with(&run, "certificate is not trusted");
+    assert!(event.contains("(12045)"), "{event}");
+    assert_no_password("the filter's output", &run.stderr);
+    assert_eq!(gate.decisions_of("trudy").len(), 1, "{}", gate.audit_text());
+
     // No pin: the system store, which does not trust the test CA.
     let url = gate.url();
     let values = [
@@ -736,10 +756,12 @@ fn a_wrong_certificate_or_token_is_refused_whatever_the_fail_mode() {
     assert_verdict(&run, false);
     event_with(&run, "pwgate answered HTTP 401");
 
-    // pwgate decided nothing of it: with a wrong certificate nothing was
-    // sent; with a wrong token it refused to read on.
-    assert!(
-        gate.records("password_decision").is_empty(),
+    // pwgate decided nothing of it but trudy's first: with a wrong
+    // certificate nothing was sent; with a wrong token it refused to read
+    // on.
+    assert_eq!(
+        gate.records("password_decision").len(),
+        1,
         "{}",
         gate.audit_text()
     );

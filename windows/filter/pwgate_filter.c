@@ -17,22 +17,26 @@
  *             through).                                     [verdict_of]
  *   ACCEPT-2  pwgate could not be reached or did not answer within
  *             TimeoutMs (name not resolved, connection refused or lost,
- *             timeout, HTTP 429/502/503/504), and the registry value
- *             FailMode is "allow".                          [fail_mode]
+ *             a WinHTTP timeout, a TLS handshake that failed at or after
+ *             the deadline, HTTP 429/502/503/504), and the registry
+ *             value FailMode is "allow".           [classify, fail_mode]
  * Everything else refuses: no or bad configuration, a server certificate
  * that is not trusted (system store) or is not the pinned one, any other
  * HTTP status, an answer that is not exactly the expected JSON, input
  * that cannot be sent (over the caps, odd byte length, unpaired
  * surrogate, NUL, empty), an allocation or WinHTTP failure.
  *
- * Written for LSASS: no global mutable state (LSASS calls concurrently;
- * the configuration is read from the registry on every call), one bounded
- * allocation per call, no crash on any UNICODE_STRING (Length is in
- * bytes, may be odd; Buffer is not NUL-terminated and may be NULL), and
- * every buffer that held the password, the request body or the token is
- * wiped with SecureZeroMemory as soon as the request is answered. The
- * password is never logged; refusals and errors go to the Application
- * event log (source "pwgate") with the account name only.
+ * Written for LSASS, which calls concurrently: the configuration is read
+ * from the registry on every call, and the only state kept between calls
+ * is the two WinHTTP sessions (one per trust mode, made once, published
+ * with InterlockedCompareExchangePointer, never closed: shared_session),
+ * with their pools of connections; one bounded allocation per call, no
+ * crash on any UNICODE_STRING (Length is in bytes, may be odd; Buffer is
+ * not NUL-terminated and may be NULL), and every buffer that held the
+ * password, the request body or the token is wiped with SecureZeroMemory
+ * as soon as it is no longer needed. The password is never logged;
+ * refusals and errors go to the Application event log (source "pwgate")
+ * with the account name only, never the token or the URL.
  *
  * Configuration: HKLM\SOFTWARE\pwgate\PasswordFilter (its ACL must allow
  * SYSTEM and Administrators only: it holds the token). See the README,
@@ -673,6 +677,53 @@ static BOOL pin_matches(HINTERNET req, const BYTE pin[32])
     return ok;
 }
 
+/* Without a pin: whether the certificate of the connection behind req
+ * chains to a trusted root (the system store) for server authentication
+ * and names host. WinHTTP checks this itself when it opens a connection;
+ * this is checked again on every request, before the body, since a pool
+ * may hand a request a connection opened under other rules: Windows pools
+ * per session (and pinned calls have their own, shared_session()), but
+ * Wine's pool is the process's, so a connection opened in pinned mode,
+ * whose CA and name were not checked, can come back in a call made after
+ * the configuration changed to the system store. */
+static BOOL chain_trusted(HINTERNET req, const WCHAR *host)
+{
+    PCCERT_CONTEXT cert = NULL;
+    PCCERT_CHAIN_CONTEXT chain = NULL;
+    DWORD size = sizeof(cert);
+    CERT_CHAIN_PARA para;
+    HTTPSPolicyCallbackData https;
+    CERT_CHAIN_POLICY_PARA policy;
+    CERT_CHAIN_POLICY_STATUS status;
+    LPSTR usage[1] = {(LPSTR)szOID_PKIX_KP_SERVER_AUTH};
+    BOOL ok = FALSE;
+
+    if (!WinHttpQueryOption(req, WINHTTP_OPTION_SERVER_CERT_CONTEXT, &cert, &size) ||
+        cert == NULL)
+        return FALSE;
+    ZeroMemory(&para, sizeof(para));
+    para.cbSize = sizeof(para);
+    para.RequestedUsage.dwType = USAGE_MATCH_TYPE_AND;
+    para.RequestedUsage.Usage.cUsageIdentifier = 1;
+    para.RequestedUsage.Usage.rgpszUsageIdentifier = usage;
+    if (CertGetCertificateChain(NULL, cert, NULL, cert->hCertStore, &para, 0, NULL, &chain)) {
+        ZeroMemory(&https, sizeof(https));
+        https.cbStruct = sizeof(https);
+        https.dwAuthType = AUTHTYPE_SERVER;
+        https.pwszServerName = (WCHAR *)host;
+        ZeroMemory(&policy, sizeof(policy));
+        policy.cbSize = sizeof(policy);
+        policy.pvExtraPolicyPara = &https;
+        ZeroMemory(&status, sizeof(status));
+        status.cbSize = sizeof(status);
+        ok = CertVerifyCertificateChainPolicy(CERT_CHAIN_POLICY_SSL, chain, &policy, &status) &&
+             status.dwError == 0;
+        CertFreeCertificateChain(chain);
+    }
+    CertFreeCertificateContext(cert);
+    return ok;
+}
+
 static HINTERNET open_request(HINTERNET conn, const WCHAR *verb, const WCHAR *path,
                               const config_t *cfg)
 {
@@ -770,24 +821,31 @@ done:
     return result;
 }
 
-/* One WinHTTP session for the life of the process (LSASS's): WinHTTP keeps
- * its pool of connections per session, so a call after the first reuses a
- * connection to pwgate, and its TLS session, instead of a handshake per
- * password change. Made on first use, by whichever thread comes first
- * (InterlockedCompareExchangePointer: a second one made at the same time
- * is closed); never closed, since the filter is unloaded only with LSASS.
- * Its options are fixed; the timeouts are set per request (set_deadline),
- * never on the shared session, which calls on other threads use too. */
-static PVOID volatile g_session = NULL;
+/* Two WinHTTP sessions for the life of the process (LSASS's), one per
+ * trust mode: [0] the system store, [1] a pin. WinHTTP keeps its pool of
+ * connections per session, so a call after the first reuses a connection
+ * to pwgate, and its TLS session, instead of a handshake per password
+ * change; with a session per mode, a connection opened in pinned mode
+ * (CA and name not checked) is never handed to a call that trusts the
+ * system store (chain_trusted() checks that again, for pools that are not
+ * per session, as Wine's). Each is made on first use, by whichever thread
+ * comes first (InterlockedCompareExchangePointer: a second one made at the
+ * same time is closed); never closed, since the filter is unloaded only
+ * with LSASS. This is the filter's only state between calls; the
+ * configuration is read on every call. Their options are fixed; the
+ * timeouts are set per request (set_deadline), never on a shared session,
+ * which calls on other threads use too. */
+static PVOID volatile g_sessions[2] = {NULL, NULL};
 
-static HINTERNET shared_session(void)
+static HINTERNET shared_session(BOOL pinned)
 {
+    PVOID volatile *slot = &g_sessions[pinned ? 1 : 0];
     HINTERNET made;
     PVOID before;
     DWORD v;
 
-    if (g_session != NULL)
-        return (HINTERNET)g_session;
+    if (*slot != NULL)
+        return (HINTERNET)*slot;
     made = WinHttpOpen(L"pwgate-filter/1", WINHTTP_ACCESS_TYPE_NO_PROXY, WINHTTP_NO_PROXY_NAME,
                        WINHTTP_NO_PROXY_BYPASS, 0);
     if (made == NULL)
@@ -805,7 +863,7 @@ static HINTERNET shared_session(void)
     }
     v = WINHTTP_OPTION_REDIRECT_POLICY_NEVER;
     WinHttpSetOption(made, WINHTTP_OPTION_REDIRECT_POLICY, &v, sizeof(v));
-    before = InterlockedCompareExchangePointer(&g_session, made, NULL);
+    before = InterlockedCompareExchangePointer(slot, made, NULL);
     if (before != NULL) {
         WinHttpCloseHandle(made);
         return (HINTERNET)before;
@@ -834,7 +892,7 @@ static call_t call_pwgate(work_t *w, const WCHAR *path, DWORD *status, DWORD *er
                L"Content-Type: application/json\r\nAuthorization: Bearer %ls", cfg->token);
     w->headers[ARRAYSIZE(w->headers) - 1] = 0;
 
-    session = shared_session();
+    session = shared_session(cfg->pinned);
     if (session == NULL)
         goto error;
     conn = WinHttpConnect(session, cfg->host, cfg->port, 0);
@@ -850,11 +908,17 @@ static call_t call_pwgate(work_t *w, const WCHAR *path, DWORD *status, DWORD *er
     if (req == NULL || !set_deadline(req, deadline))
         goto error;
     /* The headers (with the token) now; the body only once the
-     * connection's certificate is known to be the pinned one. */
+     * connection's certificate is known to be the pinned one, or (without
+     * a pin) trusted for the host. */
     if (!WinHttpSendRequest(req, w->headers, (DWORD)-1L, WINHTTP_NO_REQUEST_DATA, 0, w->body_len,
                             0))
         goto error;
     if (cfg->pinned && !pin_matches(req, cfg->pin)) {
+        result = CALL_CERTIFICATE;
+        goto done;
+    }
+    if (!cfg->pinned && !chain_trusted(req, cfg->host)) {
+        *err = ERROR_WINHTTP_SECURE_INVALID_CA;
         result = CALL_CERTIFICATE;
         goto done;
     }
