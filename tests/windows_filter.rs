@@ -440,9 +440,11 @@ fn a_server_that_never_answers_is_given_up_after_the_timeout() {
         );
         let run = filter(wine, "alice", "Alice Liddell", STRONG, "change");
         assert_verdict(&run, accepted);
+        // Not much less than 1 s; well under the 2 s default, which an
+        // ignored TimeoutMs would give.
         let ms = run.elapsed_ms();
         assert!(
-            (900..5000).contains(&ms),
+            (950..1800).contains(&ms),
             "TimeoutMs 1000, the call took {ms} ms: {}",
             run.describe()
         );
@@ -456,13 +458,32 @@ fn a_server_that_never_answers_is_given_up_after_the_timeout() {
         );
         assert_no_password("the filter's output", &run.stderr);
     }
-    // The default, 2 s, when TimeoutMs is not set.
-    configure(wine, &url, &[]);
-    let run = filter(wine, "alice", "Alice Liddell", STRONG, "change");
-    assert_verdict(&run, false);
-    let ms = run.elapsed_ms();
-    assert!((1900..6000).contains(&ms), "the default took {ms} ms");
-    assert!(silent.stop() >= 3, "the filter did not connect");
+    // The default, 2 s, when TimeoutMs is not set (not 1 s, not 5 s), and
+    // when it is not a REG_DWORD (said in an event).
+    for timeout in [None, Some(Value::Sz("1000"))] {
+        let noted = timeout.is_some();
+        match timeout {
+            Some(t) => configure(wine, &url, &[("TimeoutMs", t)]),
+            None => configure(wine, &url, &[]),
+        }
+        let run = filter(wine, "alice", "Alice Liddell", STRONG, "change");
+        assert_verdict(&run, false);
+        let ms = run.elapsed_ms();
+        assert!(
+            (1950..4000).contains(&ms),
+            "the default took {ms} ms: {}",
+            run.describe()
+        );
+        let events = run.events();
+        assert_eq!(
+            events
+                .iter()
+                .any(|e| e.contains("TimeoutMs in HKLM") && e.contains("not a REG_DWORD")),
+            noted,
+            "{events:?}"
+        );
+    }
+    assert!(silent.stop() >= 4, "the filter did not connect");
 }
 
 /// A TLS server on 127.0.0.1 with pwgate's test certificate that answers

@@ -232,6 +232,7 @@ static BOOL load_config(config_t *cfg)
 {
     WCHAR mode[16], pin_text[MAX_PIN_TEXT + 1];
     DWORD timeout = DEFAULT_TIMEOUT_MS, bytes = sizeof(timeout), i, n;
+    LSTATUS rc;
     URL_COMPONENTS url;
 
     /* FailMode first: a missing or bad one is "refuse". */
@@ -245,9 +246,19 @@ static BOOL load_config(config_t *cfg)
                    L" is neither \"refuse\" nor \"allow\"; using \"refuse\"");
         }
     }
-    if (RegGetValueW(HKEY_LOCAL_MACHINE, CONFIG_KEY, L"TimeoutMs", RRF_RT_REG_DWORD, NULL,
-                     &timeout, &bytes) != ERROR_SUCCESS)
+    rc = RegGetValueW(HKEY_LOCAL_MACHINE, CONFIG_KEY, L"TimeoutMs", RRF_RT_REG_DWORD, NULL,
+                      &timeout, &bytes);
+    if (rc != ERROR_SUCCESS) {
+        /* Not set: the default. Set but not a REG_DWORD (a REG_SZ "1000"):
+         * the default too, said in an event; the timeout decides only how
+         * long to wait, so this neither accepts nor refuses anything. */
+        if (rc != ERROR_FILE_NOT_FOUND)
+            report(EVENTLOG_WARNING_TYPE, EV_CONFIG,
+                   L"pwgate filter: TimeoutMs in HKLM\\" CONFIG_KEY
+                   L" is not a REG_DWORD (error %ld); using %d ms",
+                   (long)rc, DEFAULT_TIMEOUT_MS);
         timeout = DEFAULT_TIMEOUT_MS;
+    }
     if (timeout < MIN_TIMEOUT_MS)
         timeout = MIN_TIMEOUT_MS;
     if (timeout > MAX_TIMEOUT_MS)
