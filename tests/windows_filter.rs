@@ -704,11 +704,52 @@ fn only_a_version_1_verdict_is_an_answer_and_only_busy_statuses_take_the_fail_mo
     assert_no_password("the filter's output", &run.stderr);
 }
 
+/// The test CA in the Local Machine "Root" store of the test's Wine prefix
+/// (never the host's) while it lives.
+struct TrustedCa<'a> {
+    wine: &'a Wine,
+    der: PathBuf,
+}
+
+impl<'a> TrustedCa<'a> {
+    /// The test CA's DER in `dir`, not trusted (a run that was killed may
+    /// have left it in the prefix's store).
+    fn untrusted(wine: &'a Wine, dir: &Path) -> TrustedCa<'a> {
+        let pem = std::fs::read(&test_certs().ca).expect("read the test CA");
+        let der = rustls_pemfile::certs(&mut pem.as_slice())
+            .next()
+            .expect("a certificate")
+            .expect("PEM");
+        let path = dir.join("ca.der");
+        std::fs::write(&path, der.as_ref()).expect("write the CA's DER");
+        let ca = TrustedCa { wine, der: path };
+        ca.store("untrust");
+        ca
+    }
+
+    fn store(&self, what: &str) {
+        let der = self.der.to_str().expect("UTF-8 path");
+        let run = self.wine.run(&[what, der]);
+        assert!(
+            run.code() == 0 && run.stdout == format!("{what} ok"),
+            "{}",
+            run.describe()
+        );
+    }
+}
+
+impl Drop for TrustedCa<'_> {
+    fn drop(&mut self) {
+        self.store("untrust");
+    }
+}
+
 #[test]
 fn a_wrong_certificate_or_token_is_refused_whatever_the_fail_mode() {
     let wine = Wine::get();
     let _serial = wine.lock();
     let gate = Gate::start();
+    let ca = TrustedCa::untrusted(wine, gate.dir.path());
     let allow = ("FailMode", Value::Sz("allow"));
 
     // Pinned to another certificate: the password (and the token) never
@@ -792,6 +833,23 @@ fn a_wrong_certificate_or_token_is_refused_whatever_the_fail_mode() {
         "{log}"
     );
     assert_no_password("pwgate's log", &log);
+
+    // The test CA trusted (the prefix's Local Machine root store), no pin:
+    // WinHTTP's own check and the filter's pass, pwgate decides. By the
+    // name "localhost": Wine matches a host name to the certificate's DNS
+    // names only, not to its IP addresses (Windows does both).
+    ca.store("trust");
+    let url = format!("https://localhost:{}", gate.addr.port());
+    wine.configure(&[("Url", Value::Sz(&url)), ("Token", Value::Sz(SECRET))]);
+    let run = filter(wine, "victor", "-", STRONG, "reset");
+    assert_verdict(&run, true);
+    assert!(run.events().is_empty(), "{:?}", run.events());
+    let run = filter(wine, "victor", "-", WEAK, "reset");
+    assert_verdict(&run, false);
+    event_with(&run, "refused by pwgate's policy");
+    let victor = gate.decisions_of("victor");
+    assert_eq!(victor.len(), 2, "{victor:?}");
+    drop(ca);
 }
 
 #[test]
