@@ -26,6 +26,7 @@ flags=(-O2 -Wall -Wextra -Werror -std=c11 -municode -D_WIN32_WINNT=0x0601
 "$cc" "${flags[@]}" -shared -o "$out/pwgate_filter.dll" \
   "$ROOT/windows/filter/pwgate_filter.c" "$ROOT/windows/filter/pwgate_filter.def" \
   -lwinhttp -lcrypt32 -ladvapi32
-"$cc" "${flags[@]}" -o "$out/filter_test.exe" "$ROOT/windows/test/filter_test.c"
+"$cc" "${flags[@]}" -o "$out/filter_test.exe" "$ROOT/windows/test/filter_test.c" \
+  -lcrypt32 -ladvapi32
 
 echo "build-windows-filter.sh: built $out/pwgate_filter.dll and $out/filter_test.exe"

@@ -13,11 +13,11 @@
 
 mod common;
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::https::free_addr;
@@ -229,6 +229,22 @@ fn the_filter_asks_pwgate_and_the_audit_trail_tells_the_change() {
     assert_verdict(&run, true);
     runs.push(run);
 
+    // An account name that would rewrite the event's text (a right-to-left
+    // override, a zero-width space, a line separator, an insertion "%1"):
+    // shown with '?' for each (Wine's trace writes other non-ASCII
+    // characters as \XXXX).
+    let run = filter(
+        wine,
+        "ev%1\u{202e}gnp\u{200b}x\u{2028}y\u{feff}",
+        "-",
+        WEAK,
+        "change",
+    );
+    assert_verdict(&run, false);
+    let event = event_with(&run, "refused");
+    assert!(event.contains("\\\"ev?1?gnp?x?y?\\\""), "{event}");
+    runs.push(run);
+
     // The DC reports the changes it made.
     for (user, rid) in [("alice", "1104"), ("carol", "1200")] {
         let run = wine.run(&["notify", user, rid]);
@@ -333,6 +349,19 @@ fn pwgate_stopped_refuses_unless_the_fail_mode_allows() {
     let run = filter(wine, "alice", "Alice Liddell", STRONG, "change");
     assert_verdict(&run, false);
     event_with(&run, "FailMode in HKLM");
+
+    // A URL with a user and password: refused, and the event does not
+    // show them.
+    let with_user = format!("https://dcfilter:hunter2-Url-secret@{}", free_addr());
+    configure(wine, &with_user, &[("FailMode", Value::Sz("allow"))]);
+    let run = filter(wine, "alice", "Alice Liddell", STRONG, "change");
+    assert_verdict(&run, false);
+    event_with(&run, "Url is not an https:// URL");
+    assert!(
+        !run.stderr.contains("hunter2-Url-secret") && !run.stderr.contains("dcfilter"),
+        "the URL's credentials are in the output: {}",
+        run.describe()
+    );
 }
 
 /// A 127.0.0.1 listener that accepts connections and never answers, until
@@ -411,9 +440,11 @@ fn a_server_that_never_answers_is_given_up_after_the_timeout() {
         );
         let run = filter(wine, "alice", "Alice Liddell", STRONG, "change");
         assert_verdict(&run, accepted);
+        // Not much less than 1 s; well under the 2 s default, which an
+        // ignored TimeoutMs would give.
         let ms = run.elapsed_ms();
         assert!(
-            (900..5000).contains(&ms),
+            (950..1800).contains(&ms),
             "TimeoutMs 1000, the call took {ms} ms: {}",
             run.describe()
         );
@@ -427,13 +458,290 @@ fn a_server_that_never_answers_is_given_up_after_the_timeout() {
         );
         assert_no_password("the filter's output", &run.stderr);
     }
-    // The default, 2 s, when TimeoutMs is not set.
-    configure(wine, &url, &[]);
-    let run = filter(wine, "alice", "Alice Liddell", STRONG, "change");
+    // The default, 2 s, when TimeoutMs is not set (not 1 s, not 5 s), and
+    // when it is not a REG_DWORD (said in an event).
+    for timeout in [None, Some(Value::Sz("1000"))] {
+        let noted = timeout.is_some();
+        match timeout {
+            Some(t) => configure(wine, &url, &[("TimeoutMs", t)]),
+            None => configure(wine, &url, &[]),
+        }
+        let run = filter(wine, "alice", "Alice Liddell", STRONG, "change");
+        assert_verdict(&run, false);
+        let ms = run.elapsed_ms();
+        assert!(
+            (1950..4000).contains(&ms),
+            "the default took {ms} ms: {}",
+            run.describe()
+        );
+        let events = run.events();
+        assert_eq!(
+            events
+                .iter()
+                .any(|e| e.contains("TimeoutMs in HKLM") && e.contains("not a REG_DWORD")),
+            noted,
+            "{events:?}"
+        );
+    }
+    assert!(silent.stop() >= 4, "the filter did not connect");
+}
+
+/// A TLS server on 127.0.0.1 with pwgate's test certificate that answers
+/// every POST with the answer set in `answer` (and a GET, the pinned
+/// mode's first request, with 404), until dropped: the answers a real
+/// pwgate does not give.
+struct Fake {
+    addr: SocketAddr,
+    answer: Arc<Mutex<(u16, String)>>,
+    posts: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Fake {
+    fn start() -> Fake {
+        let certs = test_certs();
+        let chain: Vec<_> = rustls_pemfile::certs(
+            &mut std::fs::read(&certs.server_cert)
+                .expect("server cert")
+                .as_slice(),
+        )
+        .map(|c| c.expect("PEM"))
+        .collect();
+        let key = rustls_pemfile::private_key(
+            &mut std::fs::read(&certs.server_key)
+                .expect("server key")
+                .as_slice(),
+        )
+        .expect("PEM")
+        .expect("a key");
+        let config = Arc::new(
+            rustls::ServerConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("the server certificate"),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("address");
+        let answer = Arc::new(Mutex::new((200, String::new())));
+        let posts = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (a, n, flag) = (answer.clone(), posts.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !flag.load(Ordering::Relaxed) && Instant::now() < deadline {
+                match listener.accept() {
+                    Ok((tcp, _)) => {
+                        let (config, a, n) = (config.clone(), a.clone(), n.clone());
+                        std::thread::spawn(move || Fake::serve(tcp, config, &a, &n));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Fake {
+            addr,
+            answer,
+            posts,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// One connection: requests answered until it ends (keep-alive).
+    fn serve(
+        tcp: TcpStream,
+        config: Arc<rustls::ServerConfig>,
+        answer: &Mutex<(u16, String)>,
+        posts: &AtomicUsize,
+    ) {
+        let _ = tcp.set_nonblocking(false);
+        let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
+        let Ok(conn) = rustls::ServerConnection::new(config) else {
+            return;
+        };
+        let mut tls = BufReader::new(rustls::StreamOwned::new(conn, tcp));
+        loop {
+            let mut line = String::new();
+            if tls.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let post = line.starts_with("POST ");
+            let mut length = 0usize;
+            loop {
+                let mut header = String::new();
+                if tls.read_line(&mut header).unwrap_or(0) == 0 {
+                    return;
+                }
+                let header = header.trim_end();
+                if header.is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = header.split_once(':') {
+                    if name.eq_ignore_ascii_case("content-length") {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+            }
+            let mut body = vec![0u8; length.min(1 << 16)];
+            if tls.read_exact(&mut body).is_err() {
+                return;
+            }
+            let (status, text) = if post {
+                posts.fetch_add(1, Ordering::Relaxed);
+                answer.lock().unwrap_or_else(|p| p.into_inner()).clone()
+            } else {
+                (404, String::new())
+            };
+            let reply = format!(
+                "HTTP/1.1 {status} Whatever\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\n\r\n{text}",
+                text.len()
+            );
+            let stream = tls.get_mut();
+            if stream.write_all(reply.as_bytes()).is_err() || stream.flush().is_err() {
+                return;
+            }
+        }
+    }
+
+    fn answer(&self, status: u16, body: &str) {
+        *self.answer.lock().unwrap_or_else(|p| p.into_inner()) = (status, body.to_owned());
+    }
+
+    fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn only_a_version_1_verdict_is_an_answer_and_only_busy_statuses_take_the_fail_mode() {
+    let wine = Wine::get();
+    let _serial = wine.lock();
+    let fake = Fake::start();
+    let allow = ("FailMode", Value::Sz("allow"));
+    configure(wine, &fake.url(), &[allow]);
+    let mut asked = 0;
+    let mut call = |fake: &Fake| {
+        let run = filter(wine, "alice", "-", STRONG, "change");
+        asked += 1;
+        assert_eq!(
+            fake.posts.load(Ordering::Relaxed),
+            asked,
+            "{}",
+            run.describe()
+        );
+        run
+    };
+
+    // The answer pwgate gives: accepted (so that the refusals below are
+    // the answers', not the fake's).
+    fake.answer(200, r#"{"v":1,"verdict":"accepted","rules":[]}"#);
+    let run = call(&fake);
+    assert_verdict(&run, true);
+    assert!(run.events().is_empty(), "{:?}", run.events());
+
+    // No version, another one, or two: not a version 1 verdict, refused
+    // even under FailMode allow.
+    for body in [
+        r#"{"verdict":"accepted"}"#,
+        r#"{"v":2,"verdict":"accepted"}"#,
+        r#"{"v":"1","verdict":"accepted"}"#,
+        r#"{"v":1,"verdict":"accepted","v":1}"#,
+    ] {
+        fake.answer(200, body);
+        let run = call(&fake);
+        assert_verdict(&run, false);
+        event_with(&run, "is not a version 1 verdict");
+    }
+
+    // An answer over the filter's 8 KiB: refused (not "did not answer in
+    // time"), whatever the last error was before.
+    let big = format!(
+        r#"{{"v":1,"verdict":"accepted","pad":"{}"}}"#,
+        "x".repeat(9000)
+    );
+    fake.answer(200, &big);
+    let run = call(&fake);
     assert_verdict(&run, false);
-    let ms = run.elapsed_ms();
-    assert!((1900..6000).contains(&ms), "the default took {ms} ms");
-    assert!(silent.stop() >= 3, "the filter did not connect");
+    let event = event_with(&run, "the request to pwgate failed");
+    assert!(event.contains("(122)"), "{event}");
+
+    // Busy: the fail mode; another status: refused.
+    for status in [429, 502, 503, 504] {
+        fake.answer(status, r#"{"v":1,"error":"busy","message":"try again"}"#);
+        let run = call(&fake);
+        assert_verdict(&run, true);
+        let event = event_with(&run, "ACCEPTED UNCHECKED (FailMode allow)");
+        assert!(
+            event.contains(&format!("pwgate is busy (HTTP status) ({status})")),
+            "{event}"
+        );
+    }
+    fake.answer(500, r#"{"v":1,"error":"internal","message":"no"}"#);
+    let run = call(&fake);
+    assert_verdict(&run, false);
+    event_with(&run, "pwgate answered HTTP 500");
+    configure(wine, &fake.url(), &[]);
+    fake.answer(503, r#"{"v":1,"error":"busy","message":"try again"}"#);
+    let run = call(&fake);
+    assert_verdict(&run, false);
+    event_with(&run, "refused: pwgate is busy (HTTP status) (503)");
+    assert_no_password("the filter's output", &run.stderr);
+}
+
+/// The test CA in the Local Machine "Root" store of the test's Wine prefix
+/// (never the host's) while it lives.
+struct TrustedCa<'a> {
+    wine: &'a Wine,
+    der: PathBuf,
+}
+
+impl<'a> TrustedCa<'a> {
+    /// The test CA's DER in `dir`, not trusted (a run that was killed may
+    /// have left it in the prefix's store).
+    fn untrusted(wine: &'a Wine, dir: &Path) -> TrustedCa<'a> {
+        let pem = std::fs::read(&test_certs().ca).expect("read the test CA");
+        let der = rustls_pemfile::certs(&mut pem.as_slice())
+            .next()
+            .expect("a certificate")
+            .expect("PEM");
+        let path = dir.join("ca.der");
+        std::fs::write(&path, der.as_ref()).expect("write the CA's DER");
+        let ca = TrustedCa { wine, der: path };
+        ca.store("untrust");
+        ca
+    }
+
+    fn store(&self, what: &str) {
+        let der = self.der.to_str().expect("UTF-8 path");
+        let run = self.wine.run(&[what, der]);
+        assert!(
+            run.code() == 0 && run.stdout == format!("{what} ok"),
+            "{}",
+            run.describe()
+        );
+    }
+}
+
+impl Drop for TrustedCa<'_> {
+    fn drop(&mut self) {
+        self.store("untrust");
+    }
 }
 
 #[test]
@@ -441,6 +749,7 @@ fn a_wrong_certificate_or_token_is_refused_whatever_the_fail_mode() {
     let wine = Wine::get();
     let _serial = wine.lock();
     let gate = Gate::start();
+    let ca = TrustedCa::untrusted(wine, gate.dir.path());
     let allow = ("FailMode", Value::Sz("allow"));
 
     // Pinned to another certificate: the password (and the token) never
@@ -456,6 +765,25 @@ fn a_wrong_certificate_or_token_is_refused_whatever_the_fail_mode() {
     let event = event_with(&run, "is not the one PinnedSha256 names");
     assert!(event.contains("the password was not sent"), "{event}");
     assert_no_password("the filter's output", &run.stderr);
+
+    // Pinned and accepted, then (in the same process: its WinHTTP pool
+    // kept) the pin deleted: the system store, which does not trust the
+    // test CA, is the rule, and the pooled connection, opened under the
+    // pin, does not carry the password.
+    configure(wine, &gate.url(), &[]);
+    let run = wine.run(&["twice", "trudy", STRONG]);
+    assert!(
+        run.code() == 0 && run.stdout == "first accepted\nsecond refused",
+        "{}",
+        run.describe()
+    );
+    // 12045 (ERROR_WINHTTP_SECURE_INVALID_CA) is the filter's own check's
+    // (chain_trusted): Wine handed the second call the pooled connection
+    // (a new handshake would fail in WinHTTP, with 12157).
+    let event = event_with(&run, "certificate is not trusted");
+    assert!(event.contains("(12045)"), "{event}");
+    assert_no_password("the filter's output", &run.stderr);
+    assert_eq!(gate.decisions_of("trudy").len(), 1, "{}", gate.audit_text());
 
     // No pin: the system store, which does not trust the test CA.
     let url = gate.url();
@@ -490,10 +818,12 @@ fn a_wrong_certificate_or_token_is_refused_whatever_the_fail_mode() {
     assert_verdict(&run, false);
     event_with(&run, "pwgate answered HTTP 401");
 
-    // pwgate decided nothing of it: with a wrong certificate nothing was
-    // sent; with a wrong token it refused to read on.
-    assert!(
-        gate.records("password_decision").is_empty(),
+    // pwgate decided nothing of it but trudy's first: with a wrong
+    // certificate nothing was sent; with a wrong token it refused to read
+    // on.
+    assert_eq!(
+        gate.records("password_decision").len(),
+        1,
         "{}",
         gate.audit_text()
     );
@@ -503,6 +833,23 @@ fn a_wrong_certificate_or_token_is_refused_whatever_the_fail_mode() {
         "{log}"
     );
     assert_no_password("pwgate's log", &log);
+
+    // The test CA trusted (the prefix's Local Machine root store), no pin:
+    // WinHTTP's own check and the filter's pass, pwgate decides. By the
+    // name "localhost": Wine matches a host name to the certificate's DNS
+    // names only, not to its IP addresses (Windows does both).
+    ca.store("trust");
+    let url = format!("https://localhost:{}", gate.addr.port());
+    wine.configure(&[("Url", Value::Sz(&url)), ("Token", Value::Sz(SECRET))]);
+    let run = filter(wine, "victor", "-", STRONG, "reset");
+    assert_verdict(&run, true);
+    assert!(run.events().is_empty(), "{:?}", run.events());
+    let run = filter(wine, "victor", "-", WEAK, "reset");
+    assert_verdict(&run, false);
+    event_with(&run, "refused by pwgate's policy");
+    let victor = gate.decisions_of("victor");
+    assert_eq!(victor.len(), 2, "{victor:?}");
+    drop(ca);
 }
 
 #[test]

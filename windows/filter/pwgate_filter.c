@@ -12,26 +12,31 @@
  * Every branch of PasswordFilter that returns TRUE (the password may be
  * set) is one of these two, and there is no other:
  *   ACCEPT-1  pwgate answered HTTP 200 and the answer is one JSON object
- *             whose top-level "verdict" is "accepted", or "would_refuse"
- *             (pwgate's audit mode: let it through).       [verdict_of]
+ *             whose top-level "v" is 1 and whose top-level "verdict" is
+ *             "accepted", or "would_refuse" (pwgate's audit mode: let it
+ *             through).                                     [verdict_of]
  *   ACCEPT-2  pwgate could not be reached or did not answer within
  *             TimeoutMs (name not resolved, connection refused or lost,
- *             timeout, HTTP 429/502/503/504), and the registry value
- *             FailMode is "allow".                          [fail_mode]
+ *             a WinHTTP timeout, a TLS handshake that failed at or after
+ *             the deadline, HTTP 429/502/503/504), and the registry
+ *             value FailMode is "allow".           [classify, fail_mode]
  * Everything else refuses: no or bad configuration, a server certificate
  * that is not trusted (system store) or is not the pinned one, any other
  * HTTP status, an answer that is not exactly the expected JSON, input
  * that cannot be sent (over the caps, odd byte length, unpaired
  * surrogate, NUL, empty), an allocation or WinHTTP failure.
  *
- * Written for LSASS: no global mutable state (LSASS calls concurrently;
- * the configuration is read from the registry on every call), one bounded
- * allocation per call, no crash on any UNICODE_STRING (Length is in
- * bytes, may be odd; Buffer is not NUL-terminated and may be NULL), and
- * every buffer that held the password, the request body or the token is
- * wiped with SecureZeroMemory as soon as the request is answered. The
- * password is never logged; refusals and errors go to the Application
- * event log (source "pwgate") with the account name only.
+ * Written for LSASS, which calls concurrently: the configuration is read
+ * from the registry on every call, and the only state kept between calls
+ * is the two WinHTTP sessions (one per trust mode, made once, published
+ * with InterlockedCompareExchangePointer, never closed: shared_session),
+ * with their pools of connections; one bounded allocation per call, no
+ * crash on any UNICODE_STRING (Length is in bytes, may be odd; Buffer is
+ * not NUL-terminated and may be NULL), and every buffer that held the
+ * password, the request body or the token is wiped with SecureZeroMemory
+ * as soon as it is no longer needed. The password is never logged;
+ * refusals and errors go to the Application event log (source "pwgate")
+ * with the account name only, never the token or the URL.
  *
  * Configuration: HKLM\SOFTWARE\pwgate\PasswordFilter (its ACL must allow
  * SYSTEM and Administrators only: it holds the token). See the README,
@@ -130,8 +135,20 @@ static void report(WORD type, DWORD id, const WCHAR *fmt, ...)
     DeregisterEventSource(source);
 }
 
-/* The account name as event texts show it: at most 64 units, control
- * characters as '?'. */
+/* Whether c may not appear as it is in an event text: a C0 or C1 control
+ * or DEL; a character that changes how the text around it is laid out or
+ * read (zero-width characters, direction marks, embeddings, overrides and
+ * isolates, line and paragraph separators, the BOM, U+2060-U+206F); or '%',
+ * which the Event Viewer reads as an insertion ("%1", "%%1"). */
+static BOOL unsafe_in_event(WCHAR c)
+{
+    return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == L'%' || c == 0x061c ||
+           (c >= 0x200b && c <= 0x200f) || (c >= 0x2028 && c <= 0x202e) ||
+           (c >= 0x2060 && c <= 0x206f) || c == 0xfeff;
+}
+
+/* The account name as event texts show it: at most 64 units, the
+ * characters unsafe_in_event() names and unpaired surrogates as '?'. */
 static void show_account(work_t *w, const UNICODE_STRING *s)
 {
     USHORT i, n = 0;
@@ -142,7 +159,12 @@ static void show_account(work_t *w, const UNICODE_STRING *s)
             n = 64;
         for (i = 0; i < n; i++) {
             WCHAR c = s->Buffer[i];
-            w->shown_account[i] = (c < 0x20 || c == 0x7f) ? L'?' : c;
+            BOOL high = c >= 0xd800 && c <= 0xdbff, low = c >= 0xdc00 && c <= 0xdfff;
+            if (unsafe_in_event(c) ||
+                (high && (i + 1 >= n || s->Buffer[i + 1] < 0xdc00 || s->Buffer[i + 1] > 0xdfff)) ||
+                (low && (i == 0 || s->Buffer[i - 1] < 0xd800 || s->Buffer[i - 1] > 0xdbff)))
+                c = L'?';
+            w->shown_account[i] = c;
         }
     }
     w->shown_account[n] = 0;
@@ -210,6 +232,7 @@ static BOOL load_config(config_t *cfg)
 {
     WCHAR mode[16], pin_text[MAX_PIN_TEXT + 1];
     DWORD timeout = DEFAULT_TIMEOUT_MS, bytes = sizeof(timeout), i, n;
+    LSTATUS rc;
     URL_COMPONENTS url;
 
     /* FailMode first: a missing or bad one is "refuse". */
@@ -223,9 +246,19 @@ static BOOL load_config(config_t *cfg)
                    L" is neither \"refuse\" nor \"allow\"; using \"refuse\"");
         }
     }
-    if (RegGetValueW(HKEY_LOCAL_MACHINE, CONFIG_KEY, L"TimeoutMs", RRF_RT_REG_DWORD, NULL,
-                     &timeout, &bytes) != ERROR_SUCCESS)
+    rc = RegGetValueW(HKEY_LOCAL_MACHINE, CONFIG_KEY, L"TimeoutMs", RRF_RT_REG_DWORD, NULL,
+                      &timeout, &bytes);
+    if (rc != ERROR_SUCCESS) {
+        /* Not set: the default. Set but not a REG_DWORD (a REG_SZ "1000"):
+         * the default too, said in an event; the timeout decides only how
+         * long to wait, so this neither accepts nor refuses anything. */
+        if (rc != ERROR_FILE_NOT_FOUND)
+            report(EVENTLOG_WARNING_TYPE, EV_CONFIG,
+                   L"pwgate filter: TimeoutMs in HKLM\\" CONFIG_KEY
+                   L" is not a REG_DWORD (error %ld); using %d ms",
+                   (long)rc, DEFAULT_TIMEOUT_MS);
         timeout = DEFAULT_TIMEOUT_MS;
+    }
     if (timeout < MIN_TIMEOUT_MS)
         timeout = MIN_TIMEOUT_MS;
     if (timeout > MAX_TIMEOUT_MS)
@@ -249,10 +282,10 @@ static BOOL load_config(config_t *cfg)
         url.dwHostNameLength == 0 || url.dwHostNameLength > MAX_URL ||
         url.dwUrlPathLength > MAX_URL || url.dwExtraInfoLength != 0 ||
         url.dwUserNameLength != 0 || url.dwPasswordLength != 0) {
+        /* The URL itself is not shown: it may hold a user and password. */
         report(EVENTLOG_ERROR_TYPE, EV_CONFIG,
-               L"pwgate filter: Url \"%ls\" is not an https:// URL with a host (and no query, "
-               L"user or password)",
-               cfg->url);
+               L"pwgate filter: HKLM\\" CONFIG_KEY L"\\Url is not an https:// URL with a host "
+               L"(and no query, user or password)");
         return FALSE;
     }
     CopyMemory(cfg->host, url.lpszHostName, url.dwHostNameLength * sizeof(WCHAR));
@@ -505,13 +538,14 @@ static BOOL is(const char *s, DWORD n, const char *word)
 }
 
 /* The verdict of an answer: the top-level object's one "verdict" key,
- * a string without escapes. A key or value with escapes, a second
- * "verdict", or anything after the object: malformed. */
+ * a string without escapes, next to its one "v" key, the number 1. No "v"
+ * or another one, a key or value with escapes, a second "verdict" or "v",
+ * or anything after the object: malformed. */
 static verdict_t verdict_of(const char *answer, DWORD len)
 {
-    const char *p = answer, *end = answer + len, *key, *value = NULL;
+    const char *p = answer, *end = answer + len, *key, *value = NULL, *version;
     DWORD key_len, value_len = 0;
-    BOOL escaped, found = FALSE;
+    BOOL escaped, found = FALSE, versioned = FALSE;
 
     p = skip_ws(p, end);
     if (p >= end || *p != '{')
@@ -534,6 +568,14 @@ static verdict_t verdict_of(const char *answer, DWORD len)
             p = scan_string(p, end, &value, &value_len, &escaped);
             if (p == NULL || escaped)
                 return VERDICT_MALFORMED;
+        } else if (is(key, key_len, "v")) {
+            if (versioned)
+                return VERDICT_MALFORMED;
+            versioned = TRUE;
+            version = p;
+            p = skip_value(p, end, 1);
+            if (p == NULL || !is(version, (DWORD)(p - version), "1"))
+                return VERDICT_MALFORMED;
         } else {
             p = skip_value(p, end, 1);
             if (p == NULL)
@@ -548,7 +590,7 @@ static verdict_t verdict_of(const char *answer, DWORD len)
             return VERDICT_MALFORMED;
         p = skip_ws(p + 1, end);
     }
-    if (skip_ws(p + 1, end) != end || !found)
+    if (skip_ws(p + 1, end) != end || !found || !versioned)
         return VERDICT_MALFORMED;
     if (is(value, value_len, "accepted") || is(value, value_len, "would_refuse"))
         return VERDICT_ACCEPT;
@@ -567,6 +609,18 @@ typedef enum {
     CALL_FAILED,      /* anything else */
 } call_t;
 
+/* Milliseconds on the performance counter: exact (GetTickCount64 moves in
+ * steps of up to 16 ms, and classify() compares with the deadline). */
+static ULONGLONG now_ms(void)
+{
+    LARGE_INTEGER c, f;
+
+    if (!QueryPerformanceFrequency(&f) || f.QuadPart <= 0 || !QueryPerformanceCounter(&c))
+        return GetTickCount64();
+    return (ULONGLONG)(c.QuadPart / f.QuadPart) * 1000 +
+           (ULONGLONG)(c.QuadPart % f.QuadPart) * 1000 / (ULONGLONG)f.QuadPart;
+}
+
 static call_t classify(DWORD err, ULONGLONG deadline)
 {
     switch (err) {
@@ -578,8 +632,13 @@ static call_t classify(DWORD err, ULONGLONG deadline)
     case ERROR_WINHTTP_SECURE_CHANNEL_ERROR:
         /* The TLS handshake failed. Wine says so for a certificate it does
          * not trust too, and for a handshake the server never answers
-         * (after the timeout): only the second is the server's absence. */
-        return GetTickCount64() + 50 >= deadline ? CALL_UNREACHABLE : CALL_CERTIFICATE;
+         * (when the timeout ends): only the second is the server's absence.
+         * Every WinHTTP timeout is set to end at the deadline (set_deadline),
+         * so a handshake given up for lack of an answer fails at the
+         * deadline or after it, never before; a failure before the
+         * deadline, however close to it, is the certificate's or the
+         * handshake's, and refuses whatever the fail mode. */
+        return now_ms() >= deadline ? CALL_UNREACHABLE : CALL_CERTIFICATE;
     case ERROR_WINHTTP_SECURE_FAILURE:
     case ERROR_WINHTTP_SECURE_INVALID_CA:
     case ERROR_WINHTTP_SECURE_CERT_CN_INVALID:
@@ -599,7 +658,7 @@ static call_t classify(DWORD err, ULONGLONG deadline)
  * server that accepts and never answers holds the call forever). */
 static BOOL set_deadline(HINTERNET h, ULONGLONG deadline)
 {
-    ULONGLONG now = GetTickCount64();
+    ULONGLONG now = now_ms();
     DWORD left;
 
     if (now >= deadline) {
@@ -625,6 +684,53 @@ static BOOL pin_matches(HINTERNET req, const BYTE pin[32])
     ok = CryptHashCertificate2(BCRYPT_SHA256_ALGORITHM, 0, NULL, cert->pbCertEncoded,
                                cert->cbCertEncoded, hash, &hash_len) &&
          hash_len == 32 && memcmp(hash, pin, 32) == 0;
+    CertFreeCertificateContext(cert);
+    return ok;
+}
+
+/* Without a pin: whether the certificate of the connection behind req
+ * chains to a trusted root (the system store) for server authentication
+ * and names host. WinHTTP checks this itself when it opens a connection;
+ * this is checked again on every request, before the body, since a pool
+ * may hand a request a connection opened under other rules: Windows pools
+ * per session (and pinned calls have their own, shared_session()), but
+ * Wine's pool is the process's, so a connection opened in pinned mode,
+ * whose CA and name were not checked, can come back in a call made after
+ * the configuration changed to the system store. */
+static BOOL chain_trusted(HINTERNET req, const WCHAR *host)
+{
+    PCCERT_CONTEXT cert = NULL;
+    PCCERT_CHAIN_CONTEXT chain = NULL;
+    DWORD size = sizeof(cert);
+    CERT_CHAIN_PARA para;
+    HTTPSPolicyCallbackData https;
+    CERT_CHAIN_POLICY_PARA policy;
+    CERT_CHAIN_POLICY_STATUS status;
+    LPSTR usage[1] = {(LPSTR)szOID_PKIX_KP_SERVER_AUTH};
+    BOOL ok = FALSE;
+
+    if (!WinHttpQueryOption(req, WINHTTP_OPTION_SERVER_CERT_CONTEXT, &cert, &size) ||
+        cert == NULL)
+        return FALSE;
+    ZeroMemory(&para, sizeof(para));
+    para.cbSize = sizeof(para);
+    para.RequestedUsage.dwType = USAGE_MATCH_TYPE_AND;
+    para.RequestedUsage.Usage.cUsageIdentifier = 1;
+    para.RequestedUsage.Usage.rgpszUsageIdentifier = usage;
+    if (CertGetCertificateChain(NULL, cert, NULL, cert->hCertStore, &para, 0, NULL, &chain)) {
+        ZeroMemory(&https, sizeof(https));
+        https.cbStruct = sizeof(https);
+        https.dwAuthType = AUTHTYPE_SERVER;
+        https.pwszServerName = (WCHAR *)host;
+        ZeroMemory(&policy, sizeof(policy));
+        policy.cbSize = sizeof(policy);
+        policy.pvExtraPolicyPara = &https;
+        ZeroMemory(&status, sizeof(status));
+        status.cbSize = sizeof(status);
+        ok = CertVerifyCertificateChainPolicy(CERT_CHAIN_POLICY_SSL, chain, &policy, &status) &&
+             status.dwError == 0;
+        CertFreeCertificateChain(chain);
+    }
     CertFreeCertificateContext(cert);
     return ok;
 }
@@ -656,7 +762,10 @@ fail:
     return NULL;
 }
 
-/* Reads the answer's body into buf; FALSE if it is larger than cap. */
+/* Reads the answer's body into buf. FALSE with the last error set: WinHTTP's
+ * (a timeout, a lost connection), ERROR_INSUFFICIENT_BUFFER for a body
+ * larger than cap, ERROR_INVALID_DATA for one in over 1,024 pieces; never a
+ * stale one from an earlier call, which could say "timeout". */
 static BOOL read_body(HINTERNET req, char *buf, DWORD cap, DWORD *len)
 {
     DWORD got;
@@ -669,7 +778,11 @@ static BOOL read_body(HINTERNET req, char *buf, DWORD cap, DWORD *len)
             /* Full: only the end of the answer may follow. */
             if (!WinHttpReadData(req, &extra, 1, &got))
                 return FALSE;
-            return got == 0;
+            if (got != 0) {
+                SetLastError(ERROR_INSUFFICIENT_BUFFER);
+                return FALSE;
+            }
+            return TRUE;
         }
         if (!WinHttpReadData(req, buf + *len, cap - *len, &got))
             return FALSE;
@@ -677,6 +790,7 @@ static BOOL read_body(HINTERNET req, char *buf, DWORD cap, DWORD *len)
             return TRUE;
         *len += got;
     }
+    SetLastError(ERROR_INVALID_DATA);
     return FALSE;
 }
 
@@ -718,24 +832,31 @@ done:
     return result;
 }
 
-/* One WinHTTP session for the life of the process (LSASS's): WinHTTP keeps
- * its pool of connections per session, so a call after the first reuses a
- * connection to pwgate, and its TLS session, instead of a handshake per
- * password change. Made on first use, by whichever thread comes first
- * (InterlockedCompareExchangePointer: a second one made at the same time
- * is closed); never closed, since the filter is unloaded only with LSASS.
- * Its options are fixed; the timeouts are set per request (set_deadline),
- * never on the shared session, which calls on other threads use too. */
-static PVOID volatile g_session = NULL;
+/* Two WinHTTP sessions for the life of the process (LSASS's), one per
+ * trust mode: [0] the system store, [1] a pin. WinHTTP keeps its pool of
+ * connections per session, so a call after the first reuses a connection
+ * to pwgate, and its TLS session, instead of a handshake per password
+ * change; with a session per mode, a connection opened in pinned mode
+ * (CA and name not checked) is never handed to a call that trusts the
+ * system store (chain_trusted() checks that again, for pools that are not
+ * per session, as Wine's). Each is made on first use, by whichever thread
+ * comes first (InterlockedCompareExchangePointer: a second one made at the
+ * same time is closed); never closed, since the filter is unloaded only
+ * with LSASS. This is the filter's only state between calls; the
+ * configuration is read on every call. Their options are fixed; the
+ * timeouts are set per request (set_deadline), never on a shared session,
+ * which calls on other threads use too. */
+static PVOID volatile g_sessions[2] = {NULL, NULL};
 
-static HINTERNET shared_session(void)
+static HINTERNET shared_session(BOOL pinned)
 {
+    PVOID volatile *slot = &g_sessions[pinned ? 1 : 0];
     HINTERNET made;
     PVOID before;
     DWORD v;
 
-    if (g_session != NULL)
-        return (HINTERNET)g_session;
+    if (*slot != NULL)
+        return (HINTERNET)*slot;
     made = WinHttpOpen(L"pwgate-filter/1", WINHTTP_ACCESS_TYPE_NO_PROXY, WINHTTP_NO_PROXY_NAME,
                        WINHTTP_NO_PROXY_BYPASS, 0);
     if (made == NULL)
@@ -753,7 +874,7 @@ static HINTERNET shared_session(void)
     }
     v = WINHTTP_OPTION_REDIRECT_POLICY_NEVER;
     WinHttpSetOption(made, WINHTTP_OPTION_REDIRECT_POLICY, &v, sizeof(v));
-    before = InterlockedCompareExchangePointer(&g_session, made, NULL);
+    before = InterlockedCompareExchangePointer(slot, made, NULL);
     if (before != NULL) {
         WinHttpCloseHandle(made);
         return (HINTERNET)before;
@@ -766,7 +887,7 @@ static HINTERNET shared_session(void)
 static call_t call_pwgate(work_t *w, const WCHAR *path, DWORD *status, DWORD *err)
 {
     const config_t *cfg = &w->cfg;
-    ULONGLONG deadline = GetTickCount64() + cfg->timeout_ms;
+    ULONGLONG deadline = now_ms() + cfg->timeout_ms;
     HINTERNET session = NULL, conn = NULL, req = NULL;
     WCHAR full_path[MAX_URL + 64];
     DWORD size, sent, written;
@@ -782,7 +903,7 @@ static call_t call_pwgate(work_t *w, const WCHAR *path, DWORD *status, DWORD *er
                L"Content-Type: application/json\r\nAuthorization: Bearer %ls", cfg->token);
     w->headers[ARRAYSIZE(w->headers) - 1] = 0;
 
-    session = shared_session();
+    session = shared_session(cfg->pinned);
     if (session == NULL)
         goto error;
     conn = WinHttpConnect(session, cfg->host, cfg->port, 0);
@@ -798,11 +919,17 @@ static call_t call_pwgate(work_t *w, const WCHAR *path, DWORD *status, DWORD *er
     if (req == NULL || !set_deadline(req, deadline))
         goto error;
     /* The headers (with the token) now; the body only once the
-     * connection's certificate is known to be the pinned one. */
+     * connection's certificate is known to be the pinned one, or (without
+     * a pin) trusted for the host. */
     if (!WinHttpSendRequest(req, w->headers, (DWORD)-1L, WINHTTP_NO_REQUEST_DATA, 0, w->body_len,
                             0))
         goto error;
     if (cfg->pinned && !pin_matches(req, cfg->pin)) {
+        result = CALL_CERTIFICATE;
+        goto done;
+    }
+    if (!cfg->pinned && !chain_trusted(req, cfg->host)) {
+        *err = ERROR_WINHTTP_SECURE_INVALID_CA;
         result = CALL_CERTIFICATE;
         goto done;
     }
@@ -812,7 +939,13 @@ static call_t call_pwgate(work_t *w, const WCHAR *path, DWORD *status, DWORD *er
             goto error;
         sent += written;
     }
-    if (sent < w->body_len || !set_deadline(req, deadline) || !WinHttpReceiveResponse(req, NULL))
+    if (sent < w->body_len) {
+        /* WinHTTP took less than the body in 64 writes: not a timeout. */
+        *err = ERROR_INVALID_DATA;
+        result = CALL_FAILED;
+        goto done;
+    }
+    if (!set_deadline(req, deadline) || !WinHttpReceiveResponse(req, NULL))
         goto error;
     size = sizeof(*status);
     if (!WinHttpQueryHeaders(req, WINHTTP_QUERY_STATUS_CODE | WINHTTP_QUERY_FLAG_NUMBER,
@@ -820,7 +953,8 @@ static call_t call_pwgate(work_t *w, const WCHAR *path, DWORD *status, DWORD *er
         goto error;
     if (!read_body(req, w->answer, ANSWER_MAX, &w->answer_len)) {
         *err = GetLastError();
-        /* A body too large for the buffer is not an answer pwgate gives. */
+        /* A body too large for the buffer (ERROR_INSUFFICIENT_BUFFER) is
+         * not an answer pwgate gives: refused, whatever the fail mode. */
         result = *err == ERROR_WINHTTP_TIMEOUT ? CALL_UNREACHABLE : CALL_FAILED;
         goto done;
     }

@@ -16,6 +16,14 @@
  *       "CASE accepted|refused elapsed_ms=N"
  *   filter_test DLL bench N ACCOUNT PASSWORD
  *       N calls; prints "bench n=N p50_us=.. p99_us=.. max_us=.. accepted=K"
+ *   filter_test DLL twice ACCOUNT PASSWORD
+ *       calls PasswordFilter, deletes the value PinnedSha256 of the
+ *       filter's key, calls it again in the same process (its WinHTTP
+ *       session and pool kept); prints "first accepted|refused" and
+ *       "second accepted|refused"
+ *   filter_test DLL trust|untrust DER_FILE
+ *       adds the certificate to (or deletes it from) the Local Machine
+ *       "Root" store of this Wine prefix; prints "trust ok" / "untrust ok"
  *
  * Exit status: 0 accepted (or done), 1 refused, 2 usage or loading error.
  */
@@ -26,6 +34,7 @@
 #include <wchar.h>
 #include <windows.h>
 #include <ntsecapi.h>
+#include <wincrypt.h>
 
 typedef BOOLEAN(NTAPI *init_fn)(void);
 typedef BOOLEAN(NTAPI *filter_fn)(PUNICODE_STRING, PUNICODE_STRING, PUNICODE_STRING, BOOLEAN);
@@ -216,6 +225,72 @@ static int bench(int n, const WCHAR *account, const WCHAR *password)
     return 0;
 }
 
+static int twice(const WCHAR *account, const WCHAR *password)
+{
+    UNICODE_STRING a = us(account), p = us(password);
+    BOOLEAN r;
+    LSTATUS rc;
+
+    r = filter(&a, NULL, &p, FALSE);
+    printf("first %s\n", r ? "accepted" : "refused");
+    rc = RegDeleteKeyValueW(HKEY_LOCAL_MACHINE, L"SOFTWARE\\pwgate\\PasswordFilter",
+                            L"PinnedSha256");
+    if (rc != ERROR_SUCCESS) {
+        fprintf(stderr, "filter_test: cannot delete PinnedSha256 (error %ld)\n", (long)rc);
+        return 2;
+    }
+    r = filter(&a, NULL, &p, FALSE);
+    printf("second %s\n", r ? "accepted" : "refused");
+    return 0;
+}
+
+/* The Local Machine "Root" store: the certificate in file (DER) added or
+ * deleted. */
+static int root_store(const WCHAR *file, BOOL add)
+{
+    static BYTE der[16384];
+    DWORD got = 0;
+    HANDLE h;
+    HCERTSTORE store;
+    PCCERT_CONTEXT cert, found;
+    BOOL ok;
+
+    h = CreateFileW(file, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL);
+    if (h == INVALID_HANDLE_VALUE)
+        return 2;
+    ok = ReadFile(h, der, sizeof(der), &got, NULL);
+    CloseHandle(h);
+    if (!ok || got == 0 || got == sizeof(der))
+        return 2;
+    cert = CertCreateCertificateContext(X509_ASN_ENCODING, der, got);
+    if (cert == NULL)
+        return 2;
+    store = CertOpenStore(CERT_STORE_PROV_SYSTEM_W, 0, 0, CERT_SYSTEM_STORE_LOCAL_MACHINE,
+                          L"Root");
+    if (store == NULL) {
+        fprintf(stderr, "filter_test: cannot open the Root store (error %lu)\n",
+                GetLastError());
+        CertFreeCertificateContext(cert);
+        return 2;
+    }
+    if (add) {
+        ok = CertAddCertificateContextToStore(store, cert, CERT_STORE_ADD_REPLACE_EXISTING, NULL);
+    } else {
+        ok = TRUE;
+        while (ok && (found = CertFindCertificateInStore(store, X509_ASN_ENCODING, 0,
+                                                         CERT_FIND_EXISTING, cert, NULL)) != NULL)
+            ok = CertDeleteCertificateFromStore(found);
+    }
+    if (!ok)
+        fprintf(stderr, "filter_test: the Root store (error %lu)\n", GetLastError());
+    CertCloseStore(store, 0);
+    CertFreeCertificateContext(cert);
+    if (!ok)
+        return 2;
+    printf("%s ok\n", add ? "trust" : "untrust");
+    return 0;
+}
+
 int wmain(int argc, wchar_t **argv)
 {
     HMODULE dll;
@@ -262,6 +337,10 @@ int wmain(int argc, wchar_t **argv)
     }
     if (wcscmp(argv[2], L"odd") == 0)
         return odd();
+    if (wcscmp(argv[2], L"twice") == 0 && argc == 5)
+        return twice(argv[3], argv[4]);
+    if ((wcscmp(argv[2], L"trust") == 0 || wcscmp(argv[2], L"untrust") == 0) && argc == 4)
+        return root_store(argv[3], wcscmp(argv[2], L"trust") == 0);
     if (wcscmp(argv[2], L"bench") == 0 && argc == 6)
         return bench(_wtoi(argv[3]), argv[4], argv[5]);
     fprintf(stderr, "filter_test: bad arguments\n");
