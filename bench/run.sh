@@ -12,6 +12,9 @@
 #   pwgate-lookup   pwgate with [directory] account lookups (60 s cache)
 #   pwgate-nocache  the same with cache_secs = 0: one search per change
 #                   (the lookup targets matter for OPS=passwd)
+#   pwgate-tickets  pwgate sending TLS 1.3 session tickets ([listen]
+#                   tls13_session_tickets = 2; the default is none), so
+#                   clients can resume as they do with HAProxy (TLS=client)
 # in the same run, targets interleaved per cell, and prints a table of
 # throughput, latency and CPU seconds per 10,000 operations with ratios to
 # direct and to HAProxy (bench/summarize.py). Everything listens on
@@ -44,6 +47,7 @@ PORT_BASE=${PORT_BASE:-20389}
 SLAPD_PORT=$PORT_BASE; HAPROXY_PORT=$((PORT_BASE + 1)); PWGATE_PORT=$((PORT_BASE + 2))
 PWGATE1_PORT=$((PORT_BASE + 3)); HAPROXY2_PORT=$((PORT_BASE + 4))
 LOOKUP_PORT=$((PORT_BASE + 7)); NOCACHE_PORT=$((PORT_BASE + 8)); BASE_PORT=$((PORT_BASE + 9))
+TICKETS_PORT=$((PORT_BASE + 16))
 HAPROXY_THREADS=${HAPROXY_THREADS:-1}
 TLS=${TLS:-off}
 case $TLS in off | client | both | upstream) ;; *) echo "bench: error: TLS=$TLS" >&2; exit 2 ;; esac
@@ -57,8 +61,8 @@ PLAIN_SIDE_PORT=$((PORT_BASE + 10))
 # shellcheck source=bench/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 for p in "$SLAPD_PORT" "$HAPROXY_PORT" "$PWGATE_PORT" "$PWGATE1_PORT" "$HAPROXY2_PORT" \
-  "$LOOKUP_PORT" "$NOCACHE_PORT" "$BASE_PORT" ${SLAPD_TLS_PORT:-} \
-  $(seq "$PLAIN_SIDE_PORT" $((PLAIN_SIDE_PORT + 4))); do
+  "$LOOKUP_PORT" "$NOCACHE_PORT" "$BASE_PORT" "$TICKETS_PORT" ${SLAPD_TLS_PORT:-} \
+  $(seq "$PLAIN_SIDE_PORT" $((PLAIN_SIDE_PORT + 5))); do
   port_in_use "$p" && die "127.0.0.1:$p is in use (set PORT_BASE)"
 done
 start_slapd
@@ -138,7 +142,7 @@ cache_secs = $1
 TOML
   echo "$file"
 }
-PWGATE_PID=; PWGATE1_PID=; PWGATE_LOOKUP_PID=; PWGATE_NOCACHE_PID=; PWGATE_BASE_PID=
+PWGATE_PID=; PWGATE1_PID=; PWGATE_LOOKUP_PID=; PWGATE_NOCACHE_PID=; PWGATE_BASE_PID=; PWGATE_TICKETS_PID=
 [[ " $TARGETS " == *" pwgate "* ]] && start_pwgate pwgate "$PWGATE_PORT" "${PWGATE_THREADS:-}" "$PLAIN_SIDE_PORT"
 [[ " $TARGETS " == *" pwgate1 "* ]] && start_pwgate pwgate1 "$PWGATE1_PORT" 1 $((PLAIN_SIDE_PORT + 1))
 if [[ " $TARGETS " == *" pwgate-base "* ]]; then
@@ -149,6 +153,10 @@ fi
   "${PWGATE_THREADS:-}" $((PLAIN_SIDE_PORT + 2)) "$(lookup_config 60)"
 [[ " $TARGETS " == *" pwgate-nocache "* ]] && start_pwgate pwgate-nocache "$NOCACHE_PORT" \
   "${PWGATE_THREADS:-}" $((PLAIN_SIDE_PORT + 3)) "$(lookup_config 0)"
+if [[ " $TARGETS " == *" pwgate-tickets "* ]]; then
+  printf '[listen]\ntls13_session_tickets = 2\n' >"$RES/tickets.toml"
+  start_pwgate pwgate-tickets "$TICKETS_PORT" "${PWGATE_THREADS:-}" $((PLAIN_SIDE_PORT + 5)) "$RES/tickets.toml"
+fi
 
 port_of() {
   case $1 in
@@ -156,6 +164,7 @@ port_of() {
     haproxy) echo "$HAPROXY_PORT" ;; pwgate) echo "$PWGATE_PORT" ;;
     pwgate1) echo "$PWGATE1_PORT" ;; haproxy2) echo "$HAPROXY2_PORT" ;;
     pwgate-base) echo "$BASE_PORT" ;; pwgate-lookup) echo "$LOOKUP_PORT" ;; pwgate-nocache) echo "$NOCACHE_PORT" ;;
+    pwgate-tickets) echo "$TICKETS_PORT" ;;
   esac
 }
 proxy_pid_of() {
@@ -163,6 +172,7 @@ proxy_pid_of() {
     haproxy) echo "$HAPROXY_PID" ;; pwgate) echo "$PWGATE_PID" ;;
     pwgate1) echo "$PWGATE1_PID" ;; haproxy2) echo "$HAPROXY2_PID" ;;
     pwgate-base) echo "$PWGATE_BASE_PID" ;; pwgate-lookup) echo "$PWGATE_LOOKUP_PID" ;; pwgate-nocache) echo "$PWGATE_NOCACHE_PID" ;;
+    pwgate-tickets) echo "$PWGATE_TICKETS_PID" ;;
     *) echo "" ;;
   esac
 }

@@ -4,8 +4,9 @@
 One row per workload x connections x target (medians over repeats), then a
 comparison of pwgate with direct and HAProxy measured in the same run, and,
 when their targets ran: scaling from one to two threads (pwgate1 / pwgate,
-haproxy / haproxy2) and the password path with account lookups
-(pwgate-lookup, pwgate-nocache).
+haproxy / haproxy2), the password path with account lookups
+(pwgate-lookup, pwgate-nocache), and pwgate with TLS 1.3 session tickets
+(pwgate-tickets).
 Usage: summarize.py results.jsonl
 """
 import json, statistics, sys
@@ -70,6 +71,19 @@ def main(path):
         cpu_h = f"{g['proxy'] / h['proxy']:.2f}" if h and h["proxy"] else "-"
         p99_h = f"{g['p99'] - h['p99']:+.0f}" if h else "-"
         print(f"| {op} | {conns} | {vs_d} | {vs_h} | {cpu_h} | {p99_h} |")
+
+    if any(t == "pwgate-tickets" for (_, _, t) in order):
+        print()
+        print("pwgate sending TLS 1.3 session tickets (pwgate-tickets) against HAProxy:")
+        print()
+        print("| op | conns | ops/s vs haproxy | proxy cpu vs haproxy | p99 − haproxy p99 µs |")
+        print("|---|---:|---:|---:|---:|")
+        for op, conns in workloads:
+            g = summary.get((op, conns, "pwgate-tickets"))
+            h = summary.get((op, conns, "haproxy"))
+            if not g or not h or not h["ops"] or not h["proxy"]:
+                continue
+            print(f"| {op} | {conns} | {g['ops'] / h['ops']:.2f} | {g['proxy'] / h['proxy']:.2f} | {g['p99'] - h['p99']:+.0f} |")
 
     cells_of = lambda op, conns: {t: summary[(o, c, t)] for (o, c, t) in summary if (o, c) == (op, conns)}
     pairs = [("pwgate1", "pwgate"), ("haproxy", "haproxy2")]
