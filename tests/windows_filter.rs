@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::https::free_addr;
+use common::https::{free_addr, identity};
 use common::process::PwgateProcess;
 use common::slapd::test_certs;
 use common::wine::{Run, Value, Wine};
@@ -501,20 +501,7 @@ struct Fake {
 impl Fake {
     fn start() -> Fake {
         let certs = test_certs();
-        let chain: Vec<_> = rustls_pemfile::certs(
-            &mut std::fs::read(&certs.server_cert)
-                .expect("server cert")
-                .as_slice(),
-        )
-        .map(|c| c.expect("PEM"))
-        .collect();
-        let key = rustls_pemfile::private_key(
-            &mut std::fs::read(&certs.server_key)
-                .expect("server key")
-                .as_slice(),
-        )
-        .expect("PEM")
-        .expect("a key");
+        let (chain, key) = identity(&certs.server_cert, &certs.server_key);
         let config = Arc::new(
             rustls::ServerConfig::builder_with_provider(Arc::new(
                 rustls::crypto::ring::default_provider(),

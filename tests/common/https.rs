@@ -17,6 +17,27 @@ pub fn free_addr() -> SocketAddr {
         .expect("a free port")
 }
 
+/// A certificate chain and its private key, read from PEM files (the
+/// test certificates).
+pub fn identity(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> (
+    Vec<rustls::pki_types::CertificateDer<'static>>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+) {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let chain = rustls_pemfile::certs(&mut read(cert).as_slice())
+        .map(|c| c.expect("PEM"))
+        .collect();
+    let key = rustls_pemfile::private_key(&mut read(key).as_slice())
+        .expect("PEM")
+        .expect("a key");
+    (chain, key)
+}
+
 fn config(client_cert: bool) -> Arc<rustls::ClientConfig> {
     let certs = test_certs();
     let pem = std::fs::read(&certs.ca).expect("the test CA");
@@ -31,20 +52,7 @@ fn config(client_cert: bool) -> Arc<rustls::ClientConfig> {
     .expect("protocol versions")
     .with_root_certificates(roots);
     let config = if client_cert {
-        let chain: Vec<_> = rustls_pemfile::certs(
-            &mut std::fs::read(&certs.client_cert)
-                .expect("client cert")
-                .as_slice(),
-        )
-        .map(|c| c.expect("PEM"))
-        .collect();
-        let key = rustls_pemfile::private_key(
-            &mut std::fs::read(&certs.client_key)
-                .expect("client key")
-                .as_slice(),
-        )
-        .expect("PEM")
-        .expect("a key");
+        let (chain, key) = identity(&certs.client_cert, &certs.client_key);
         builder
             .with_client_auth_cert(chain, key)
             .expect("client certificate")
