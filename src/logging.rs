@@ -6,7 +6,13 @@
 //! pwgate's own events never contain one. rustls's debug and trace output
 //! (handshake details, ticket nonces) is dropped too; its warnings remain.
 
+use std::fmt::{self, Write as _};
+
+use tracing::field::{Field, Visit};
+use tracing_subscriber::field::{RecordFields, VisitOutput};
 use tracing_subscriber::filter::{filter_fn, EnvFilter};
+use tracing_subscriber::fmt::format::{DefaultFields, DefaultVisitor, Writer};
+use tracing_subscriber::fmt::FormatFields;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
@@ -60,7 +66,7 @@ pub fn init_with_audit(
         .with_writer(std::io::stderr)
         .with_ansi(ansi);
     let fmt = match format {
-        LogFormat::Text => fmt.boxed(),
+        LogFormat::Text => fmt.fmt_fields(PlainFields).boxed(),
         LogFormat::Json => fmt.json().flatten_event(true).boxed(),
     };
     tracing_subscriber::registry()
@@ -70,9 +76,190 @@ pub fn init_with_audit(
         .map_err(|e| e.to_string())
 }
 
+/// The text format's fields as `tracing-subscriber`'s `DefaultFields`
+/// writes them without colours (`name=value` apart by spaces, values as
+/// `{:?}`, the message with terminal escapes shown escaped), in fewer
+/// formatting calls: an audit event has a dozen fields, and
+/// `DefaultFields` writes each name and `=` through an ANSI style, empty
+/// or not. With colours on (a terminal), `DefaultFields` itself. The test
+/// `plain_fields_write_what_default_fields_write` holds the two together.
+struct PlainFields;
+
+impl<'w> FormatFields<'w> for PlainFields {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'w>, fields: R) -> fmt::Result {
+        if writer.has_ansi_escapes() {
+            return DefaultFields::new().format_fields(writer, fields);
+        }
+        let mut visitor = PlainVisitor {
+            writer,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct PlainVisitor<'w> {
+    writer: Writer<'w>,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl Visit for PlainVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.record_debug(field, &format_args!("{value}"))
+        } else {
+            self.record_debug(field, &value)
+        }
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        // Rare: as DefaultFields writes it (with the error's sources).
+        if self.result.is_err() {
+            return;
+        }
+        let mut default = DefaultVisitor::new(self.writer.by_ref(), self.first);
+        default.record_error(field, value);
+        self.first = false;
+        self.result = default.finish();
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let name = field.name();
+        if self.result.is_err() || name.starts_with("log.") {
+            return;
+        }
+        let first = std::mem::take(&mut self.first);
+        self.result = write_field(&mut self.writer, first, name, value);
+    }
+}
+
+/// One field as `DefaultVisitor` writes it without colours: a space before
+/// all but the first, then `name=value`, or the message alone.
+fn write_field(w: &mut Writer<'_>, first: bool, name: &str, value: &dyn fmt::Debug) -> fmt::Result {
+    if !first {
+        w.write_char(' ')?;
+    }
+    if name == "message" {
+        return if w.sanitizes_ansi_escapes() {
+            write!(Escaping(w), "{value:?}")
+        } else {
+            write!(w, "{value:?}")
+        };
+    }
+    w.write_str(name.strip_prefix("r#").unwrap_or(name))?;
+    w.write_char('=')?;
+    write!(w, "{value:?}")
+}
+
+/// Writes terminal control characters of a message as escapes, as
+/// `tracing-subscriber` does: ESC, BEL, BS, FF and DEL as `\x..`, C1
+/// controls as `\u{..}`; the rest in runs.
+struct Escaping<'a, 'w>(&'a mut Writer<'w>);
+
+impl fmt::Write for Escaping<'_, '_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let mut rest = s;
+        while let Some((at, c)) = rest.char_indices().find(|(_, c)| {
+            matches!(
+                *c,
+                '\x1b' | '\x07' | '\x08' | '\x0c' | '\x7f' | '\u{80}'..='\u{9f}'
+            )
+        }) {
+            self.0.write_str(&rest[..at])?;
+            match c {
+                '\x1b' | '\x07' | '\x08' | '\x0c' | '\x7f' => {
+                    write!(self.0, "\\x{:02x}", c as u32)?
+                }
+                _ => write!(self.0, "\\u{{{:x}}}", c as u32)?,
+            }
+            rest = &rest[at + c.len_utf8()..];
+        }
+        self.0.write_str(rest)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a text-format layer with `fields` writes for a fixed set of
+    /// events (no time, no colours).
+    fn text_lines<N>(fields: N) -> String
+    where
+        N: for<'w> FormatFields<'w> + Send + Sync + 'static,
+    {
+        use std::sync::{Arc, Mutex};
+        let out = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .without_time()
+            .with_max_level(tracing::Level::TRACE)
+            .fmt_fields(fields)
+            .with_writer(move || SharedBuf(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let err = std::io::Error::other("disk \"full\"");
+            let span = tracing::info_span!("session", client = "127.0.0.1:9", n = 3);
+            let _in = span.enter();
+            tracing::info!(
+                target: "pwgate::audit",
+                event = "password_decision",
+                door = "ldap",
+                client = %"127.0.0.1:4000",
+                actor = %"uid=a \"b\",dc=x",
+                msgid = 7_i64,
+                big = u64::MAX,
+                yes = true,
+                ratio = 0.5_f64,
+                quoted = "tab\there \\ \"q\" nl\n \u{1b}[31m",
+                r#type = "raw",
+                "password {} {}",
+                "change",
+                "accepted"
+            );
+            tracing::warn!(error = %err, "message with \u{1b}[2J, \u{7}, \u{8}, \u{c}, \u{7f} and \u{85}");
+            tracing::error!(
+                error = &err as &(dyn std::error::Error + 'static),
+                "an error value"
+            );
+            tracing::debug!(only = 1);
+            tracing::info!("");
+        });
+        let bytes = out.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    struct SharedBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for SharedBuf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn plain_fields_write_what_default_fields_write() {
+        let default = text_lines(DefaultFields::new());
+        let plain = text_lines(PlainFields);
+        assert_eq!(plain, default);
+        // The cases are there to be compared.
+        assert_eq!(default.lines().count(), 5, "{default}");
+        assert!(default.contains("\\x1b[2J"), "{default}");
+        assert!(default.contains("\\u{85}"), "{default}");
+        assert!(default.contains("type=\"raw\""), "{default}");
+        assert!(
+            default.contains("session{client=\"127.0.0.1:9\" n=3}"),
+            "{default}"
+        );
+    }
 
     #[test]
     fn decoder_crates_are_silenced() {
