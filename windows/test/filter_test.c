@@ -280,10 +280,31 @@ static int root_store(const WCHAR *file, BOOL add)
         while (ok && (found = CertFindCertificateInStore(store, X509_ASN_ENCODING, 0,
                                                          CERT_FIND_EXISTING, cert, NULL)) != NULL)
             ok = CertDeleteCertificateFromStore(found);
+        /* Wine defers a registry store's deletions to its close, which a
+         * reference it keeps to the collection prevents: commit them. */
+        if (ok && !CertControlStore(store, 0, CERT_STORE_CTRL_COMMIT, NULL))
+            ok = FALSE;
     }
     if (!ok)
         fprintf(stderr, "filter_test: the Root store (error %lu)\n", GetLastError());
     CertCloseStore(store, 0);
+    if (ok && !add) {
+        /* Gone for a store opened afresh, or "untrust ok" would be a lie
+         * (it was, before the commit: the CA stayed in the prefix). */
+        store = CertOpenStore(CERT_STORE_PROV_SYSTEM_W, 0, 0, CERT_SYSTEM_STORE_LOCAL_MACHINE,
+                              L"Root");
+        found = store == NULL ? NULL
+                              : CertFindCertificateInStore(store, X509_ASN_ENCODING, 0,
+                                                           CERT_FIND_EXISTING, cert, NULL);
+        if (store == NULL || found != NULL) {
+            fprintf(stderr, "filter_test: the CA is still in the Root store\n");
+            ok = FALSE;
+        }
+        if (found != NULL)
+            CertFreeCertificateContext(found);
+        if (store != NULL)
+            CertCloseStore(store, 0);
+    }
     CertFreeCertificateContext(cert);
     if (!ok)
         return 2;
