@@ -30,6 +30,10 @@ pub fn choose<'c>(
         policy: &config.policy,
         mode: config.mode,
     };
+    // Without scopes there is nothing to compare the DN with.
+    if config.scopes.is_empty() {
+        return global;
+    }
     let Some(dn) = target_dn.map(normalize_dn) else {
         return global;
     };

@@ -428,18 +428,20 @@ impl Policy {
             if self.builtin_banned_words {
                 lists.push(BannedWords::builtin());
             }
-            violations.extend(rules::banned::check(
-                password,
+            // Read by the word and name rules: built once.
+            let forms = normalize::password_forms(text);
+            violations.extend(rules::banned::check_forms(
+                &forms,
                 &lists,
                 &self.patterns,
                 self.min_score,
             ));
             if self.check_account_name {
-                violations.extend(rules::account_name::check(password, change.account_names));
+                violations.extend(rules::account_name::check(&forms, change.account_names));
             }
             if self.check_organisation_name {
                 violations.extend(rules::account_name::check_organisation(
-                    password,
+                    &forms,
                     change.organisation_names,
                 ));
             }

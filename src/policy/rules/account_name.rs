@@ -1,8 +1,9 @@
 //! Refuses a password that contains the account's own names.
 
-use crate::policy::normalize::{fold_case, password_forms};
+use zeroize::Zeroizing;
+
+use crate::policy::normalize::fold_case;
 use crate::policy::{Rule, Violation};
-use crate::secret::Password;
 
 /// Names shorter than this are not checked (AD uses the same bound).
 pub const MIN_NAME_CHARS: usize = 3;
@@ -50,29 +51,31 @@ pub fn name_tokens(value: &str) -> Vec<String> {
     tokens
 }
 
-/// Whether a normalized form of the password contains one of `tokens`.
-fn contains_any(password: &Password, tokens: &[String]) -> bool {
-    !tokens.is_empty()
-        && password_forms(password.expose())
-            .iter()
-            .any(|form| tokens.iter().any(|t| form.contains(t.as_str())))
+/// Whether a normalized form of the password (`forms`: its
+/// [`crate::policy::normalize::password_forms`]) contains one of `tokens`.
+fn contains_any(forms: &[Zeroizing<String>], tokens: &[String]) -> bool {
+    forms
+        .iter()
+        .any(|form| tokens.iter().any(|t| form.contains(t.as_str())))
 }
 
-pub fn check(password: &Password, names: &[String]) -> Option<Violation> {
+/// The rule on the password's forms (its
+/// [`crate::policy::normalize::password_forms`]).
+pub fn check(forms: &[Zeroizing<String>], names: &[String]) -> Option<Violation> {
     let tokens: Vec<String> = names.iter().flat_map(|n| name_tokens(n)).collect();
-    contains_any(password, &tokens)
+    contains_any(forms, &tokens)
         .then(|| Violation::new(Rule::AccountName, "contains the account name".to_owned()))
 }
 
 /// Organisation names (from the directory's base DN) match from 4
 /// characters on.
-pub fn check_organisation(password: &Password, names: &[String]) -> Option<Violation> {
+pub fn check_organisation(forms: &[Zeroizing<String>], names: &[String]) -> Option<Violation> {
     let tokens: Vec<String> = names
         .iter()
         .flat_map(|n| name_tokens(n))
         .filter(|t| t.chars().count() >= 4)
         .collect();
-    contains_any(password, &tokens).then(|| {
+    contains_any(forms, &tokens).then(|| {
         Violation::new(
             Rule::OrganisationName,
             "contains the organisation's name".to_owned(),
@@ -83,17 +86,18 @@ pub fn check_organisation(password: &Password, names: &[String]) -> Option<Viola
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::normalize::password_forms;
 
     fn refused(password: &str, names: &[&str]) -> bool {
         let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-        check(&Password::new(password.to_owned()), &names).is_some()
+        check(&password_forms(password), &names).is_some()
     }
 
     #[test]
     fn organisation_names_are_found_like_account_names() {
         let org = vec!["Contoso".to_owned()];
-        assert!(check_organisation(&Password::new("we-love-C0nt0so-here".into()), &org).is_some());
-        assert!(check_organisation(&Password::new("nothing-to-see-here".into()), &org).is_none());
+        assert!(check_organisation(&password_forms("we-love-C0nt0so-here"), &org).is_some());
+        assert!(check_organisation(&password_forms("nothing-to-see-here"), &org).is_none());
     }
 
     #[test]

@@ -635,9 +635,24 @@ pub fn predictable(
     patterns: &PatternOptions,
     min_score: usize,
 ) -> Option<Kinds> {
-    let forms = password_forms(password.expose());
-    let typed = best_cut(&forms, &[], lists, patterns, min_score, false);
-    let without = squeeze(&forms)
+    predictable_forms(
+        &password_forms(password.expose()),
+        lists,
+        patterns,
+        min_score,
+    )
+}
+
+/// [`predictable`] of a password given as its forms
+/// ([`password_forms`]), which the other rules read too.
+pub fn predictable_forms(
+    forms: &[Zeroizing<String>],
+    lists: &[&BannedWords],
+    patterns: &PatternOptions,
+    min_score: usize,
+) -> Option<Kinds> {
+    let typed = best_cut(forms, &[], lists, patterns, min_score, false);
+    let without = squeeze(forms)
         .and_then(|(s, joints)| best_cut(&s, &joints, lists, patterns, min_score, false));
     [typed, without]
         .into_iter()
@@ -868,7 +883,22 @@ pub fn check(
     patterns: &PatternOptions,
     min_score: usize,
 ) -> Vec<Violation> {
-    let Some(kinds) = predictable(password, lists, patterns, min_score) else {
+    check_forms(
+        &password_forms(password.expose()),
+        lists,
+        patterns,
+        min_score,
+    )
+}
+
+/// [`check`] of a password given as its forms ([`password_forms`]).
+pub fn check_forms(
+    forms: &[Zeroizing<String>],
+    lists: &[&BannedWords],
+    patterns: &PatternOptions,
+    min_score: usize,
+) -> Vec<Violation> {
+    let Some(kinds) = predictable_forms(forms, lists, patterns, min_score) else {
         return Vec::new();
     };
     kinds
