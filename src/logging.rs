@@ -221,7 +221,10 @@ mod tests {
                 "change",
                 "accepted"
             );
-            tracing::warn!(error = %err, "message with \u{1b}[2J, \u{7}, \u{8}, \u{c}, \u{7f} and \u{85}");
+            tracing::warn!(
+                error = %err,
+                "message with \u{1b}[2J, \u{7}, \u{8}, \u{c}, \u{7f}, \u{80}, \u{85}, \u{9f} and \u{a0}"
+            );
             tracing::error!(
                 error = &err as &(dyn std::error::Error + 'static),
                 "an error value"

@@ -887,6 +887,17 @@ mod tests {
             let o = decide_with::<NoDirectory>(&c, None, r).await;
             assert_eq!(reason(&o), Some(Reason::UnknownTarget));
         }
+        // A DN that does not parse is unreadable even when the request
+        // names the account another way.
+        let mut r = request(
+            Actor::Anonymous,
+            TargetRef::Dn("uid=alice\\".into()),
+            ChangeKind::Reset,
+            STRONG,
+        );
+        r.request_names = vec!["alice".into()];
+        let o = decide_with::<NoDirectory>(&c, None, r).await;
+        assert_eq!(reason(&o), Some(Reason::UnknownTarget));
         for (binds, why) in [
             (Binds::Failed, Reason::BindFailed),
             (Binds::Unanswered, Reason::BindInProgress),

@@ -61,6 +61,13 @@ pub fn wiped_string(chars: impl Iterator<Item = char>, capacity: usize) -> Zeroi
     out
 }
 
+/// The characters of `s` in a wiped vector allocated once at its size.
+pub fn wiped_chars(s: &str) -> Zeroizing<Vec<char>> {
+    let mut chars = Zeroizing::new(Vec::with_capacity(s.chars().count()));
+    chars.extend(s.chars());
+    chars
+}
+
 /// NFKC, then lower case. Used for words, names and passwords alike.
 pub fn fold_case(s: &str) -> Zeroizing<String> {
     if s.is_ascii() {
@@ -102,23 +109,22 @@ fn leet_ambiguous(c: char) -> Option<(char, char)> {
 /// ambiguous character read the first way, one read the second way (the same
 /// string twice is avoided).
 pub fn leet_forms(folded: &str) -> Vec<Zeroizing<String>> {
+    // Leetspeak reads ASCII as ASCII, so no reading is longer in bytes.
     let read = |second: bool| -> Zeroizing<String> {
-        Zeroizing::new(
-            folded
-                .chars()
-                .map(|c| match (leet_single(c), leet_ambiguous(c)) {
-                    (Some(l), _) => l,
-                    (None, Some((a, b))) => {
-                        if second {
-                            b
-                        } else {
-                            a
-                        }
+        let chars = folded
+            .chars()
+            .map(|c| match (leet_single(c), leet_ambiguous(c)) {
+                (Some(l), _) => l,
+                (None, Some((a, b))) => {
+                    if second {
+                        b
+                    } else {
+                        a
                     }
-                    (None, None) => c,
-                })
-                .collect(),
-        )
+                }
+                (None, None) => c,
+            });
+        wiped_string(chars, folded.len())
     };
     let first = read(false);
     let mut forms = vec![];
@@ -196,9 +202,16 @@ mod tests {
 
     #[test]
     fn ascii_is_read_as_it_is_and_the_rest_normalized() {
-        // The fast path and the normalizer agree on every ASCII character.
+        // The fast path and the normalizer agree on every ASCII character,
+        // and on every pair of them (composition is between neighbours).
         let ascii: String = (0u8..128).map(char::from).collect();
         assert!(nfkc_chars(&ascii).eq(ascii.nfkc()));
+        for a in 0u8..128 {
+            for b in 0u8..128 {
+                let pair: String = [char::from(a), char::from(b)].into_iter().collect();
+                assert!(nfkc_chars(&pair).eq(pair.nfkc()), "{pair:?}");
+            }
+        }
         assert_eq!(
             fold_case(&ascii).as_str(),
             ascii

@@ -59,7 +59,9 @@ use std::sync::OnceLock;
 
 use zeroize::Zeroizing;
 
-use crate::policy::normalize::{core_range, fold_case, is_joiner, leet_forms, password_forms};
+use crate::policy::normalize::{
+    core_range, fold_case, is_joiner, leet_forms, password_forms, wiped_chars, wiped_string,
+};
 use crate::policy::rules::patterns::{find, Pattern, PatternOptions};
 use crate::policy::{Rule, Violation};
 use crate::secret::Password;
@@ -599,13 +601,8 @@ fn squeeze(forms: &[Zeroizing<String>]) -> Option<(Vec<Zeroizing<String>>, Vec<b
     let squeezed: Vec<Zeroizing<String>> = forms
         .iter()
         .map(|f| {
-            Zeroizing::new(
-                f.chars()
-                    .zip(&joiner)
-                    .filter(|(_, j)| !**j)
-                    .map(|(c, _)| c)
-                    .collect(),
-            )
+            let kept = f.chars().zip(&joiner).filter(|(_, j)| !**j).map(|(c, _)| c);
+            wiped_string(kept, f.len())
         })
         .collect();
     let mut joints = Vec::with_capacity(joiner.len());
@@ -675,7 +672,7 @@ fn best_cut(
     min_score: usize,
     trace: bool,
 ) -> Option<Best> {
-    let raw: Vec<char> = forms[0].chars().collect();
+    let raw = wiped_chars(&forms[0]);
     let core = core_range(&forms[0]);
     let other: Vec<bool> = raw.iter().map(|c| !c.is_alphabetic()).collect();
     // A joiner between every character of the core, as in `p-a-s-s`.
@@ -690,7 +687,8 @@ fn best_cut(
     let mut best: Option<Best> = None;
     for (n, form) in forms.iter().enumerate() {
         let leet = n > 0;
-        let chars: Vec<(usize, char)> = form.char_indices().collect();
+        let mut chars = Zeroizing::new(Vec::with_capacity(raw.len()));
+        chars.extend(form.char_indices());
         let mut spans = pattern_spans.clone();
         for list in lists {
             list.spans(&chars, &mut spans);
@@ -821,16 +819,13 @@ fn describe(
     without_joiners: bool,
     lists: &[&BannedWords],
 ) -> Reading {
-    let forms: Vec<Vec<char>> = forms.iter().map(|f| f.chars().collect()).collect();
+    let forms: Vec<Zeroizing<Vec<char>>> = forms.iter().map(|f| wiped_chars(f)).collect();
     let slice = |form: usize, r: &Range<usize>| -> Zeroizing<String> {
-        Zeroizing::new(
-            forms
-                .get(form)
-                .and_then(|f| f.get(r.clone()))
-                .unwrap_or_default()
-                .iter()
-                .collect(),
-        )
+        let chars: &[char] = forms
+            .get(form)
+            .and_then(|f| f.get(r.clone()))
+            .unwrap_or_default();
+        wiped_string(chars.iter().copied(), 4 * chars.len())
     };
     let mut parts: Vec<Part> = Vec::new();
     for traced in &best.cut.steps {
