@@ -169,6 +169,7 @@ impl Server {
         let slots = workers.slots();
         let mut acceptors = Vec::new();
         let mut registering = Vec::new();
+        let mut closing = Vec::new();
         for i in 0.. {
             let listeners = (ldap.next(), ldaps.next());
             if listeners.0.is_none() && listeners.1.is_none() {
@@ -177,14 +178,16 @@ impl Server {
             let stop = shared.stopping.subscribe();
             let local = i % slots.len();
             let (done, registered) = tokio::sync::oneshot::channel();
+            let (closed_tx, closed_rx) = tokio::sync::oneshot::channel();
             acceptors.push(slots[local].handle.spawn(accept_on_worker(
                 shared.clone(),
                 listeners,
                 (slots.clone(), local),
                 stop,
-                done,
+                (done, closed_tx),
             )));
             registering.push(registered);
+            closing.push(closed_rx);
         }
         // Ready only once some worker listens.
         let mut listening = 0;
@@ -220,14 +223,19 @@ impl Server {
             }
         }
         crate::notify::stopping();
+        // Each worker closes its listeners, waits for its sessions for the
+        // grace period and aborts those still open. The socket listens as
+        // long as one worker holds a handle to it: "no longer accepting"
+        // is said once every one has closed its own (or ended).
+        shared.stopping.trigger();
+        for closed in closing {
+            let _ = closed.await;
+        }
         info!(
             open = self.cell.metrics().connections_open.load(Ordering::Relaxed),
             grace_secs = shared.grace().as_secs_f64(),
             "shutting down: no longer accepting; open sessions finish what is in flight"
         );
-        // Each worker closes its listeners, waits for its sessions for the
-        // grace period and aborts those still open.
-        shared.stopping.trigger();
         let (mut aborted, mut waited) = (0, Duration::ZERO);
         for acceptor in acceptors {
             if let Ok((n, grace)) = acceptor.await {
@@ -283,7 +291,10 @@ async fn accept_on_worker(
     (ldap, ldaps): (Option<std::net::TcpListener>, Option<std::net::TcpListener>),
     (slots, local): (Vec<Slot>, usize),
     stop: crate::proxy::shutdown::Shutdown,
-    registered: tokio::sync::oneshot::Sender<bool>,
+    (registered, closed): (
+        tokio::sync::oneshot::Sender<bool>,
+        tokio::sync::oneshot::Sender<()>,
+    ),
 ) -> (usize, Duration) {
     // Registered here, the sockets wake this worker's event loop.
     let register = |l: Option<std::net::TcpListener>| l.map(TcpListener::from_std).transpose();
@@ -359,6 +370,7 @@ async fn accept_on_worker(
         );
     }
     drop((ldap, ldaps));
+    let _ = closed.send(());
     let grace = shared.grace();
     let drained = tokio::time::timeout(grace, async {
         while sessions.join_next().await.is_some() {}
