@@ -626,22 +626,9 @@ fn squeeze(forms: &[Zeroizing<String>]) -> Option<(Vec<Zeroizing<String>>, Vec<b
 /// and insert them, so `Abroad-Origin-Improved$763`, `abroad origin
 /// improved $763` and `AbroadOriginImproved$763` score alike and
 /// `P-a-s-s-w-o-r-d-1` is `Password1`. Either reading refuses.
-pub fn predictable(
-    password: &Password,
-    lists: &[&BannedWords],
-    patterns: &PatternOptions,
-    min_score: usize,
-) -> Option<Kinds> {
-    predictable_forms(
-        &password_forms(password.expose()),
-        lists,
-        patterns,
-        min_score,
-    )
-}
-
-/// [`predictable`] of a password given as its forms
-/// ([`password_forms`]), which the other rules read too.
+///
+/// The password comes as its forms ([`password_forms`]), which the other
+/// rules read too.
 pub fn predictable_forms(
     forms: &[Zeroizing<String>],
     lists: &[&BannedWords],
@@ -1252,7 +1239,8 @@ mod tests {
                 let sum: usize = r.parts.iter().map(|p| p.points).sum();
                 assert_eq!(sum, r.points, "{candidate:?}");
             }
-            let verdict = predictable(&pw, &lists, &opts, 5).is_some();
+            let verdict =
+                predictable_forms(&password_forms(pw.expose()), &lists, &opts, 5).is_some();
             refused += usize::from(verdict);
             assert_eq!(
                 readings.iter().any(|r| r.refuses),
