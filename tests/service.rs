@@ -605,6 +605,38 @@ fn token_gate(slapd: &Slapd, dir: &Path, tokens: &str) -> (PwgateProcess, std::n
 }
 
 #[test]
+fn a_refused_request_whose_body_comes_late_keeps_the_connection() {
+    use common::https::Api;
+    let slapd = Slapd::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_gate, addr) = token_gate(&slapd, dir.path(), &format!("# portal\n{TOKEN}\n"));
+    let body = format!(
+        r#"{{"v":1,"account":{{"dn":"{}"}},"password":"{STRONG}"}}"#,
+        user_dn("carol")
+    );
+    let json = ("Content-Type", "application/json");
+    let auth = ("Authorization", BEARER);
+    let mut api = Api::connect(addr, false).expect("connect");
+    let late = Duration::from_millis(150);
+    for (method, path, headers, expected) in [
+        ("POST", "/v2/check", vec![json, auth], 404),
+        ("GET", "/v1/check", vec![json, auth], 405),
+        ("POST", "/v1/check", vec![auth], 415),
+    ] {
+        let (code, answer) = api
+            .request_paced(method, path, &headers, &body, late)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        assert_eq!(code, expected, "{method} {path}: {answer}");
+        // The same connection still serves: the late body was read, not
+        // taken for the next request, and the connection not closed.
+        let (code, answer) = api
+            .post("/v1/check", &[auth], &body)
+            .unwrap_or_else(|e| panic!("after {method} {path}: {e}"));
+        assert_eq!(code, 200, "after {method} {path}: {answer}");
+    }
+}
+
+#[test]
 fn the_https_api_answers_authenticated_clients_only() {
     use common::https::Api;
     let slapd = Slapd::start();

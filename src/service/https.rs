@@ -360,14 +360,19 @@ async fn handle(
         "/v1/decide" => Some(Op::Decide),
         "/v1/notify" => None,
         _ => {
+            // Read (and wiped: it may hold a password) so that the
+            // connection stays usable; hyper closes one whose body is left
+            // unread, under a client already sending its next request.
+            discard_body(req.into_body(), DISCARD_TIMEOUT).await;
             return error(
                 StatusCode::NOT_FOUND,
                 "not_found",
                 "the API has /v1/check, /v1/decide and /v1/notify",
-            )
+            );
         }
     };
     if req.method() != Method::POST {
+        discard_body(req.into_body(), DISCARD_TIMEOUT).await;
         let mut r = error(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
@@ -411,6 +416,7 @@ async fn handle(
                 .starts_with("application/json")
         });
     if !json_body {
+        discard_body(req.into_body(), READ_TIMEOUT).await;
         return error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "bad_request",

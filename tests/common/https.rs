@@ -94,6 +94,19 @@ impl Api {
         headers: &[(&str, &str)],
         body: &str,
     ) -> io::Result<(u16, String)> {
+        self.request_paced(method, path, headers, body, Duration::ZERO)
+    }
+
+    /// [`Api::request`], the body sent `pause` after the headers (as a
+    /// client that writes them apart, on a busy machine).
+    pub fn request_paced(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+        pause: Duration,
+    ) -> io::Result<(u16, String)> {
         let mut head = format!(
             "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n",
             body.len()
@@ -104,6 +117,10 @@ impl Api {
         head.push_str("\r\n");
         let s = self.tls.get_mut();
         s.write_all(head.as_bytes())?;
+        if !pause.is_zero() {
+            s.flush()?;
+            std::thread::sleep(pause);
+        }
         s.write_all(body.as_bytes())?;
         s.flush()?;
         let mut status = String::new();
