@@ -346,6 +346,40 @@ async fn discard_body(body: Incoming, within: Duration) {
     let _ = tokio::time::timeout(within, drain).await;
 }
 
+/// A request's body (at most `MAX_REQUEST_BYTES`), in a buffer that is
+/// wiped when dropped and grown by hand, so that no copy of the password
+/// it carries is left behind by a reallocation; each piece hyper hands
+/// over is wiped too once copied, when it is not shared (hyper's own read
+/// buffer and rustls' are not reached from here).
+async fn read_wiped(
+    body: Incoming,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, Box<dyn std::error::Error + Send + Sync>> {
+    let mut body = Limited::new(body, MAX_REQUEST_BYTES);
+    let mut out = zeroize::Zeroizing::new(Vec::new());
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            push_wiping(&mut out, &data);
+            if let Ok(mut data) = data.try_into_mut() {
+                zeroize::Zeroize::zeroize(&mut data[..]);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Appends `data`, moving to a larger wiped buffer (the old one is wiped
+/// as it is dropped) instead of letting the vector reallocate.
+fn push_wiping(out: &mut zeroize::Zeroizing<Vec<u8>>, data: &[u8]) {
+    let needed = out.len() + data.len();
+    if needed > out.capacity() {
+        let mut bigger =
+            zeroize::Zeroizing::new(Vec::with_capacity(needed.max(2 * out.capacity())));
+        bigger.extend_from_slice(out);
+        *out = bigger;
+    }
+    out.extend_from_slice(data);
+}
+
 async fn handle(
     req: Request<Incoming>,
     addr: SocketAddr,
@@ -423,9 +457,8 @@ async fn handle(
             "send Content-Type: application/json",
         );
     }
-    let body = Limited::new(req.into_body(), MAX_REQUEST_BYTES);
-    let body = match tokio::time::timeout(READ_TIMEOUT, body.collect()).await {
-        Ok(Ok(b)) => b.to_bytes(),
+    let body = match tokio::time::timeout(READ_TIMEOUT, read_wiped(req.into_body())).await {
+        Ok(Ok(b)) => b,
         Ok(Err(_)) => {
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -522,6 +555,24 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_body_is_gathered_whole_in_buffers_grown_by_hand() {
+        let mut out = zeroize::Zeroizing::new(Vec::new());
+        let mut expected = Vec::new();
+        for piece in [
+            &b"{\"v\":1,"[..],
+            b"",
+            b"\"password\":\"",
+            &[b'x'; 5000],
+            b"\"}",
+        ] {
+            push_wiping(&mut out, piece);
+            expected.extend_from_slice(piece);
+            assert_eq!(&out[..], &expected[..]);
+            assert!(out.capacity() >= out.len());
+        }
+    }
 
     #[test]
     fn the_rate_limit_allows_bursts_then_the_rate() {
