@@ -195,10 +195,27 @@ impl Wine {
         }
         let file = self.prefix.join("pwgate-filter.reg");
         fs::write(&file, reg).expect("write the .reg file");
-        let (out, killed) = run_wine(
-            self.command().args(["regedit", "/S"]).arg(&file),
-            RUN_TIMEOUT,
-        );
+        let regedit = || {
+            run_wine(
+                self.command().args(["regedit", "/S"]).arg(&file),
+                RUN_TIMEOUT,
+            )
+        };
+        let (mut out, mut killed) = regedit();
+        // Wine, now and then, fails to start regedit at all ("ShellExecuteEx
+        // failed: Internal error", seen once on CI): that is Wine, not the
+        // filter, so once more after the wineserver has settled.
+        if !killed
+            && !out.status.success()
+            && String::from_utf8_lossy(&out.stdout).contains("ShellExecuteEx failed")
+        {
+            eprintln!(
+                "wine: regedit did not start ({}); once more",
+                describe(&out)
+            );
+            self.wait_server();
+            (out, killed) = regedit();
+        }
         let _ = fs::remove_file(&file);
         assert!(
             !killed && out.status.success(),
