@@ -333,38 +333,38 @@ const DISCARD_TIMEOUT: Duration = Duration::from_secs(2);
 /// when its body, sent apart from the headers, came in late). Before one
 /// that keeps it: the next request starts after this one's body.
 async fn discard_body(body: Incoming, within: Duration) {
-    let mut body = Limited::new(body, MAX_REQUEST_BYTES);
-    let drain = async {
-        while let Some(Ok(frame)) = body.frame().await {
-            if let Ok(data) = frame.into_data() {
-                if let Ok(mut data) = data.try_into_mut() {
-                    zeroize::Zeroize::zeroize(&mut data[..]);
-                }
-            }
-        }
-    };
-    let _ = tokio::time::timeout(within, drain).await;
+    let _ = tokio::time::timeout(within, each_piece(body, |_| {})).await;
 }
 
 /// A request's body (at most `MAX_REQUEST_BYTES`), in a buffer that is
 /// wiped when dropped and grown by hand, so that no copy of the password
-/// it carries is left behind by a reallocation; each piece hyper hands
-/// over is wiped too once copied, when it is not shared (hyper's own read
-/// buffer and rustls' are not reached from here).
+/// it carries is left behind by a reallocation.
 async fn read_wiped(
     body: Incoming,
 ) -> Result<zeroize::Zeroizing<Vec<u8>>, Box<dyn std::error::Error + Send + Sync>> {
-    let mut body = Limited::new(body, MAX_REQUEST_BYTES);
     let mut out = zeroize::Zeroizing::new(Vec::new());
+    each_piece(body, |data| push_wiping(&mut out, data)).await?;
+    Ok(out)
+}
+
+/// Hands each piece of a body (at most `MAX_REQUEST_BYTES` in all) to
+/// `take`, then wipes it when hyper does not share it (hyper's own read
+/// buffer and rustls' are not reached from here). Errs when the body is
+/// larger, or the connection fails.
+async fn each_piece(
+    body: Incoming,
+    mut take: impl FnMut(&[u8]),
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let mut body = Limited::new(body, MAX_REQUEST_BYTES);
     while let Some(frame) = body.frame().await {
         if let Ok(data) = frame?.into_data() {
-            push_wiping(&mut out, &data);
+            take(&data);
             if let Ok(mut data) = data.try_into_mut() {
                 zeroize::Zeroize::zeroize(&mut data[..]);
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Appends `data`, moving to a larger wiped buffer (the old one is wiped
