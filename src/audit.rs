@@ -93,15 +93,28 @@ pub(crate) struct Clean<'a>(pub(crate) &'a str);
 
 impl std::fmt::Display for Clean<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Runs without a control character are written whole.
-        let mut rest = self.0;
-        while let Some((at, c)) = rest.char_indices().find(|(_, c)| c.is_control()) {
-            f.write_str(&rest[..at])?;
-            write!(f, "\\u{{{:x}}}", c as u32)?;
-            rest = &rest[at + c.len_utf8()..];
-        }
-        f.write_str(rest)
+        write_escaping(f, self.0, char::is_control, |f, c| {
+            write!(f, "\\u{{{:x}}}", c as u32)
+        })
     }
+}
+
+/// Writes `text` to `out`: each character `special` picks through
+/// `escape`, the runs between them whole (one write each, not one per
+/// character).
+pub(crate) fn write_escaping<W: std::fmt::Write + ?Sized>(
+    out: &mut W,
+    text: &str,
+    special: impl Fn(char) -> bool,
+    mut escape: impl FnMut(&mut W, char) -> std::fmt::Result,
+) -> std::fmt::Result {
+    let mut rest = text;
+    while let Some((at, c)) = rest.char_indices().find(|(_, c)| special(*c)) {
+        out.write_str(&rest[..at])?;
+        escape(out, c)?;
+        rest = &rest[at + c.len_utf8()..];
+    }
+    out.write_str(rest)
 }
 
 /// What pwgate did with a password operation.

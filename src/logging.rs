@@ -161,23 +161,19 @@ struct Escaping<'a, 'w>(&'a mut Writer<'w>);
 
 impl fmt::Write for Escaping<'_, '_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let mut rest = s;
-        while let Some((at, c)) = rest.char_indices().find(|(_, c)| {
-            matches!(
-                *c,
-                '\x1b' | '\x07' | '\x08' | '\x0c' | '\x7f' | '\u{80}'..='\u{9f}'
-            )
-        }) {
-            self.0.write_str(&rest[..at])?;
-            match c {
-                '\x1b' | '\x07' | '\x08' | '\x0c' | '\x7f' => {
-                    write!(self.0, "\\x{:02x}", c as u32)?
+        let terminal = |c: char| matches!(c, '\x1b' | '\x07' | '\x08' | '\x0c' | '\x7f');
+        crate::audit::write_escaping(
+            &mut *self.0,
+            s,
+            |c| terminal(c) || ('\u{80}'..='\u{9f}').contains(&c),
+            |w, c| {
+                if terminal(c) {
+                    write!(w, "\\x{:02x}", c as u32)
+                } else {
+                    write!(w, "\\u{{{:x}}}", c as u32)
                 }
-                _ => write!(self.0, "\\u{{{:x}}}", c as u32)?,
-            }
-            rest = &rest[at + c.len_utf8()..];
-        }
-        self.0.write_str(rest)
+            },
+        )
     }
 }
 
