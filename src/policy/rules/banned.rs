@@ -448,7 +448,7 @@ fn cheapest(
     for i in 0..n {
         let starting_here = {
             let from = next_span;
-            while by_start.get(next_span).is_some_and(|s| s.0 <= i) {
+            while by_start.get(next_span).is_some_and(|s| s.0 == i) {
                 next_span += 1;
             }
             &by_start[from..next_span]
@@ -474,10 +474,7 @@ fn cheapest(
                     (i, used, Step::Pair),
                 );
             }
-            for (start, end, token, inside) in starting_here {
-                if *start != i {
-                    continue;
-                }
+            for (_, end, token, inside) in starting_here {
                 let (cost, after) = if used < CHEAP_TOKENS {
                     (1, used + 1)
                 } else {
