@@ -32,6 +32,7 @@ use common::raw::{
     SEARCH_RESULT_DONE, SEARCH_RESULT_ENTRY, UNAVAILABLE,
 };
 use common::slapd::{self, Slapd};
+use common::tools::Background;
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -345,8 +346,7 @@ fn outstanding_limit_applies_back_pressure_without_losing_answers() {
 struct StubbornDirectory {
     addr: SocketAddr,
     seen: mpsc::Receiver<(i64, u8)>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    _worker: Background<()>,
 }
 
 impl StubbornDirectory {
@@ -355,9 +355,7 @@ impl StubbornDirectory {
         let addr = listener.local_addr().expect("fake directory address");
         listener.set_nonblocking(true).expect("nonblocking accept");
         let (tx, seen) = mpsc::channel();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = stop.clone();
-        let thread = thread::spawn(move || {
+        let worker = Background::spawn(move |stopped| {
             let mut handlers = Vec::new();
             while !stopped.load(Ordering::Relaxed) {
                 match listener.accept() {
@@ -380,23 +378,13 @@ impl StubbornDirectory {
         StubbornDirectory {
             addr,
             seen,
-            stop,
-            thread: Some(thread),
+            _worker: worker,
         }
     }
 
     /// The next message the directory received, within `timeout`.
     fn next(&self, timeout: Duration) -> Option<(i64, u8)> {
         self.seen.recv_timeout(timeout).ok()
-    }
-}
-
-impl Drop for StubbornDirectory {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
@@ -778,17 +766,15 @@ fn directory_dying_mid_password_change_closes_the_client_and_audits_unknown() {
 /// Forwards every connection accepted on `listener` to `target`, counting them.
 struct Forwarder {
     accepted: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    _worker: Background<()>,
 }
 
 impl Forwarder {
     fn start(listener: TcpListener, target: SocketAddr) -> Forwarder {
         let accepted = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
         listener.set_nonblocking(true).expect("nonblocking accept");
-        let (count, stopped) = (accepted.clone(), stop.clone());
-        let thread = thread::spawn(move || {
+        let count = accepted.clone();
+        let worker = Background::spawn(move |stopped| {
             while !stopped.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((client, _)) => {
@@ -817,22 +803,12 @@ impl Forwarder {
         });
         Forwarder {
             accepted,
-            stop,
-            thread: Some(thread),
+            _worker: worker,
         }
     }
 
     fn accepted(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for Forwarder {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

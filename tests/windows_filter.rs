@@ -16,13 +16,14 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::https::{free_addr, identity};
 use common::process::PwgateProcess;
 use common::slapd::test_certs;
+use common::tools::Background;
 use common::wine::{Run, Value, Wine};
 use sha2::Digest;
 
@@ -368,8 +369,7 @@ fn pwgate_stopped_refuses_unless_the_fail_mode_allows() {
 /// dropped (a real pwgate cannot be made slow on purpose).
 struct Silent {
     addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<usize>>,
+    worker: Background<usize>,
 }
 
 impl Silent {
@@ -377,9 +377,7 @@ impl Silent {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("address");
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
+        let worker = Background::spawn(move |flag| {
             let mut held: Vec<TcpStream> = Vec::new();
             let deadline = Instant::now() + Duration::from_secs(120);
             while !flag.load(Ordering::Relaxed) && Instant::now() < deadline {
@@ -397,29 +395,12 @@ impl Silent {
             }
             held.len()
         });
-        Silent {
-            addr,
-            stop,
-            thread: Some(thread),
-        }
+        Silent { addr, worker }
     }
 
     /// Stops it; how many connections it took.
-    fn stop(mut self) -> usize {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread
-            .take()
-            .map(|t| t.join().expect("the silent listener"))
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for Silent {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+    fn stop(self) -> usize {
+        self.worker.stop()
     }
 }
 
@@ -494,8 +475,7 @@ struct Fake {
     addr: SocketAddr,
     answer: Arc<Mutex<(u16, String)>>,
     posts: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _worker: Background<()>,
 }
 
 impl Fake {
@@ -517,9 +497,8 @@ impl Fake {
         let addr = listener.local_addr().expect("address");
         let answer = Arc::new(Mutex::new((200, String::new())));
         let posts = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (a, n, flag) = (answer.clone(), posts.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
+        let (a, n) = (answer.clone(), posts.clone());
+        let worker = Background::spawn(move |flag| {
             let deadline = Instant::now() + Duration::from_secs(120);
             while !flag.load(Ordering::Relaxed) && Instant::now() < deadline {
                 match listener.accept() {
@@ -535,8 +514,7 @@ impl Fake {
             addr,
             answer,
             posts,
-            stop,
-            thread: Some(thread),
+            _worker: worker,
         }
     }
 
@@ -603,15 +581,6 @@ impl Fake {
 
     fn url(&self) -> String {
         format!("https://{}", self.addr)
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

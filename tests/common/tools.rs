@@ -332,3 +332,39 @@ pub fn leaks(haystack: &[u8], passwords: &[&str]) -> Vec<(String, usize)> {
         .filter_map(|(label, needle)| find(haystack, &needle).map(|at| (label, at)))
         .collect()
 }
+
+/// A thread that works until told to stop (a test's fake server), joined
+/// when stopped or dropped. `work` gets the flag it must watch.
+pub struct Background<T> {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<thread::JoinHandle<T>>,
+}
+
+impl<T: Send + 'static> Background<T> {
+    pub fn spawn(
+        work: impl FnOnce(Arc<std::sync::atomic::AtomicBool>) -> T + Send + 'static,
+    ) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        Background {
+            stop,
+            thread: Some(thread::spawn(move || work(flag))),
+        }
+    }
+
+    /// Stops it and waits for it: what it returned.
+    pub fn stop(mut self) -> T {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let thread = self.thread.take().expect("not stopped yet");
+        thread.join().expect("the background thread panicked")
+    }
+}
+
+impl<T> Drop for Background<T> {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
