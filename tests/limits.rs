@@ -815,7 +815,8 @@ impl Forwarder {
 #[test]
 fn dead_upstream_is_skipped_quickly_and_retried_later() {
     let server = Slapd::start();
-    let dead = closed_port();
+    let refused = common::tools::RefusedPort::new();
+    let dead = refused.addr.port();
     let gate = Pwgate::start_with(
         "",
         &format!(
@@ -834,6 +835,7 @@ fn dead_upstream_is_skipped_quickly_and_retried_later() {
     );
 
     // The first URL comes back (a forwarder to slapd on its port)...
+    drop(refused);
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, dead))
         .unwrap_or_else(|e| panic!("port {dead} was taken meanwhile: {e}"));
     let revived = Forwarder::start(listener, addr_of(&server.ldap_url()));

@@ -106,13 +106,11 @@ fn upstream_certificate_from_another_ca_is_refused() {
 #[test]
 fn failover_to_the_next_url_when_the_first_is_down() {
     let slapd = Slapd::start();
-    // A port nothing listens on: bind, note, close.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr");
+    // A port nothing listens on (held, so nothing else takes it).
+    let dead = common::tools::RefusedPort::new();
     let toml = format!(
-        "[upstream]\nurls = [\"ldap://{dead}\", \"{}\"]\n",
+        "[upstream]\nurls = [\"ldap://{}\", \"{}\"]\n",
+        dead.addr,
         slapd.ldap_url()
     );
     let gate = Pwgate::start_with("", &toml);

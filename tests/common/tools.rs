@@ -368,3 +368,26 @@ impl<T> Drop for Background<T> {
         }
     }
 }
+
+/// A port on 127.0.0.1 that refuses connections while this lives: bound
+/// and never listening, so that no other test can take it meanwhile (a
+/// port bound and released, as a "dead" address, can be picked again at
+/// once by a test running beside it, a slapd for one).
+pub struct RefusedPort {
+    _socket: tokio::net::TcpSocket,
+    pub addr: std::net::SocketAddr,
+}
+
+impl RefusedPort {
+    pub fn new() -> RefusedPort {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket
+            .bind((Ipv4Addr::LOCALHOST, 0).into())
+            .expect("bind a port on 127.0.0.1");
+        let addr = socket.local_addr().expect("its address");
+        RefusedPort {
+            _socket: socket,
+            addr,
+        }
+    }
+}
