@@ -129,11 +129,15 @@ impl Session {
     async fn upstream<'u>(&self, up: &'u mut Upstream) -> Result<&'u mut WriteSide, SessionError> {
         if up.writer.is_none() {
             let metrics = self.cell.metrics();
-            let connected = self
-                .gate
-                .upstream
-                .connect(|url, outcome| metrics.upstream_connect(&url.to_string(), outcome))
-                .await;
+            // On the heap, once per connection: the connect's state
+            // (failover, TLS) would otherwise be part of every session's
+            // future for its whole life.
+            let connected = Box::pin(
+                self.gate
+                    .upstream
+                    .connect(|url, outcome| metrics.upstream_connect(&url.to_string(), outcome)),
+            )
+            .await;
             let stream = match connected {
                 Ok((stream, url)) => {
                     debug!(client = %self.peer, upstream = %url, "upstream connected");
@@ -311,7 +315,7 @@ impl Session {
                                 .await;
                             return Ok(ClientEnd::Closed);
                         }
-                        reader = self.start_tls(reader, msgid).await?;
+                        reader = Box::pin(self.start_tls(reader, msgid)).await?;
                         Ok(())
                     }
                 };

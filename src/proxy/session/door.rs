@@ -114,7 +114,10 @@ impl Session {
             metrics: self.cell.metrics(),
             recent: Some(self.cell.recent()),
         };
-        let outcome = decision::decide(&ctx, request).await;
+        // On the heap: the decision's state (6.5 KiB, with its directory
+        // lookups) would otherwise be part of every session's future,
+        // copied when the session starts and held while it is idle.
+        let outcome = Box::pin(decision::decide(&ctx, request)).await;
         if let Some(refusal) = outcome.refusal {
             let (code, text, controls) =
                 ldap_refusal(config.upstream.flavor, refusal, ppolicy_requested);
