@@ -191,7 +191,11 @@ impl Metrics {
     /// One attempt to connect to an upstream URL.
     pub fn upstream_connect(&self, url: &str, outcome: Result<Duration, ()>) {
         let mut u = self.upstream.lock().unwrap_or_else(|p| p.into_inner());
-        let stats = u.entry(url.to_owned()).or_default();
+        // Known after the first connect: no key to build.
+        let stats = match u.get_mut(url) {
+            Some(stats) => stats,
+            None => u.entry(url.to_owned()).or_default(),
+        };
         stats.up = outcome.is_ok();
         match outcome {
             Err(()) => stats.errors += 1,

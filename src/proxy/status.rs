@@ -78,9 +78,7 @@ async fn answer(mut stream: TcpStream, cell: Arc<GateCell>) -> std::io::Result<(
                 tokio::spawn(async move {
                     let _ = gate
                         .upstream
-                        .probe_all(|url, outcome| {
-                            metrics.upstream_connect(&url.to_string(), outcome)
-                        })
+                        .probe_all(|url, outcome| metrics.upstream_connect(url, outcome))
                         .await;
                     PROBING.store(false, Ordering::Release);
                 });
@@ -88,7 +86,7 @@ async fn answer(mut stream: TcpStream, cell: Arc<GateCell>) -> std::io::Result<(
             let metrics = cell.metrics();
             match gate
                 .upstream
-                .connect(|url, outcome| metrics.upstream_connect(&url.to_string(), outcome))
+                .connect(|url, outcome| metrics.upstream_connect(url, outcome))
                 .await
             {
                 Ok(_) => ("200 OK", "text/plain", "ready\n".to_owned()),

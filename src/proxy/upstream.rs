@@ -46,6 +46,9 @@ pub struct Upstream {
     tls: Option<TlsConnector>,
     /// Per URL: when it failed last, until when it is tried last.
     down_until: Mutex<Vec<Option<Instant>>>,
+    /// Per URL: as written in logs and metric labels, formatted once (a
+    /// connect per client connection named it afresh).
+    names: Vec<String>,
 }
 
 /// Message ID pwgate uses for its own StartTLS towards the directory. It is
@@ -62,6 +65,7 @@ impl Upstream {
             config: config.clone(),
             tls,
             down_until: Mutex::new(vec![None; config.urls.len()]),
+            names: config.urls.iter().map(|u| u.to_string()).collect(),
         })
     }
 
@@ -87,10 +91,11 @@ impl Upstream {
     }
 
     /// Connects to the first directory that answers. `on_attempt` hears of
-    /// every attempt: the URL and how long a successful connect took.
+    /// every attempt: the URL (as [`UpstreamUrl`] displays it) and how long
+    /// a successful connect took.
     pub async fn connect(
         &self,
-        on_attempt: impl Fn(&UpstreamUrl, Result<Duration, ()>),
+        on_attempt: impl Fn(&str, Result<Duration, ()>),
     ) -> Result<(Stream, &UpstreamUrl), UpstreamError> {
         let mut errors = Vec::new();
         for index in self.attempt_order() {
@@ -104,7 +109,7 @@ impl Upstream {
             {
                 Ok(Ok(stream)) => {
                     self.mark(index, true);
-                    on_attempt(url, Ok(started.elapsed()));
+                    on_attempt(&self.names[index], Ok(started.elapsed()));
                     return Ok((stream, url));
                 }
                 Ok(Err(e)) => e,
@@ -115,7 +120,7 @@ impl Upstream {
             };
             tracing::warn!(upstream = %url, error = %error, "directory unreachable; trying it last for a while");
             self.mark(index, false);
-            on_attempt(url, Err(()));
+            on_attempt(&self.names[index], Err(()));
             errors.push(error.to_string());
         }
         Err(UpstreamError::AllFailed(errors.join("; ")))
@@ -127,7 +132,7 @@ impl Upstream {
     /// connections are closed at once.
     pub async fn probe_all(
         &self,
-        on_attempt: impl Fn(&UpstreamUrl, Result<Duration, ()>),
+        on_attempt: impl Fn(&str, Result<Duration, ()>),
     ) -> Result<(), UpstreamError> {
         let mut errors = Vec::new();
         let mut any = false;
@@ -136,7 +141,7 @@ impl Upstream {
             match tokio::time::timeout(self.config.connect_timeout, self.connect_one(url)).await {
                 Ok(Ok(_stream)) => {
                     self.mark(index, true);
-                    on_attempt(url, Ok(started.elapsed()));
+                    on_attempt(&self.names[index], Ok(started.elapsed()));
                     any = true;
                 }
                 outcome => {
@@ -148,7 +153,7 @@ impl Upstream {
                         },
                     };
                     self.mark(index, false);
-                    on_attempt(url, Err(()));
+                    on_attempt(&self.names[index], Err(()));
                     errors.push(error.to_string());
                 }
             }

@@ -135,7 +135,7 @@ impl Session {
             let connected = Box::pin(
                 self.gate
                     .upstream
-                    .connect(|url, outcome| metrics.upstream_connect(&url.to_string(), outcome)),
+                    .connect(|url, outcome| metrics.upstream_connect(url, outcome)),
             )
             .await;
             let stream = match connected {
