@@ -201,8 +201,7 @@ impl Server {
             }
             return Err("no worker could register the listening sockets".into());
         }
-        let urls: Vec<String> = gate.upstream.urls().iter().map(|u| u.to_string()).collect();
-        info!(upstream = %urls.join(","), mode = ?gate.config.mode, workers = workers.len(), "pwgate ready");
+        info!(upstream = %gate.upstream.names().join(","), mode = ?gate.config.mode, workers = workers.len(), "pwgate ready");
         crate::notify::ready();
         tokio::pin!(shutdown);
         let mut trim = tokio::time::interval(TRIM_CHECK);

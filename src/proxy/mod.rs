@@ -163,8 +163,7 @@ impl GateCell {
     pub fn store(&self, gate: Gate) {
         self.metrics
             .set_breached_store(gate.config.policy.breached.clone());
-        let urls: Vec<String> = gate.upstream.urls().iter().map(|u| u.to_string()).collect();
-        self.metrics.retain_upstreams(&urls);
+        self.metrics.retain_upstreams(gate.upstream.names());
         *self.gate.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(gate);
         self.generation.fetch_add(1, Ordering::Release);
     }

@@ -69,8 +69,10 @@ impl Upstream {
         })
     }
 
-    pub fn urls(&self) -> &[UpstreamUrl] {
-        &self.config.urls
+    /// Each configured URL as logs and metric labels write it, in the
+    /// configured order.
+    pub fn names(&self) -> &[String] {
+        &self.names
     }
 
     /// The URL indexes in the order to try now: healthy ones in config
