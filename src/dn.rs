@@ -183,6 +183,9 @@ pub fn parse(dn: &str) -> Option<Vec<Rdn>> {
 pub fn prepare_value(value: &str) -> String {
     use unicode_normalization::char::is_combining_mark;
     use unicode_normalization::UnicodeNormalization;
+    if value.is_ascii() {
+        return prepare_ascii(value);
+    }
     let folded: String = value
         .nfkc()
         .flat_map(char::to_lowercase)
@@ -195,6 +198,28 @@ pub fn prepare_value(value: &str) -> String {
         .filter(|w| !w.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// [`prepare_value`] of an ASCII value, in one pass: NFKC and NFKD leave
+/// ASCII as it is and it has no combining marks, so what remains is lower
+/// case and spaces (`char::is_whitespace`: tab, line feed, vertical tab,
+/// form feed, carriage return, space) collapsed and trimmed. The test
+/// `ascii_values_are_prepared_as_by_the_unicode_path` holds the two
+/// together.
+fn prepare_ascii(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut space = false;
+    for c in value.chars() {
+        if c.is_whitespace() {
+            space = !out.is_empty();
+        } else {
+            if std::mem::take(&mut space) {
+                out.push(' ');
+            }
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
 }
 
 /// A DN in a form for comparison: types normalized, values prepared
@@ -242,19 +267,25 @@ thread_local! {
 
 fn normalize_afresh(dn: &str) -> Option<String> {
     let rdns = parse(dn)?;
-    Some(
-        rdns.into_iter()
-            .map(|rdn| {
-                let mut pairs: Vec<String> = rdn
-                    .iter()
-                    .map(|(t, v)| format!("{t}={}", prepare_value(v)))
-                    .collect();
-                pairs.sort();
-                pairs.join("+")
-            })
-            .collect::<Vec<_>>()
-            .join(","),
-    )
+    let mut out = String::with_capacity(dn.len());
+    for (i, rdn) in rdns.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        if let [(t, v)] = rdn.as_slice() {
+            out.push_str(t);
+            out.push('=');
+            out.push_str(&prepare_value(v));
+            continue;
+        }
+        let mut pairs: Vec<String> = rdn
+            .iter()
+            .map(|(t, v)| format!("{t}={}", prepare_value(v)))
+            .collect();
+        pairs.sort();
+        out.push_str(&pairs.join("+"));
+    }
+    Some(out)
 }
 
 /// Whether every attribute type in the DN is one pwgate knows the
@@ -420,6 +451,56 @@ mod tests {
         }
         let kept = NORMALIZED.with(|k| k.borrow().len());
         assert!(kept <= NORMALIZED_KEPT);
+    }
+
+    /// The Unicode path of `prepare_value`, without the ASCII shortcut.
+    fn prepare_by_unicode(value: &str) -> String {
+        use unicode_normalization::char::is_combining_mark;
+        use unicode_normalization::UnicodeNormalization;
+        let folded: String = value
+            .nfkc()
+            .flat_map(char::to_lowercase)
+            .nfkd()
+            .filter(|c| !is_combining_mark(*c))
+            .map(|c| if c.is_whitespace() { ' ' } else { c })
+            .collect();
+        folded
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn ascii_values_are_prepared_as_by_the_unicode_path() {
+        let ascii: Vec<char> = (0u8..128).map(char::from).collect();
+        // Every one- and two-character value.
+        for a in &ascii {
+            for b in std::iter::once(None).chain(ascii.iter().map(Some)) {
+                let v: String = std::iter::once(*a).chain(b.copied()).collect();
+                assert_eq!(prepare_ascii(&v), prepare_by_unicode(&v), "{v:?}");
+            }
+        }
+        // Longer values from a fixed sequence, spaces of every kind mixed in.
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 24) as usize;
+            let v: String = (0..len)
+                .map(|i| {
+                    let r = (x >> (i % 8 * 8)) as usize + i * 31;
+                    if r % 3 == 0 {
+                        ['\t', '\n', '\x0b', '\x0c', '\r', ' ', '\x1c'][r % 7]
+                    } else {
+                        ascii[r % 128]
+                    }
+                })
+                .collect();
+            assert_eq!(prepare_ascii(&v), prepare_by_unicode(&v), "{v:?}");
+            assert_eq!(prepare_value(&v), prepare_by_unicode(&v), "{v:?}");
+        }
     }
 
     #[test]

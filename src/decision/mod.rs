@@ -530,7 +530,11 @@ pub async fn decide<A: Accounts>(ctx: &Context<'_, A>, request: Request) -> Outc
     }
     // A bind by UPN or DOMAIN\user names the account without its DN.
     let mut actor_is_target = match (&actor, target_dn.as_deref()) {
-        (Actor::Named(actor), Some(target)) => normalize_dn(actor) == normalize_dn(target),
+        // The same text is the same DN (an RFC 3062 change of the bound
+        // identity names it so); only other spellings need normalizing.
+        (Actor::Named(actor), Some(target)) => {
+            actor == target || normalize_dn(actor) == normalize_dn(target)
+        }
         _ => false,
     };
     if let (Actor::Named(name), Some(target)) = (&actor, target_dn.as_deref()) {
