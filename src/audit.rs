@@ -108,6 +108,14 @@ pub(crate) fn write_escaping<W: std::fmt::Write + ?Sized>(
     special: impl Fn(char) -> bool,
     mut escape: impl FnMut(&mut W, char) -> std::fmt::Result,
 ) -> std::fmt::Result {
+    // Most text is ASCII with nothing to escape: one write, without
+    // decoding characters.
+    if text
+        .bytes()
+        .all(|b| b.is_ascii() && !special(char::from(b)))
+    {
+        return out.write_str(text);
+    }
     let mut rest = text;
     while let Some((at, c)) = rest.char_indices().find(|(_, c)| special(*c)) {
         out.write_str(&rest[..at])?;

@@ -110,6 +110,14 @@ impl Visit for PlainVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
             self.record_debug(field, &format_args!("{value}"))
+        } else if value
+            .bytes()
+            .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+        {
+            // What `{:?}` writes for printable ASCII without quotes or
+            // backslashes, without its escaping pass (the audit events'
+            // door, kind, attribute and verdict).
+            self.record_debug(field, &Quoted(value))
         } else {
             self.record_debug(field, &value)
         }
@@ -133,6 +141,17 @@ impl Visit for PlainVisitor<'_> {
         }
         let first = std::mem::take(&mut self.first);
         self.result = write_field(&mut self.writer, first, name, value);
+    }
+}
+
+/// A string that `{:?}` writes as it is, between double quotes.
+struct Quoted<'a>(&'a str);
+
+impl fmt::Debug for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_char('"')?;
+        f.write_str(self.0)?;
+        f.write_char('"')
     }
 }
 
@@ -213,6 +232,12 @@ mod tests {
                 ratio = 0.5_f64,
                 quoted = "tab\there \\ \"q\" nl\n \u{1b}[31m",
                 r#type = "raw",
+                printable = " !#$%&'()*+,-./09:;<=>?@AZ[]^_`az{|}~",
+                quote = "a\"b",
+                backslash = "a\\b",
+                del = "a\u{7f}",
+                unit_separator = "a\u{1f}",
+                latin = "caf\u{e9}",
                 "password {} {}",
                 "change",
                 "accepted"
