@@ -103,8 +103,12 @@ pub struct GateCell {
     metrics: Arc<Metrics>,
     /// Password sync workers (started once; a reload keeps them).
     sync: Option<Arc<SyncService>>,
-    /// Changes forwarded a moment ago, for the DC's hook to confirm.
-    recent: crate::decision::recent::RecentChanges,
+    /// Changes forwarded a moment ago, for the DC's hook to confirm: only
+    /// with the decision service, the one way a hook (or the Windows
+    /// filter) can ask this process. The service starts with the first
+    /// configuration and keeps it (a reload does not start or stop it), so
+    /// neither does this.
+    recent: Option<crate::decision::recent::RecentChanges>,
 }
 
 impl GateCell {
@@ -129,11 +133,11 @@ impl GateCell {
             }
         };
         GateCell {
+            recent: gate.config.service.is_some().then(Default::default),
             gate: RwLock::new(Arc::new(gate)),
             generation: AtomicU64::new(0),
             metrics,
             sync,
-            recent: Default::default(),
         }
     }
 
@@ -151,9 +155,10 @@ impl GateCell {
         self.sync.as_ref()
     }
 
-    /// Changes the proxy forwarded a moment ago.
-    pub fn recent(&self) -> &crate::decision::recent::RecentChanges {
-        &self.recent
+    /// Changes the proxy forwarded a moment ago; None when no decision
+    /// service runs, so nothing could ask for them.
+    pub fn recent(&self) -> Option<&crate::decision::recent::RecentChanges> {
+        self.recent.as_ref()
     }
 
     pub fn load(&self) -> Arc<Gate> {
@@ -236,5 +241,30 @@ fn open_breached_store(path: &std::path::Path) -> Arc<dyn BreachedCorpus> {
             tracing::error!(error = %e, "breached-password store unavailable; password changes are refused unless on_store_error = \"allow\"");
             Arc::new(UnavailableStore(e.to_string()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::{FileConfig, Overrides};
+
+    fn cell(extra: &str) -> GateCell {
+        let text = format!("[upstream]\nurls = [\"ldap://127.0.0.1:3389\"]\n{extra}");
+        let path = Path::new("pwgate.toml");
+        let file = FileConfig::parse(&text, path).expect("test config parses");
+        let config =
+            Config::from_parts(file, &text, Some(path), &Overrides::default()).expect("valid");
+        GateCell::new(Gate::new(config).expect("gate"))
+    }
+
+    #[test]
+    fn forwarded_changes_are_remembered_only_for_a_decision_service() {
+        // Nothing but the service's hook and filter requests can take them.
+        assert!(cell("").recent().is_none());
+        let with_service = cell("[service]\nsocket = \"/run/pwgate-test/decide.sock\"\n");
+        assert!(with_service.recent().is_some());
     }
 }

@@ -56,7 +56,7 @@ pub(crate) async fn decide(cell: &GateCell, request: decision::Request) -> Strin
         // pwgate never learns whether it did, so nothing is synced.
         sync: None,
         metrics: cell.metrics(),
-        recent: Some(cell.recent()),
+        recent: cell.recent(),
     };
     let outcome = decision::decide(&ctx, request).await;
     protocol::answer(&outcome)
@@ -71,7 +71,7 @@ pub(crate) fn notified(cell: &GateCell, client: Peer, notice: protocol::Notice) 
         client,
         target: format!("name:{}", notice.name),
         rid: notice.rid,
-        confirms: cell.recent().take(&[key]),
+        confirms: cell.recent().and_then(|r| r.take(&[key])),
     });
     protocol::recorded()
 }

@@ -112,7 +112,7 @@ impl Session {
             accounts: gate.directory.as_deref(),
             sync: self.cell.sync().map(|s| &**s),
             metrics: self.cell.metrics(),
-            recent: Some(self.cell.recent()),
+            recent: self.cell.recent(),
         };
         // On the heap: the decision's state (6.5 KiB, with its directory
         // lookups) would otherwise be part of every session's future,
