@@ -51,8 +51,19 @@ const RESULT_CODES: [(i64, &str); 10] = [
 /// The outcomes counted per sync target.
 const SYNC_OUTCOMES: [&str; 5] = ["synced", "retried", "failed", "not_found", "abandoned"];
 
-/// A decision's labels: door, verdict, rule, scope.
-type DecisionKey = (&'static str, String, String, String);
+/// Counts by scope: a decision adds to an entry there without allocating
+/// (looked up by the scope's name), except for a scope's first.
+type ByScope = BTreeMap<String, u64>;
+
+/// Adds one to `scope`'s count.
+fn count_scope(counts: &mut ByScope, scope: &str) {
+    match counts.get_mut(scope) {
+        Some(n) => *n += 1,
+        None => {
+            counts.insert(scope.to_owned(), 1);
+        }
+    }
+}
 
 /// The forwarded-requests counters are written at every request by every
 /// worker thread: each thread counts in a slot of its own (slots are
@@ -80,11 +91,11 @@ pub struct Metrics {
     pub connections_refused: AtomicU64,
     forwarded: [ForwardedSlot; FORWARDED_SLOTS],
     /// (door, verdict, rule, scope) -> count.
-    decisions: Mutex<BTreeMap<DecisionKey, u64>>,
+    decisions: Mutex<BTreeMap<(&'static str, &'static str, &'static str), ByScope>>,
     /// Checks (`/v1/check`: nothing is set): (verdict, rule, scope) -> count.
     checks: Mutex<BTreeMap<(String, String, String), u64>>,
     /// One per decision: (door, verdict, scope) -> count.
-    verdicts: Mutex<BTreeMap<(&'static str, String, String), u64>>,
+    verdicts: Mutex<BTreeMap<(&'static str, &'static str), ByScope>>,
     /// One per check: (verdict, scope) -> count.
     check_verdicts: Mutex<BTreeMap<(String, String), u64>>,
     /// upstream URL -> (connect errors, latency bucket counts, sum, count).
@@ -156,19 +167,20 @@ impl Metrics {
     /// One password decision at a door (`ldap`, `samba_hook`, `api`):
     /// `rules` are the failed rule ids (or a reason id); an accepted change
     /// counts under rule `none`.
-    pub fn decision(&self, door: &'static str, verdict: &str, rules: &RuleIds, scope: &str) {
+    pub fn decision(
+        &self,
+        door: &'static str,
+        verdict: &'static str,
+        rules: &RuleIds,
+        scope: &str,
+    ) {
         let mut d = self.decisions.lock().unwrap_or_else(|p| p.into_inner());
         for rule in rule_labels(rules) {
-            *d.entry((door, verdict.to_owned(), rule.to_owned(), scope.to_owned()))
-                .or_default() += 1;
+            count_scope(d.entry((door, verdict, rule)).or_default(), scope);
         }
         drop(d);
-        *self
-            .verdicts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry((door, verdict.to_owned(), scope.to_owned()))
-            .or_default() += 1;
+        let mut v = self.verdicts.lock().unwrap_or_else(|p| p.into_inner());
+        count_scope(v.entry((door, verdict)).or_default(), scope);
     }
 
     /// One check (would this password pass? nothing is set), counted apart
@@ -377,13 +389,15 @@ impl Metrics {
             );
         }
         let _ = writeln!(out, "# HELP pwgate_password_verdicts_total Password decisions, one per decision, by door, verdict and scope.\n# TYPE pwgate_password_verdicts_total counter");
-        for ((door, verdict, scope), n) in self
+        for ((door, verdict), by_scope) in self
             .verdicts
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
         {
-            let _ = writeln!(out, "pwgate_password_verdicts_total{{door=\"{door}\",verdict=\"{verdict}\",scope=\"{}\"}} {n}", escape(scope));
+            for (scope, n) in by_scope {
+                let _ = writeln!(out, "pwgate_password_verdicts_total{{door=\"{door}\",verdict=\"{verdict}\",scope=\"{}\"}} {n}", escape(scope));
+            }
         }
         let _ = writeln!(out, "# HELP pwgate_password_check_verdicts_total Password checks (nothing set), one per check, by verdict and scope.\n# TYPE pwgate_password_check_verdicts_total counter");
         for ((verdict, scope), n) in self
@@ -399,13 +413,15 @@ impl Metrics {
             );
         }
         let _ = writeln!(out, "# HELP pwgate_password_decisions_total Password decisions by door, verdict, rule and scope: one sample per failed rule (a refusal on two rules counts under both; pwgate_password_verdicts_total counts decisions).\n# TYPE pwgate_password_decisions_total counter");
-        for ((door, verdict, rule, scope), n) in self
+        for ((door, verdict, rule), by_scope) in self
             .decisions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
         {
-            let _ = writeln!(out, "pwgate_password_decisions_total{{door=\"{door}\",verdict=\"{verdict}\",rule=\"{rule}\",scope=\"{}\"}} {n}", escape(scope));
+            for (scope, n) in by_scope {
+                let _ = writeln!(out, "pwgate_password_decisions_total{{door=\"{door}\",verdict=\"{verdict}\",rule=\"{rule}\",scope=\"{}\"}} {n}", escape(scope));
+            }
         }
         let _ = writeln!(out, "# HELP pwgate_password_checks_total Password checks (would it pass? nothing set), by verdict, rule and scope.\n# TYPE pwgate_password_checks_total counter");
         for ((verdict, rule, scope), n) in
