@@ -84,10 +84,10 @@ pub fn init_with_audit(
 /// change, which writes two audit lines.
 struct Clock;
 
-/// Writes the time down to the second (`2026-12-07T21:30:00`) of `secs`
-/// after the Unix epoch; None after year 9999 (`SystemTime` writes those
-/// another way).
-fn write_second(secs: u64, out: &mut String) -> Option<()> {
+/// Writes the time down to the second (`2026-12-07T21:30:00`, UTC) of
+/// `secs` after the Unix epoch. Log lines and the audit trail's records
+/// share it.
+pub(crate) fn write_second(secs: u64, out: &mut String) {
     let days = secs / 86_400;
     let rest = secs % 86_400;
     // Days to a civil date (the Gregorian calendar proleptic), counted
@@ -102,16 +102,16 @@ fn write_second(secs: u64, out: &mut String) -> Option<()> {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + u64::from(month <= 2);
-    if year > 9999 {
-        return None;
-    }
     let (hour, minute, second) = (rest / 3_600, rest % 3_600 / 60, rest % 60);
-    write!(
+    let _ = write!(
         out,
         "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}"
-    )
-    .ok()
+    );
 }
+
+/// 10000-01-01T00:00:00Z: from then on `SystemTime` writes the year with
+/// a sign, so [`Clock`] lets it.
+const YEAR_10000: u64 = 253_402_300_800;
 
 thread_local! {
     /// The second last written by this thread, and its text.
@@ -126,6 +126,9 @@ impl tracing_subscriber::fmt::time::FormatTime for Clock {
             return SystemTime.format_time(w);
         };
         let secs = since.as_secs();
+        if secs >= YEAR_10000 {
+            return SystemTime.format_time(w);
+        }
         let mut fraction = *b".000000Z";
         let mut micros = since.subsec_micros();
         for digit in fraction[1..7].iter_mut().rev() {
@@ -137,14 +140,14 @@ impl tracing_subscriber::fmt::time::FormatTime for Clock {
             let mut kept = kept.try_borrow_mut().ok()?;
             if kept.0 != secs {
                 kept.1.clear();
-                write_second(secs, &mut kept.1)?;
+                write_second(secs, &mut kept.1);
                 kept.0 = secs;
             }
             Some(w.write_str(&kept.1).and_then(|()| w.write_str(fraction)))
         });
         match written {
             Ok(Some(result)) => result,
-            // Past year 9999, or while the thread ends.
+            // While the thread ends.
             _ => SystemTime.format_time(w),
         }
     }
@@ -358,10 +361,12 @@ mod tests {
             (253_402_300_799, "9999-12-31T23:59:59"),
         ] {
             let mut out = String::new();
-            assert_eq!(write_second(secs, &mut out), Some(()));
+            write_second(secs, &mut out);
             assert_eq!(out, text, "{secs}");
         }
-        assert_eq!(write_second(253_402_300_800, &mut String::new()), None);
+        let mut out = String::new();
+        write_second(YEAR_10000, &mut out);
+        assert_eq!(out, "10000-01-01T00:00:00");
     }
 
     #[test]
