@@ -691,6 +691,11 @@ fn best_cut(
                 spans.push((core.clone(), Token::Banned));
             }
         }
+        // A cut refuses only if it uses a word or pattern: with none in
+        // this form, no cut of it can.
+        if spans.is_empty() && !trace {
+            continue;
+        }
         let inside = inside_costs(&chars, &spans, joints, uniform, lists);
         // Two readings: decoration free (`Password2024!#$` is `password`),
         // and every character paid for (`Tq12/05/1990!` is two letters and
