@@ -84,31 +84,6 @@ pub fn init_with_audit(
 /// change, which writes two audit lines.
 struct Clock;
 
-/// Writes the time down to the second (`2026-12-07T21:30:00`, UTC) of
-/// `secs` after the Unix epoch. Log lines and the audit trail's records
-/// share it.
-pub(crate) fn write_second(secs: u64, out: &mut String) {
-    let days = secs / 86_400;
-    let rest = secs % 86_400;
-    // Days to a civil date (the Gregorian calendar proleptic), counted
-    // from 0000-03-01 so that the leap day ends each 4-, 100- and
-    // 400-year cycle (H. Hinnant's `civil_from_days`).
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    let (hour, minute, second) = (rest / 3_600, rest % 3_600 / 60, rest % 60);
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}"
-    );
-}
-
 /// 10000-01-01T00:00:00Z: from then on `SystemTime` writes the year with
 /// a sign, so [`Clock`] lets it.
 const YEAR_10000: u64 = 253_402_300_800;
@@ -140,7 +115,7 @@ impl tracing_subscriber::fmt::time::FormatTime for Clock {
             let mut kept = kept.try_borrow_mut().ok()?;
             if kept.0 != secs {
                 kept.1.clear();
-                write_second(secs, &mut kept.1);
+                crate::audit::trail::write_second(secs, &mut kept.1);
                 kept.0 = secs;
             }
             Some(w.write_str(&kept.1).and_then(|()| w.write_str(fraction)))
@@ -344,29 +319,6 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
-    }
-
-    #[test]
-    fn seconds_are_written_as_calendar_dates() {
-        // From Python's datetime.fromtimestamp(t, UTC).
-        for (secs, text) in [
-            (0, "1970-01-01T00:00:00"),
-            (951_782_400, "2000-02-29T00:00:00"),
-            (951_868_799, "2000-02-29T23:59:59"),
-            (1_234_567_890, "2009-02-13T23:31:30"),
-            (1_796_679_000, "2026-12-07T21:30:00"),
-            (2_147_483_647, "2038-01-19T03:14:07"),
-            (4_102_444_799, "2099-12-31T23:59:59"),
-            (4_107_542_400, "2100-03-01T00:00:00"),
-            (253_402_300_799, "9999-12-31T23:59:59"),
-        ] {
-            let mut out = String::new();
-            write_second(secs, &mut out);
-            assert_eq!(out, text, "{secs}");
-        }
-        let mut out = String::new();
-        write_second(YEAR_10000, &mut out);
-        assert_eq!(out, "10000-01-01T00:00:00");
     }
 
     #[test]
