@@ -175,7 +175,8 @@ impl Metrics {
         scope: &str,
     ) {
         let mut d = self.decisions.lock().unwrap_or_else(|p| p.into_inner());
-        for rule in rule_labels(rules) {
+        let none = rules.is_empty().then_some("none");
+        for rule in rules.iter().chain(none) {
             count_scope(d.entry((door, verdict, rule)).or_default(), scope);
         }
         drop(d);

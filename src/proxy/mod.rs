@@ -104,11 +104,9 @@ pub struct GateCell {
     /// Password sync workers (started once; a reload keeps them).
     sync: Option<Arc<SyncService>>,
     /// Changes forwarded a moment ago, for the DC's hook to confirm: only
-    /// with the decision service, the one way a hook (or the Windows
-    /// filter) can ask this process. The service starts with the first
-    /// configuration and keeps it (a reload does not start or stop it), so
-    /// neither does this.
-    recent: Option<crate::decision::recent::RecentChanges>,
+    /// once a decision service serves this cell (the one way a hook, or
+    /// the Windows filter, can ask this process); set when it starts.
+    recent: std::sync::OnceLock<crate::decision::recent::RecentChanges>,
 }
 
 impl GateCell {
@@ -133,7 +131,7 @@ impl GateCell {
             }
         };
         GateCell {
-            recent: gate.config.service.is_some().then(Default::default),
+            recent: std::sync::OnceLock::new(),
             gate: RwLock::new(Arc::new(gate)),
             generation: AtomicU64::new(0),
             metrics,
@@ -155,10 +153,16 @@ impl GateCell {
         self.sync.as_ref()
     }
 
-    /// Changes the proxy forwarded a moment ago; None when no decision
-    /// service runs, so nothing could ask for them.
+    /// Changes the proxy forwarded a moment ago; None while no decision
+    /// service serves this cell, so nothing could ask for them.
     pub fn recent(&self) -> Option<&crate::decision::recent::RecentChanges> {
-        self.recent.as_ref()
+        self.recent.get()
+    }
+
+    /// A decision service serves this cell: from now on the proxy
+    /// remembers the changes it forwards, for the DC's checks to confirm.
+    pub fn serve_decisions(&self) -> &crate::decision::recent::RecentChanges {
+        self.recent.get_or_init(Default::default)
     }
 
     pub fn load(&self) -> Arc<Gate> {
@@ -263,8 +267,11 @@ mod tests {
     #[test]
     fn forwarded_changes_are_remembered_only_for_a_decision_service() {
         // Nothing but the service's hook and filter requests can take them.
-        assert!(cell("").recent().is_none());
-        let with_service = cell("[service]\nsocket = \"/run/pwgate-test/decide.sock\"\n");
-        assert!(with_service.recent().is_some());
+        let cell = cell("");
+        assert!(cell.recent().is_none());
+        let kept: *const _ = cell.serve_decisions();
+        assert!(cell.recent().is_some_and(|r| std::ptr::eq(r, kept)));
+        // A second service (socket and HTTPS) shares the same memory.
+        assert!(std::ptr::eq(cell.serve_decisions(), kept));
     }
 }

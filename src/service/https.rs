@@ -132,6 +132,7 @@ impl Endpoint {
 
     /// Serves until the task is dropped.
     pub async fn serve(self, cell: Arc<GateCell>, max_concurrent: usize) {
+        cell.serve_decisions();
         let slots = Arc::new(Semaphore::new(max_concurrent));
         let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         loop {

@@ -56,7 +56,7 @@ pub(crate) async fn decide(cell: &GateCell, request: decision::Request) -> Strin
         // pwgate never learns whether it did, so nothing is synced.
         sync: None,
         metrics: cell.metrics(),
-        recent: cell.recent(),
+        recent: Some(cell.serve_decisions()),
     };
     let outcome = decision::decide(&ctx, request).await;
     protocol::answer(&outcome)
@@ -71,7 +71,7 @@ pub(crate) fn notified(cell: &GateCell, client: Peer, notice: protocol::Notice) 
         client,
         target: format!("name:{}", notice.name),
         rid: notice.rid,
-        confirms: cell.recent().and_then(|r| r.take(&[key])),
+        confirms: cell.serve_decisions().take(&[key]),
     });
     protocol::recorded()
 }
@@ -123,6 +123,7 @@ pub fn remove_socket(path: &Path) {
 
 /// Serves the socket until the task is dropped.
 pub async fn serve(listener: UnixListener, cell: Arc<GateCell>, config: ServiceConfig) {
+    cell.serve_decisions();
     let allowed = Arc::new(config.allowed());
     let slots = Arc::new(Semaphore::new(config.max_concurrent));
     loop {
