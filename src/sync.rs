@@ -59,6 +59,17 @@ struct Pending {
 struct Queue {
     order: VecDeque<String>,
     pending: HashMap<String, Pending>,
+    /// The account whose change the worker is sending now (taken out of
+    /// `pending` for the attempt): a drain waits for it, and audits it if
+    /// the drain time ends first.
+    in_flight: Option<String>,
+}
+
+impl Queue {
+    /// Nothing waits and nothing is being sent.
+    fn is_empty(&self) -> bool {
+        self.pending.is_empty() && self.in_flight.is_none()
+    }
 }
 
 struct Target {
@@ -191,12 +202,7 @@ impl SyncService {
             let _ = tokio::time::timeout(deadline, async {
                 loop {
                     let idle = t.idle.notified();
-                    if t.queue
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .pending
-                        .is_empty()
-                    {
+                    if t.queue.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
                         break;
                     }
                     idle.await;
@@ -208,9 +214,23 @@ impl SyncService {
         let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
         for task in tasks {
             task.abort();
+            // Until it has stopped: a worker between an attempt and its
+            // audit record finishes both (no await between them), so a
+            // change is audited once, as what happened or as abandoned.
+            let _ = task.await;
         }
         for t in &self.targets {
             let left = std::mem::take(&mut *t.queue.lock().unwrap_or_else(|p| p.into_inner()));
+            if let Some(account) = left.in_flight {
+                audit(
+                    &t.config.name,
+                    &account,
+                    "abandoned",
+                    None,
+                    "pwgate stopped during an attempt; the target may or may not have applied it",
+                );
+                t.metrics.sync_outcome(&t.config.name, "abandoned", None);
+            }
             for (_, p) in left.pending {
                 audit(
                     &t.config.name,
@@ -262,7 +282,9 @@ async fn worker(target: Arc<Target>) {
             match due {
                 Some(i) => {
                     let key = q.order.remove(i).unwrap_or_default();
-                    q.pending.remove(&key).map(|p| (key, p))
+                    let taken = q.pending.remove(&key).map(|p| (key, p));
+                    q.in_flight = taken.as_ref().map(|(_, p)| p.job.source_dn.clone());
+                    taken
                 }
                 None => None,
             }
@@ -270,7 +292,7 @@ async fn worker(target: Arc<Target>) {
         let Some((key, mut pending)) = next else {
             let wait = {
                 let q = target.queue.lock().unwrap_or_else(|p| p.into_inner());
-                if q.pending.is_empty() {
+                if q.is_empty() {
                     target.idle.notify_waiters();
                 }
                 q.pending.values().map(|p| p.next_try).min()
@@ -346,12 +368,13 @@ async fn worker(target: Arc<Target>) {
                 }
             }
         }
-        let depth = target
-            .queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pending
-            .len();
+        // The attempt's outcome is audited (or the change is queued again):
+        // it is no longer in flight. No await since the attempt returned.
+        let depth = {
+            let mut q = target.queue.lock().unwrap_or_else(|p| p.into_inner());
+            q.in_flight = None;
+            q.pending.len()
+        };
         target.metrics.sync_depth(&name, depth);
         tracing::debug!(sync_target = %name, ms = started.elapsed().as_millis() as u64, "sync attempt done");
     }

@@ -370,6 +370,72 @@ fn changes_still_queued_at_shutdown_are_audited_as_abandoned() {
     assert!(!log.contains(STRONG));
 }
 
+/// A target that takes the connection and never answers (a DC that hangs
+/// in the middle of the TLS handshake): a real slapd cannot be made to do
+/// this on cue. Holds up to four connections, for at most `life`.
+fn hanging_target(life: Duration) -> (u16, std::sync::mpsc::Receiver<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("address").port();
+    let (accepted, seen) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let deadline = Instant::now() + life;
+        let mut held = Vec::new();
+        while Instant::now() < deadline && held.len() < 4 {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    held.push(stream);
+                    let _ = accepted.send(());
+                }
+                Err(_) => thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        thread::sleep(deadline.saturating_duration_since(Instant::now()));
+    });
+    (port, seen)
+}
+
+#[test]
+fn a_change_in_flight_when_the_drain_ends_is_audited_as_abandoned() {
+    let primary = Slapd::start();
+    let target = Slapd::start_with_suffix(TARGET_SUFFIX);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (port, seen) = hanging_target(Duration::from_secs(30));
+    // The attempt waits up to 10 s for the target; the drain only 1 s.
+    let section = sync_section(
+        &target,
+        dir.path(),
+        &target_admin(),
+        ADMIN_PW,
+        "drain_secs = 1",
+    )
+    .replace(&target.ldaps_url(), &format!("ldaps://127.0.0.1:{port}"))
+    .replace("timeout_secs = 2", "timeout_secs = 10");
+    let mut gate = start_pwgate(&primary, dir.path(), &section);
+    assert_ok(
+        "change while the target hangs",
+        &alice_changes_to(&gate, STRONG),
+    );
+    // The worker has connected: the change is in flight, no longer queued.
+    seen.recv_timeout(SYNC_WAIT)
+        .expect("the sync worker connects to the target");
+    let status = gate.stop();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "pwgate exit: {status:?}"
+    );
+    let log = gate.log_text();
+    let abandoned: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            l.contains("\"event\":\"password_sync\"") && l.contains("\"outcome\":\"abandoned\"")
+        })
+        .collect();
+    assert_eq!(abandoned.len(), 1, "{log}");
+    assert!(abandoned[0].contains("during an attempt"), "{log}");
+    assert!(!log.contains(STRONG));
+}
+
 /// 25 resets in one connection: all reach the target; at trace level the
 /// log holds no form of any password; prints the client's time with and
 /// without sync and the sync throughput (a measurement, not an assertion).
