@@ -67,14 +67,16 @@ const OID_NAMES: &[(&str, &str)] = &[
 /// An attribute type in normal form: lower case, no `OID.` prefix, OID arcs
 /// without leading zeros, well-known OIDs replaced by their names.
 pub fn attribute_type(text: &str) -> String {
-    let name = text.trim().to_ascii_lowercase();
-    let name = name.strip_prefix("oid.").unwrap_or(&name);
+    let mut name = text.trim().to_ascii_lowercase();
+    if name.starts_with("oid.") {
+        name.drain(..4);
+    }
     let numeric = !name.is_empty() && name.chars().all(|c| c.is_ascii_digit() || c == '.');
     if !numeric {
-        return ALIASES
-            .iter()
-            .find(|(alias, _)| *alias == name)
-            .map_or_else(|| name.to_owned(), |(_, short)| (*short).to_owned());
+        return match ALIASES.iter().find(|(alias, _)| *alias == name) {
+            Some((_, short)) => (*short).to_owned(),
+            None => name,
+        };
     }
     let oid = name
         .split('.')
@@ -118,7 +120,13 @@ pub fn parse(dn: &str) -> Option<Vec<Rdn>> {
         if t.is_empty() {
             return None;
         }
-        rdn.push((t, text.trim().to_owned()));
+        // Most values have no space to trim: kept as read.
+        let text = if text.trim().len() == text.len() {
+            text
+        } else {
+            text.trim().to_owned()
+        };
+        rdn.push((t, text));
         Some(())
     };
     while let Some(c) = chars.next() {
