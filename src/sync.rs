@@ -83,6 +83,16 @@ struct Target {
     metrics: Arc<Metrics>,
 }
 
+impl Target {
+    /// A change of `account` this target will not get, because pwgate is
+    /// stopping: audited and counted as abandoned.
+    fn abandon(&self, account: &str, detail: &str) {
+        audit(&self.config.name, account, "abandoned", None, detail);
+        self.metrics
+            .sync_outcome(&self.config.name, "abandoned", None);
+    }
+}
+
 /// The sync workers of one process. Built once at start; a reload keeps
 /// them (changes to `[[sync]]` need a restart).
 pub struct SyncService {
@@ -143,14 +153,7 @@ impl SyncService {
         let mut q = target.queue.lock().unwrap_or_else(|p| p.into_inner());
         if target.stopping.load(Ordering::SeqCst) {
             drop(q);
-            audit(
-                name,
-                &job.source_dn,
-                "abandoned",
-                None,
-                "pwgate is stopping",
-            );
-            target.metrics.sync_outcome(name, "abandoned", None);
+            target.abandon(&job.source_dn, "pwgate is stopping");
             return;
         }
         if let Some(old) = q.pending.remove(&key) {
@@ -222,24 +225,13 @@ impl SyncService {
         for t in &self.targets {
             let left = std::mem::take(&mut *t.queue.lock().unwrap_or_else(|p| p.into_inner()));
             if let Some(account) = left.in_flight {
-                audit(
-                    &t.config.name,
+                t.abandon(
                     &account,
-                    "abandoned",
-                    None,
                     "pwgate stopped during an attempt; the target may or may not have applied it",
                 );
-                t.metrics.sync_outcome(&t.config.name, "abandoned", None);
             }
             for (_, p) in left.pending {
-                audit(
-                    &t.config.name,
-                    &p.job.source_dn,
-                    "abandoned",
-                    None,
-                    "pwgate stopped before the target took it",
-                );
-                t.metrics.sync_outcome(&t.config.name, "abandoned", None);
+                t.abandon(&p.job.source_dn, "pwgate stopped before the target took it");
             }
             t.metrics.sync_depth(&t.config.name, 0);
         }

@@ -755,12 +755,9 @@ fn sync_candidate(
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::accounts::memory::Memory;
     use super::accounts::NoDirectory;
     use super::*;
-    use crate::config::{FileConfig, Overrides};
 
     const UP: &str = "[upstream]\nurls = [\"ldap://127.0.0.1:3389\"]\n";
     const ALICE: &str = "uid=alice,ou=people,dc=example,dc=com";
@@ -771,10 +768,7 @@ mod tests {
         "[directory]\nurls = [\"ldap://127.0.0.1:3389\"]\nallow_cleartext = true\n";
 
     fn config(extra: &str) -> Config {
-        let text = format!("{UP}{extra}");
-        let path = Path::new("pwgate.toml");
-        let file = FileConfig::parse(&text, path).expect("test config parses");
-        Config::from_parts(file, &text, Some(path), &Overrides::default()).expect("valid")
+        crate::config::load_str(&format!("{UP}{extra}")).expect("valid")
     }
 
     fn request(actor: Actor, target: TargetRef, kind: ChangeKind, new: &str) -> Request {

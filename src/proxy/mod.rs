@@ -250,24 +250,18 @@ fn open_breached_store(path: &std::path::Path) -> Arc<dyn BreachedCorpus> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
-    use crate::config::{FileConfig, Overrides};
 
-    fn cell(extra: &str) -> GateCell {
-        let text = format!("[upstream]\nurls = [\"ldap://127.0.0.1:3389\"]\n{extra}");
-        let path = Path::new("pwgate.toml");
-        let file = FileConfig::parse(&text, path).expect("test config parses");
-        let config =
-            Config::from_parts(file, &text, Some(path), &Overrides::default()).expect("valid");
+    fn cell() -> GateCell {
+        let config = crate::config::load_str("[upstream]\nurls = [\"ldap://127.0.0.1:3389\"]\n")
+            .expect("valid");
         GateCell::new(Gate::new(config).expect("gate"))
     }
 
     #[test]
     fn forwarded_changes_are_remembered_only_for_a_decision_service() {
         // Nothing but the service's hook and filter requests can take them.
-        let cell = cell("");
+        let cell = cell();
         assert!(cell.recent().is_none());
         let kept: *const _ = cell.serve_decisions();
         assert!(cell.recent().is_some_and(|r| std::ptr::eq(r, kept)));
